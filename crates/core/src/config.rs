@@ -1,0 +1,620 @@
+//! Configuration: a TOML file overlaid with `MAMORI_*` environment variables, then checked
+//! against security minimums. Parsing and checking are pure; the caller reads the file and the
+//! environment and passes them in.
+
+use crate::Message;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The name of the configuration file inside a data directory.
+pub const CONFIG_FILE: &str = "mamori.toml";
+
+/// The default listen address: loopback, HTTPS.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML text does not parse or has unknown or mistyped keys.
+    #[error("設定ファイルを読めません: {detail} / the configuration file is invalid: {detail}")]
+    Syntax {
+        /// What the parser said (keys and positions, never values of secrets).
+        detail: String,
+    },
+    /// An environment variable has a value of the wrong kind.
+    #[error("環境変数 {var} の値が不正です（{expected}） / environment variable {var} is invalid (expected {expected})")]
+    Env {
+        /// The variable's name.
+        var: String,
+        /// What kind of value it takes.
+        expected: &'static str,
+    },
+    /// A value is below a security minimum or otherwise not allowed.
+    #[error("設定 {key}: {} / setting {key}: {}", .message.ja, .message.en)]
+    Invalid {
+        /// The dotted key, e.g. `password.min_length`.
+        key: &'static str,
+        /// What is wrong and what to do.
+        message: Message,
+    },
+}
+
+fn invalid(key: &'static str, ja: impl Into<String>, en: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: Message::new(ja, en) }
+}
+
+/// A duration written in humantime form (`10m`, `30s`, `12h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom("expected a duration such as 30s, 10m or 12h"))
+    }
+}
+
+/// A database URL. Its password never appears in `Debug`, `Display` or a dump.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL (checked by [`Config::validate`]).
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The full URL, password included: for connecting only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Which backend the URL names.
+    #[must_use]
+    pub fn backend(&self) -> Option<Backend> {
+        if self.0.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The URL with any password replaced by `***`.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Replaces the password in `scheme://user:password@host/…` and any `password=` query
+/// parameter by `***`.
+fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    let lower = out.to_ascii_lowercase();
+    if let Some(p) = lower.find("password=") {
+        let value_start = p + "password=".len();
+        let value_end = out[value_start..].find('&').map_or(out.len(), |i| value_start + i);
+        out.replace_range(value_start..value_end, "***");
+    }
+    out
+}
+
+/// The storage backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded SQLite: the default, one file in the data directory.
+    Sqlite,
+    /// PostgreSQL: for hosted, many-institution deployments.
+    Postgres,
+}
+
+impl Backend {
+    /// Lower-case name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Client-certificate authentication (registered terminals, MDS 12.3.1.1 / 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificates are requested.
+    #[default]
+    Off,
+    /// A certificate is requested; if one is sent it must chain to the CA bundle.
+    Optional,
+    /// A certificate chaining to the CA bundle is required to connect.
+    Required,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// The URL people open, when it differs from `https://{listen}/`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: DEFAULT_LISTEN.to_owned(), public_url: None }
+    }
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain (relative paths are inside the data directory).
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Lowest TLS version: "1.2" or "1.3".
+    pub min_version: String,
+    /// Client-certificate authentication.
+    pub client_auth: ClientAuth,
+    /// PEM bundle of CAs that issue client certificates.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert: PathBuf::from("tls/cert.pem"),
+            key: PathBuf::from("tls/key.pem"),
+            min_version: "1.2".to_owned(),
+            client_auth: ClientAuth::Off,
+            client_ca: None,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://mamori.db` (relative to the data directory) or `postgres://…`.
+    pub url: DatabaseUrl,
+    /// Largest connection pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: DatabaseUrl::new("sqlite://mamori.db"), max_connections: 8 }
+    }
+}
+
+/// `[session]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Idle time after which the server locks a session (MDS 3).
+    pub idle_lock: HumanDuration,
+    /// Absolute session lifetime.
+    pub lifetime: HumanDuration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_lock: HumanDuration(Duration::from_secs(10 * 60)),
+            lifetime: HumanDuration(Duration::from_secs(12 * 60 * 60)),
+        }
+    }
+}
+
+/// `[password]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Shortest password accepted, in characters.
+    pub min_length: usize,
+    /// argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self { min_length: 12, argon2_memory_kib: 19_456, argon2_iterations: 2, argon2_parallelism: 1 }
+    }
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// PKCS#8 PEM Ed25519 key that signs audit-log checkpoints.
+    pub checkpoint_signing_key: PathBuf,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self { checkpoint_signing_key: PathBuf::from("keys/checkpoint-ed25519.pem") }
+    }
+}
+
+/// The whole configuration, as written in `mamori.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[tls]`
+    pub tls: TlsConfig,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[session]`
+    pub session: SessionConfig,
+    /// `[password]`
+    pub password: PasswordConfig,
+    /// `[keys]`
+    pub keys: KeysConfig,
+}
+
+/// The kind of value an environment variable carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvKind {
+    /// Text, durations and paths.
+    Text,
+    /// Whole numbers.
+    Integer,
+}
+
+/// Every `MAMORI_*` variable that overrides a setting: (variable, section, key, kind).
+pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
+    ("MAMORI_LISTEN", "server", "listen", EnvKind::Text),
+    ("MAMORI_PUBLIC_URL", "server", "public_url", EnvKind::Text),
+    ("MAMORI_TLS_CERT", "tls", "cert", EnvKind::Text),
+    ("MAMORI_TLS_KEY", "tls", "key", EnvKind::Text),
+    ("MAMORI_TLS_MIN_VERSION", "tls", "min_version", EnvKind::Text),
+    ("MAMORI_TLS_CLIENT_AUTH", "tls", "client_auth", EnvKind::Text),
+    ("MAMORI_TLS_CLIENT_CA", "tls", "client_ca", EnvKind::Text),
+    ("MAMORI_DATABASE_URL", "database", "url", EnvKind::Text),
+    ("MAMORI_DATABASE_MAX_CONNECTIONS", "database", "max_connections", EnvKind::Integer),
+    ("MAMORI_IDLE_LOCK", "session", "idle_lock", EnvKind::Text),
+    ("MAMORI_SESSION_LIFETIME", "session", "lifetime", EnvKind::Text),
+    ("MAMORI_PASSWORD_MIN_LENGTH", "password", "min_length", EnvKind::Integer),
+    ("MAMORI_ARGON2_MEMORY_KIB", "password", "argon2_memory_kib", EnvKind::Integer),
+    ("MAMORI_ARGON2_ITERATIONS", "password", "argon2_iterations", EnvKind::Integer),
+    ("MAMORI_ARGON2_PARALLELISM", "password", "argon2_parallelism", EnvKind::Integer),
+    ("MAMORI_CHECKPOINT_SIGNING_KEY", "keys", "checkpoint_signing_key", EnvKind::Text),
+];
+
+/// OWASP's argon2id minimums (Password Storage Cheat Sheet): memory in KiB for each iteration
+/// count, with one lane. More iterations allow less memory; five or more need 7 MiB.
+const ARGON2_MIN_MEMORY_BY_ITERATIONS: [(u32, u32); 5] =
+    [(1, 47_104), (2, 19_456), (3, 12_288), (4, 9_216), (5, 7_168)];
+
+impl Config {
+    /// Parses `mamori.toml` text and overlays the `MAMORI_*` variables found in `env`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Syntax`] for bad TOML or unknown keys, [`ConfigError::Env`] for a
+    /// variable of the wrong kind.
+    pub fn parse<I, K, V>(toml_text: &str, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut table: toml::Table = toml_text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { detail: one_line(&e.to_string()) })?;
+        for (name, value) in env {
+            let Some(&(var, section, key, kind)) = ENV_VARS.iter().find(|(v, ..)| *v == name.as_ref()) else {
+                continue;
+            };
+            let value = value.as_ref();
+            let item = match kind {
+                EnvKind::Text => toml::Value::String(value.to_owned()),
+                EnvKind::Integer => toml::Value::Integer(
+                    value.trim().parse().map_err(|_| ConfigError::Env { var: var.to_owned(), expected: "an integer" })?,
+                ),
+            };
+            let entry = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => {
+                    t.insert(key.to_owned(), item);
+                }
+                _ => {
+                    return Err(ConfigError::Syntax { detail: format!("[{section}] must be a table") });
+                }
+            }
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { detail: one_line(&e.to_string()) })
+    }
+
+    /// Checks every value against mamori's security minimums.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first key that is out of bounds and what to do.
+    pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
+        let listen: SocketAddr = self.server.listen.parse().map_err(|_| {
+            invalid(
+                "server.listen",
+                format!("「{}」はアドレスとして不正です（例: 127.0.0.1:8443）。", self.server.listen),
+                format!("'{}' is not an address (e.g. 127.0.0.1:8443)", self.server.listen),
+            )
+        })?;
+        if let Some(url) = &self.server.public_url {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return Err(invalid(
+                    "server.public_url",
+                    "公開URLは https:// で始めてください。",
+                    "the public URL must start with https://",
+                ));
+            }
+        }
+        match self.tls.min_version.as_str() {
+            "1.2" | "1.3" => {}
+            _ => {
+                return Err(invalid(
+                    "tls.min_version",
+                    "TLSの最低バージョンは 1.2 か 1.3 です（1.1以前は使えません）。",
+                    "the lowest TLS version must be 1.2 or 1.3 (1.1 and older are not allowed)",
+                ));
+            }
+        }
+        if self.tls.client_auth != ClientAuth::Off && self.tls.client_ca.is_none() {
+            return Err(invalid(
+                "tls.client_ca",
+                "クライアント証明書認証には tls.client_ca（CA証明書のPEM）が必要です。",
+                "client-certificate authentication needs tls.client_ca (a PEM CA bundle)",
+            ));
+        }
+        if self.database.url.backend().is_none() {
+            return Err(invalid(
+                "database.url",
+                "データベースURLは sqlite:// か postgres:// で始めてください。",
+                "the database URL must start with sqlite:// or postgres://",
+            ));
+        }
+        if !(1..=256).contains(&self.database.max_connections) {
+            return Err(invalid(
+                "database.max_connections",
+                "接続数は1〜256にしてください。",
+                "max_connections must be between 1 and 256",
+            ));
+        }
+        let idle = self.session.idle_lock.0;
+        if idle < Duration::from_secs(1) || idle > Duration::from_secs(60 * 60) {
+            return Err(invalid(
+                "session.idle_lock",
+                "離席ロックまでの時間は1秒〜60分にしてください（既定10分）。",
+                "session.idle_lock must be between 1s and 60m (default 10m)",
+            ));
+        }
+        let lifetime = self.session.lifetime.0;
+        if lifetime < idle || lifetime > Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid(
+                "session.lifetime",
+                "セッションの有効期間は離席ロック以上、24時間以下にしてください。",
+                "session.lifetime must be at least session.idle_lock and at most 24h",
+            ));
+        }
+        if !(8..=128).contains(&self.password.min_length) {
+            return Err(invalid(
+                "password.min_length",
+                "パスワードの最小文字数は8〜128です（8文字は二要素認証と併用する場合のみガイドラインが認める下限）。",
+                "password.min_length must be 8 to 128 (8 is the guideline's floor, allowed only with a second factor)",
+            ));
+        }
+        let p = &self.password;
+        let needed = ARGON2_MIN_MEMORY_BY_ITERATIONS
+            .iter()
+            .rev()
+            .find(|(t, _)| p.argon2_iterations >= *t)
+            .map(|(_, m)| *m);
+        let memory_ok = needed.is_some_and(|m| p.argon2_memory_kib >= m) && p.argon2_memory_kib <= 4 * 1024 * 1024;
+        if !memory_ok || !(1..=16).contains(&p.argon2_parallelism) || p.argon2_iterations > 100 {
+            return Err(invalid(
+                "password.argon2_*",
+                "argon2id のパラメータがOWASPの最低基準を下回っています（例: memory 19456 KiB, iterations 2, parallelism 1）。",
+                "argon2id parameters are below OWASP's minimums (e.g. memory 19456 KiB with 2 iterations, parallelism 1)",
+            ));
+        }
+        Ok(ValidConfig { config: self.clone(), listen })
+    }
+
+    /// The configuration as TOML with secrets redacted, for `mamori config`.
+    #[must_use]
+    pub fn redacted_toml(&self) -> String {
+        // DatabaseUrl serializes redacted; nothing else here is secret.
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A configuration that passed [`Config::validate`].
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    config: Config,
+    listen: SocketAddr,
+}
+
+impl ValidConfig {
+    /// The checked settings.
+    #[must_use]
+    pub fn get(&self) -> &Config {
+        &self.config
+    }
+
+    /// The parsed listen address.
+    #[must_use]
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// Resolves a configured path against the data directory.
+    #[must_use]
+    pub fn resolve(data_dir: &Path, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { data_dir.join(path) }
+    }
+
+    /// The URL people open.
+    #[must_use]
+    pub fn public_url(&self, tls: bool) -> String {
+        self.config.server.public_url.clone().unwrap_or_else(|| {
+            format!("{}://{}/", if tls { "https" } else { "http" }, self.listen)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, std::iter::empty::<(&str, &str)>())
+    }
+
+    #[test]
+    fn defaults_are_valid_and_secure() {
+        let cfg = parse("").and_then(|c| c.validate());
+        let cfg = cfg.map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            assert_eq!(cfg.listen().to_string(), "127.0.0.1:8443");
+            assert_eq!(cfg.get().session.idle_lock.0, Duration::from_secs(600));
+            assert_eq!(cfg.get().password.min_length, 12);
+            assert_eq!(cfg.get().tls.min_version, "1.2");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let cfg = Config::parse(
+            "[session]\nidle_lock = \"10m\"\n",
+            [("MAMORI_IDLE_LOCK", "30s"), ("MAMORI_PASSWORD_MIN_LENGTH", "14"), ("HOME", "/root")],
+        );
+        let cfg = cfg.map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            assert_eq!(cfg.session.idle_lock.0, Duration::from_secs(30));
+            assert_eq!(cfg.password.min_length, 14);
+        }
+        let bad = Config::parse("", [("MAMORI_PASSWORD_MIN_LENGTH", "twelve")]);
+        assert!(matches!(bad, Err(ConfigError::Env { .. })), "{bad:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_refused() {
+        assert!(matches!(parse("[server]\nlisen = \"x\"\n"), Err(ConfigError::Syntax { .. })));
+        assert!(matches!(parse("[session]\nidle_lock = \"soon\"\n"), Err(ConfigError::Syntax { .. })));
+        assert!(matches!(parse("not toml ="), Err(ConfigError::Syntax { .. })));
+    }
+
+    fn refused_key(text: &str) -> Option<&'static str> {
+        match parse(text).map(|c| c.validate()) {
+            Ok(Err(ConfigError::Invalid { key, .. })) => Some(key),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn values_below_security_minimums_are_refused() {
+        assert_eq!(refused_key("[password]\nmin_length = 7\n"), Some("password.min_length"));
+        assert_eq!(refused_key("[password]\nargon2_memory_kib = 4096\n"), Some("password.argon2_*"));
+        assert_eq!(
+            refused_key("[password]\nargon2_memory_kib = 19456\nargon2_iterations = 1\n"),
+            Some("password.argon2_*")
+        );
+        assert_eq!(refused_key("[tls]\nmin_version = \"1.1\"\n"), Some("tls.min_version"));
+        assert_eq!(refused_key("[tls]\nclient_auth = \"required\"\n"), Some("tls.client_ca"));
+        assert_eq!(refused_key("[session]\nidle_lock = \"2h\"\n"), Some("session.idle_lock"));
+        assert_eq!(refused_key("[session]\nlifetime = \"48h\"\n"), Some("session.lifetime"));
+        assert_eq!(refused_key("[server]\nlisten = \"localhost\"\n"), Some("server.listen"));
+        assert_eq!(refused_key("[database]\nurl = \"mysql://x\"\n"), Some("database.url"));
+    }
+
+    #[test]
+    fn owasp_argon2_equivalents_are_accepted() {
+        for (t, m) in ARGON2_MIN_MEMORY_BY_ITERATIONS {
+            let text = format!("[password]\nargon2_memory_kib = {m}\nargon2_iterations = {t}\n");
+            assert_eq!(refused_key(&text), None, "t={t} m={m}");
+        }
+    }
+
+    #[test]
+    fn the_database_password_never_shows() {
+        let cfg = parse("[database]\nurl = \"postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require\"\n");
+        let cfg = cfg.map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            let dump = cfg.redacted_toml();
+            assert!(!dump.contains("s3cret-pw"), "{dump}");
+            assert!(dump.contains("postgres://mamori:***@db.example:5432/mamori"), "{dump}");
+            assert!(!format!("{cfg:?}").contains("s3cret-pw"));
+            assert_eq!(cfg.database.url.expose(), "postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require");
+        }
+        assert_eq!(redact_url("postgres://h/db?user=a&password=x&sslmode=require"), "postgres://h/db?user=a&password=***&sslmode=require");
+        assert_eq!(redact_url("sqlite://mamori.db"), "sqlite://mamori.db");
+    }
+}

@@ -1,0 +1,18 @@
+//! mamori's domain model: institutions, users, configuration and the checks on them.
+//!
+//! This crate does no I/O. Time arrives as a [`Clock`], randomness as a
+//! [`rand_core::RngCore`], configuration as text and an environment map. Everything here can be
+//! tested without a file system, a network or a database.
+
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod institution;
+pub mod message;
+pub mod user;
+
+pub use clock::{Clock, FixedClock};
+pub use ids::{InstitutionId, UserId};
+pub use institution::{Institution, InstitutionName};
+pub use message::Message;
+pub use user::{DisplayName, JobType, LoginId, NewUser, Role, User, UserStatus};
