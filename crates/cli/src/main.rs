@@ -1,1 +1,154 @@
-fn main() {}
+//! `mamori`: the command-line entry point. Glue only: parsing, logging, exit codes.
+
+mod datadir;
+mod init;
+mod serve;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// mamori (守り): 医療情報システムの安全管理に関するガイドライン準拠の診療記録サービス /
+/// clinical records built for Japan's medical information security guidelines.
+#[derive(Debug, Parser)]
+#[command(name = "mamori", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log format: `human` (default) or `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "MAMORI_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log level filter, e.g. `info`, `debug`, `mamori_server=debug`.
+    #[arg(long, global = true, default_value = "info", env = "MAMORI_LOG")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data directory: configuration, keys, TLS certificate, database, first
+    /// institution and its administrator. Refuses to touch an existing directory.
+    Init(InitArgs),
+    /// Serve mamori over HTTPS (initializing the data directory first if it does not exist).
+    Serve(ServeArgs),
+    /// Show the effective configuration (file + MAMORI_* environment), secrets redacted.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// The data directory to create (mode 0700).
+    #[arg(long, value_name = "DIR", env = "MAMORI_DATA")]
+    data: PathBuf,
+    /// Name of the first institution (医療機関名).
+    #[arg(long, value_name = "NAME", default_value = init::DEFAULT_INSTITUTION)]
+    institution: String,
+    /// Database URL: default SQLite in DIR/mamori.db, or postgres://user:pass@host/db.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Address `serve` will listen on (written to the configuration).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Print one JSON object (institution_id, admin_login_id, admin_password, url, …).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The data directory (created as by `init` if it does not exist yet).
+    #[arg(long, value_name = "DIR", env = "MAMORI_DATA")]
+    data: PathBuf,
+    /// Address to listen on (default from the configuration: 127.0.0.1:8443).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS. Allowed only on a loopback address (development).
+    #[arg(long)]
+    insecure_http: bool,
+    /// When the data directory is created first: name of the first institution.
+    #[arg(long, value_name = "NAME", default_value = init::DEFAULT_INSTITUTION)]
+    institution: String,
+    /// When the data directory is created first: database URL.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// When the data directory is created first: print its credentials as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// The data directory.
+    #[arg(long, value_name = "DIR", env = "MAMORI_DATA")]
+    data: PathBuf,
+}
+
+/// A failure to report: one line, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 2: the input was refused (nothing changed); 1: something failed while running.
+    pub code: u8,
+    /// The one-line message (Japanese / English).
+    pub message: String,
+}
+
+impl Failure {
+    /// The input was refused; nothing changed.
+    pub fn refused(message: impl std::fmt::Display) -> Self {
+        Self { code: 2, message: message.to_string() }
+    }
+
+    /// Something failed while running.
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Self { code: 1, message: message.to_string() }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) -> Result<(), Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|_| {
+        Failure::refused(format!("ログレベル「{level}」が不正です / invalid log level '{level}' (e.g. info, debug)"))
+    })?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let result = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
+    result.map_err(|e| Failure::failed(format!("ログを初期化できません / cannot start logging: {e}")))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(f) = init_logging(cli.log_format, &cli.log_level) {
+        eprintln!("mamori: {}", f.message);
+        return ExitCode::from(f.code);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mamori: 実行環境を起動できません / cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(args) => init::command(args).await,
+            Command::Serve(args) => serve::command(args).await,
+            Command::Config(args) => datadir::show_config(&args.data),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            tracing::debug!(code = f.code, "exiting with an error");
+            eprintln!("mamori: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -480,6 +480,20 @@ impl Config {
         Ok(ValidConfig { config: self.clone(), listen })
     }
 
+    /// The configuration as TOML for the file itself, database URL in full: the file (mode
+    /// 0600) is where the operator keeps it.
+    #[must_use]
+    pub fn to_file_toml(&self) -> String {
+        let mut table = match toml::Table::try_from(self) {
+            Ok(t) => t,
+            Err(e) => return format!("# cannot write the configuration: {e}\n"),
+        };
+        if let Some(toml::Value::Table(db)) = table.get_mut("database") {
+            db.insert("url".to_owned(), toml::Value::String(self.database.url.expose().to_owned()));
+        }
+        toml::to_string_pretty(&table).unwrap_or_else(|e| format!("# cannot write the configuration: {e}\n"))
+    }
+
     /// The configuration as TOML with secrets redacted, for `mamori config`.
     #[must_use]
     pub fn redacted_toml(&self) -> String {
@@ -613,6 +627,10 @@ mod tests {
             assert!(dump.contains("postgres://mamori:***@db.example:5432/mamori"), "{dump}");
             assert!(!format!("{cfg:?}").contains("s3cret-pw"));
             assert_eq!(cfg.database.url.expose(), "postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require");
+            let file = cfg.to_file_toml();
+            assert!(file.contains("s3cret-pw"), "the file keeps the real URL: {file}");
+            let back = Config::parse(&file, std::iter::empty::<(&str, &str)>()).map(|c| c.database.url);
+            assert_eq!(back.ok(), Some(cfg.database.url.clone()));
         }
         assert_eq!(redact_url("postgres://h/db?user=a&password=x&sslmode=require"), "postgres://h/db?user=a&password=***&sslmode=require");
         assert_eq!(redact_url("sqlite://mamori.db"), "sqlite://mamori.db");

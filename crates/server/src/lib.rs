@@ -1,1 +1,133 @@
-//! placeholder
+//! mamori's HTTP surface: the axum application, TLS and the accept loop.
+//!
+//! Invariants:
+//! - JSON API requests that carry a body (`POST`, `PUT`, `PATCH`) must declare
+//!   `Content-Type: application/json`; anything else is refused with 415 before routing. A form
+//!   on another site cannot send such a request without a CORS preflight, which mamori never
+//!   grants: this is the API's CSRF defence.
+//! - Every response carries security headers (CSP, nosniff, frame denial, no-referrer,
+//!   `Cache-Control: no-store` unless a static asset says otherwise, HSTS over TLS).
+//! - Logs and metrics name the route template, never the raw path or query.
+
+pub mod api;
+pub mod error;
+pub mod i18n;
+pub mod metrics;
+pub mod pages;
+pub mod serve;
+pub mod state;
+pub mod tls;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use error::ApiError;
+use state::AppState;
+use std::time::{Duration, Instant};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use serve::{ConnInfo, run, shutdown_signal};
+pub use state::{AppState as State_, Inner, ServerKeys, SystemClock};
+
+/// Largest request body accepted (1 MiB); uploads get their own limit later.
+const BODY_LIMIT: usize = 1024 * 1024;
+/// Longest time a request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (api, _spec) = api::routes().split_for_parts();
+    let mut router = Router::new()
+        .merge(api)
+        .route("/", get(pages::index))
+        .route("/static/mamori.css", get(pages::stylesheet))
+        .fallback(fallback)
+        .layer(middleware::from_fn(require_json_body))
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    for (name, value) in security_headers(state.tls) {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router.with_state(state)
+}
+
+fn security_headers(tls: bool) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = vec![
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
+    ];
+    if tls {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000")));
+    }
+    headers
+}
+
+async fn fallback(state: State<AppState>, uri: axum::http::Uri, req: Request) -> Response {
+    if uri.path().starts_with("/api/") {
+        return ApiError::not_found().into_response();
+    }
+    let (parts, _) = req.into_parts();
+    let query = axum::extract::Query::<pages::LangQuery>::try_from_uri(&uri)
+        .unwrap_or(axum::extract::Query(pages::LangQuery::default()));
+    pages::not_found(state, query, parts.headers).await
+}
+
+/// Refuses API requests with a body that is not declared as JSON (415).
+async fn require_json_body(req: Request, next: Next) -> Response {
+    let needs_json = req.uri().path().starts_with("/api/")
+        && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    if needs_json && !is_json(req.headers().get(header::CONTENT_TYPE)) {
+        return ApiError::unsupported_media_type().into_response();
+    }
+    next.run(req).await
+}
+
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.record(&method, &route, status, elapsed);
+    tracing::info!(%method, %route, status, elapsed_ms = elapsed.as_millis(), "request");
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_type_is_recognised_with_parameters_only() {
+        assert!(is_json(Some(&HeaderValue::from_static("application/json"))));
+        assert!(is_json(Some(&HeaderValue::from_static("Application/JSON; charset=utf-8"))));
+        assert!(!is_json(Some(&HeaderValue::from_static("text/plain"))));
+        assert!(!is_json(Some(&HeaderValue::from_static("application/x-www-form-urlencoded"))));
+        assert!(!is_json(Some(&HeaderValue::from_static("application/jsonp"))));
+        assert!(!is_json(None));
+    }
+}

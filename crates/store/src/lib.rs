@@ -1,1 +1,236 @@
-//! placeholder
+//! mamori's persistence: one [`Store`] trait, two backends ([`SqliteStore`], the default, and
+//! [`PgStore`]), each with its own embedded migrations, and one conformance suite
+//! (`tests/conformance.rs`) that runs the same checks against both.
+//!
+//! # Invariants
+//!
+//! - **Every query of institution data names the institution.** Each statement that reads or
+//!   writes users or roles binds `institution_id` in its `WHERE` clause (or in the key it
+//!   inserts), and every table of institution data has `institution_id` in its primary key. A
+//!   user of one institution is invisible through another institution's ID. The only
+//!   statements that range over all institutions are deployment-level: listing institutions,
+//!   asking whether any exists, and the database's own deployment-wide login ID uniqueness
+//!   constraint. All statements are static text in `sql.rs` with bound parameters.
+//! - **Login IDs are unique across the deployment and never reused.** The `users.login_id`
+//!   column is `UNIQUE` over all institutions, whatever the account's status, and the store has
+//!   no delete path for users: a retired account keeps its login ID forever. Creating a user
+//!   with a taken login ID gives [`StoreError::Conflict`].
+//! - **Bootstrap is atomic.** [`Store::bootstrap`] checks that no institution exists and
+//!   inserts the institution, the administrator and its roles in one transaction that also
+//!   serializes concurrent bootstraps; on any error nothing is left behind. The same holds for
+//!   [`Store::create_user`] (user row and roles together).
+//! - **Values round-trip exactly.** IDs are stored as UUIDs (PostgreSQL) or lower-case
+//!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
+//!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
+//!   truncated on write. A stored value that does not parse back into its core type is reported
+//!   as [`StoreError::Corrupt`], never silently replaced.
+//! - **No secrets in errors.** Connection errors show the database URL only redacted.
+
+mod error;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The persistence interface the rest of mamori uses, as `Arc<dyn Store>`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Checks that the database answers (`SELECT 1`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes the connection pool, waiting for connections in use to be returned. Later calls
+    /// fail with [`StoreError::Unavailable`].
+    async fn close(&self);
+
+    /// The highest applied schema migration.
+    async fn schema_version(&self) -> Result<i64, StoreError>;
+
+    /// Whether the deployment has been bootstrapped (any institution exists).
+    async fn is_initialized(&self) -> Result<bool, StoreError>;
+
+    /// Creates the first institution and its administrator, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyInitialized`] when any institution exists (nothing is changed);
+    /// any other error leaves nothing behind either.
+    async fn bootstrap(&self, institution: &Institution, admin: &NewUser)
+    -> Result<(), StoreError>;
+
+    /// Adds an institution.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when its ID is taken.
+    async fn create_institution(&self, institution: &Institution) -> Result<(), StoreError>;
+
+    /// The institution with this ID.
+    async fn institution(&self, id: InstitutionId) -> Result<Option<Institution>, StoreError>;
+
+    /// Every institution, oldest first (then by ID).
+    async fn institutions(&self) -> Result<Vec<Institution>, StoreError>;
+
+    /// Adds an active user and its roles to `institution`, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution does not exist; [`StoreError::Conflict`]
+    /// when the login ID is used by any user of any institution (whatever its status), when
+    /// the user ID is taken, or when `roles` names a role twice.
+    async fn create_user(
+        &self,
+        institution: InstitutionId,
+        user: &NewUser,
+    ) -> Result<User, StoreError>;
+
+    /// The user with this ID in this institution.
+    async fn user(
+        &self,
+        institution: InstitutionId,
+        id: UserId,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// The user with this login ID in this institution.
+    async fn user_by_login_id(
+        &self,
+        institution: InstitutionId,
+        login_id: &LoginId,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Every user of this institution, by login ID.
+    async fn users(&self, institution: InstitutionId) -> Result<Vec<User>, StoreError>;
+}
+
+/// Opens the store a database URL names.
+///
+/// SQLite URLs name a file: `sqlite://mamori.db` and `sqlite:mamori.db` are relative to
+/// `data_dir`, `sqlite:///var/lib/mamori/mamori.db` is absolute. PostgreSQL URLs
+/// (`postgres://…`, `postgresql://…`) are passed to [`PgStore::connect`].
+///
+/// # Errors
+/// [`StoreError::InvalidUrl`] for an unknown scheme or an unusable SQLite URL, and the errors
+/// of [`SqliteStore::open`] and [`PgStore::connect`].
+pub async fn open(
+    url: &DatabaseUrl,
+    data_dir: &Path,
+    max_connections: u32,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match url.backend() {
+        Some(Backend::Sqlite) => {
+            let path = sqlite_path(url.expose(), data_dir)?;
+            Ok(Arc::new(SqliteStore::open(&path, max_connections).await?))
+        }
+        Some(Backend::Postgres) => Ok(Arc::new(PgStore::connect(url, max_connections).await?)),
+        None => Err(StoreError::InvalidUrl {
+            detail: format!("{}: expected sqlite:// or postgres://", url.redacted()),
+        }),
+    }
+}
+
+/// The file a `sqlite:` URL names, relative paths resolved against `data_dir`.
+fn sqlite_path(url: &str, data_dir: &Path) -> Result<PathBuf, StoreError> {
+    let invalid = |why: &str| StoreError::InvalidUrl {
+        detail: format!("{url}: {why}"),
+    };
+    let rest = url
+        .strip_prefix("sqlite:")
+        .ok_or_else(|| invalid("expected sqlite:"))?;
+    // `sqlite://REL` and `sqlite:///ABS` drop the `//`; `sqlite:REL` and `sqlite:/ABS` have none.
+    let file = rest.strip_prefix("//").unwrap_or(rest);
+    if file.contains('?') || file.contains('#') {
+        return Err(invalid(
+            "query parameters are not supported; mamori sets the SQLite options itself",
+        ));
+    }
+    if file.is_empty() || file.ends_with('/') || file == ":memory:" {
+        return Err(invalid("name a database file, e.g. sqlite://mamori.db"));
+    }
+    let path = Path::new(file);
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        data_dir.join(path)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_resolve_against_the_data_directory() {
+        let dir = Path::new("/srv/mamori");
+        let path = |url: &str| sqlite_path(url, dir).ok();
+        assert_eq!(
+            path("sqlite://mamori.db"),
+            Some(PathBuf::from("/srv/mamori/mamori.db"))
+        );
+        assert_eq!(
+            path("sqlite://db/mamori.db"),
+            Some(PathBuf::from("/srv/mamori/db/mamori.db"))
+        );
+        assert_eq!(
+            path("sqlite:mamori.db"),
+            Some(PathBuf::from("/srv/mamori/mamori.db"))
+        );
+        assert_eq!(
+            path("sqlite:///var/lib/mamori.db"),
+            Some(PathBuf::from("/var/lib/mamori.db"))
+        );
+        assert_eq!(
+            path("sqlite:/var/lib/mamori.db"),
+            Some(PathBuf::from("/var/lib/mamori.db"))
+        );
+        for bad in [
+            "sqlite://",
+            "sqlite:",
+            "sqlite::memory:",
+            "sqlite://mamori.db?mode=ro",
+            "sqlite://dir/",
+        ] {
+            assert!(
+                matches!(sqlite_path(bad, dir), Err(StoreError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_created_is_unavailable() {
+        // A path below a regular file can never be created.
+        let file =
+            std::env::temp_dir().join(format!("mamori-store-not-a-dir-{}", std::process::id()));
+        assert!(std::fs::write(&file, b"").is_ok());
+        let err = SqliteStore::open(&file.join("mamori.db"), 1).await.err();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            matches!(
+                err,
+                Some(StoreError::Unavailable {
+                    backend: Backend::Sqlite,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_is_refused_without_showing_the_password() {
+        let url = DatabaseUrl::new("mysql://root:s3cret-pw@localhost/mamori");
+        let err = open(&url, Path::new("/nonexistent"), 1).await.err();
+        assert!(
+            matches!(&err, Some(StoreError::InvalidUrl { detail }) if !detail.contains("s3cret-pw")),
+            "{err:?}"
+        );
+    }
+}

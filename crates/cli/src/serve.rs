@@ -1,0 +1,126 @@
+//! `mamori serve`: load, check, bind, serve until SIGTERM or Ctrl-C.
+
+use crate::datadir::{self, DirState};
+use crate::init::{self, InitOptions};
+use crate::{Failure, ServeArgs};
+use mamori_core::config::{Config, ValidConfig};
+use mamori_crypto::CheckpointKey;
+use mamori_server::{Inner, ServerKeys, SystemClock};
+use mamori_store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Opens (and migrates) the configured database.
+pub async fn open_store(config: &Config, data_dir: &Path) -> Result<Arc<dyn Store>, Failure> {
+    mamori_store::open(&config.database.url, data_dir, config.database.max_connections)
+        .await
+        .map_err(Failure::failed)
+}
+
+fn read_file(what_ja: &str, what_en: &str, path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| {
+        Failure::failed(format!(
+            "{what_ja} {} を読めません（{e}） / cannot read the {what_en} {} ({e})",
+            path.display(),
+            path.display()
+        ))
+    })
+}
+
+/// `mamori serve`.
+pub async fn command(args: ServeArgs) -> Result<(), Failure> {
+    if args.insecure_http {
+        if let Some(listen) = args.listen {
+            refuse_non_loopback(listen)?;
+        }
+    }
+    if datadir::state(&args.data) != DirState::Occupied {
+        let options = InitOptions { institution: args.institution.clone(), database: args.database.clone(), listen: args.listen };
+        let report = init::create(&args.data, &options, &SystemClock, &mut rand_core::OsRng).await?;
+        report.print(args.json);
+    }
+    let mut config = datadir::load_config(&args.data)?.get().clone();
+    if let Some(listen) = args.listen {
+        config.server.listen = listen.to_string();
+    }
+    let valid = config.validate().map_err(Failure::refused)?;
+    let listen = valid.listen();
+    if args.insecure_http {
+        refuse_non_loopback(listen)?;
+    }
+    let config = valid.get();
+
+    let key_path = ValidConfig::resolve(&args.data, &config.keys.checkpoint_signing_key);
+    let key_pem = read_file("署名鍵", "checkpoint signing key", &key_path)?;
+    let checkpoint = CheckpointKey::from_pkcs8_pem(&String::from_utf8_lossy(&key_pem))
+        .map_err(|e| Failure::failed(format!("{e} ({})", key_path.display())))?;
+
+    let tls = if args.insecure_http {
+        tracing::warn!("serving plain HTTP on loopback: for development only");
+        None
+    } else {
+        let cert = read_file("TLS証明書", "TLS certificate", &ValidConfig::resolve(&args.data, &config.tls.cert))?;
+        let key = read_file("TLS秘密鍵", "TLS key", &ValidConfig::resolve(&args.data, &config.tls.key))?;
+        let ca = match &config.tls.client_ca {
+            Some(p) => Some(read_file("クライアントCA", "client CA bundle", &ValidConfig::resolve(&args.data, p))?),
+            None => None,
+        };
+        let server_config =
+            mamori_server::tls::server_config(&cert, &key, &config.tls.min_version, config.tls.client_auth, ca.as_deref())
+                .map_err(Failure::failed)?;
+        Some(Arc::new(server_config))
+    };
+
+    let store = open_store(config, &args.data).await?;
+    if !store.is_initialized().await.map_err(Failure::failed)? {
+        return Err(Failure::refused(format!(
+            "データベース {} に mamori の医療機関がありません。`mamori init` で作成したデータディレクトリを指定してください / database {} holds no mamori institution; use a data directory made by `mamori init`",
+            config.database.url, config.database.url
+        )));
+    }
+
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Failure::failed(format!(
+                "{listen} は既に使用中です。別のアドレスを --listen で指定するか、使用中のプロセスを止めてください / {listen} is already in use: choose another with --listen or stop the process using it"
+            ))
+        } else {
+            Failure::failed(format!("{listen} で待ち受けできません（{e}） / cannot listen on {listen} ({e})"))
+        }
+    })?;
+    let bound = listener.local_addr().map_err(Failure::failed)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let metrics = Arc::new(mamori_server::metrics::Metrics::default());
+    let clock = Arc::new(SystemClock);
+    let state = mamori_server::State_::new(Inner {
+        store: store.clone(),
+        config: valid.clone(),
+        keys: ServerKeys { checkpoint },
+        metrics: metrics.clone(),
+        started_at: mamori_core::Clock::now(clock.as_ref()),
+        clock,
+        tls: tls.is_some(),
+    });
+    tracing::info!(url = %format!("{scheme}://{bound}/"), backend = store.backend().as_str(), "mamori listening");
+    #[allow(clippy::print_stdout)]
+    {
+        println!("mamori: listening on {scheme}://{bound}/");
+    }
+    let app = mamori_server::app(state);
+    mamori_server::run(listener, tls, app, metrics, mamori_server::shutdown_signal())
+        .await
+        .map_err(Failure::failed)?;
+    store.close().await;
+    tracing::info!("mamori stopped");
+    Ok(())
+}
+
+fn refuse_non_loopback(listen: std::net::SocketAddr) -> Result<(), Failure> {
+    if listen.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(Failure::refused(format!(
+            "--insecure-http はループバックアドレス（127.0.0.1 / ::1）でのみ使えます: {listen} / --insecure-http is allowed only on a loopback address (127.0.0.1 or ::1), not {listen}"
+        )))
+    }
+}

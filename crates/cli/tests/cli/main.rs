@@ -1,0 +1,447 @@
+//! End-to-end tests of the `mamori` binary: init, serve, TLS, refusals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod harness;
+
+use harness::{TempDir, Versions, http_client, https_client, init_json, mamori, run, stderr};
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn listing(dir: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            (e.file_name().to_string_lossy().into_owned(), m.len(), m.modified().unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn help_and_version_describe_every_subcommand() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["init", "serve", "config", "--log-format"] {
+        assert!(text.contains(word), "--help lacks {word}: {text}");
+    }
+    let out = run(&["--version"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("mamori {}", env!("CARGO_PKG_VERSION")));
+    for sub in ["init", "serve", "config"] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--data"), "{sub} --help names --data");
+    }
+}
+
+#[test]
+fn init_creates_a_private_data_dir_and_reports_the_first_administrator() {
+    let tmp = TempDir::new("init");
+    let dir = tmp.data();
+    let report = init_json(&dir, &["--institution", "まもり内科クリニック"]);
+    for key in ["institution_id", "admin_login_id", "admin_password", "url", "tls_certificate_sha256", "checkpoint_key_id"] {
+        assert!(report[key].as_str().is_some_and(|s| !s.is_empty()), "{key} missing in {report}");
+    }
+    assert_eq!(report["admin_login_id"], "admin");
+    assert_eq!(report["institution_name"], "まもり内科クリニック");
+    assert_eq!(report["url"], "https://127.0.0.1:8443/");
+    assert_eq!(report["database"], "sqlite");
+    assert_eq!(report["admin_password_change_required"], true);
+    assert!(report["admin_password"].as_str().unwrap().len() >= 20);
+
+    assert_eq!(mode(&dir), 0o700, "data dir mode");
+    for file in ["mamori.toml", "tls/cert.pem", "tls/key.pem", "keys/checkpoint-ed25519.pem"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file} mode");
+    }
+    assert!(dir.join("mamori.db").is_file());
+    // No staging directory is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("data")]);
+    // The password is not in the configuration, nor anywhere on disk in the clear.
+    let config = std::fs::read_to_string(dir.join("mamori.toml")).unwrap();
+    assert!(!config.contains(report["admin_password"].as_str().unwrap()));
+}
+
+#[test]
+fn init_refuses_an_existing_data_dir_with_exit_2_and_changes_nothing() {
+    let tmp = TempDir::new("init-existing");
+    let dir = tmp.data();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::File::create(dir.join("notes.txt")).unwrap().write_all(b"keep me").unwrap();
+    let before = listing(&dir);
+    let out = run(&["init", "--data", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("既に存在します") && err.contains("already exists"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_eq!(listing(&dir), before);
+    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "keep me");
+
+    // A second init over a real installation is refused the same way.
+    let tmp2 = TempDir::new("init-twice");
+    let first = init_json(&tmp2.data(), &[]);
+    let before = listing(&tmp2.data());
+    let out = run(&["init", "--data", tmp2.data().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(listing(&tmp2.data()), before);
+    assert!(first["institution_id"].is_string());
+}
+
+#[test]
+fn init_refuses_bad_input_and_leaves_nothing_behind() {
+    let tmp = TempDir::new("init-bad");
+    let dir = tmp.data();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--institution", "   "], "institution"),
+        (&["--database", "mysql://db/x"], "database.url"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["init", "--data", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&out).contains(needle), "{extra:?}: {}", stderr(&out));
+        assert!(!dir.exists(), "{extra:?} left a directory");
+        assert_eq!(std::fs::read_dir(tmp.root()).unwrap().count(), 0, "{extra:?} left a staging directory");
+    }
+}
+
+#[test]
+fn init_with_an_unreachable_postgres_fails_clearly_and_leaves_nothing() {
+    let tmp = TempDir::new("init-pg-down");
+    let dir = tmp.data();
+    // Port 1 on loopback: nothing listens there.
+    let out = run(&["init", "--data", dir.to_str().unwrap(), "--database", "postgres://mamori:hunter2-secret@127.0.0.1:1/mamori"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("postgres"), "{err}");
+    assert!(!err.contains("hunter2-secret"), "the password leaked: {err}");
+    assert!(!dir.exists());
+    assert_eq!(std::fs::read_dir(tmp.root()).unwrap().count(), 0);
+}
+
+#[test]
+fn serve_answers_over_https_and_stops_gracefully_on_sigterm() {
+    let tmp = TempDir::new("serve");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let client = https_client(&dir);
+    rt().block_on(async {
+        let health = client.get(format!("{}healthz", server.url)).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        assert!(health.headers().get("strict-transport-security").is_some());
+        let body: serde_json::Value = health.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+
+        let ready = client.get(format!("{}readyz", server.url)).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(body["database"], "ok");
+        assert_eq!(body["backend"], "sqlite");
+        assert_eq!(body["keys"], "loaded");
+
+        let page = client.get(&server.url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("lang=\"ja\"") && html.contains("ようこそ") && html.contains("まもり診療所"), "{html}");
+
+        let metrics = client.get(format!("{}metrics", server.url)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("mamori_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{metrics}");
+
+        let spec: serde_json::Value =
+            client.get(format!("{}api/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+        assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "{spec}");
+    });
+    let (status, log) = server.terminate();
+    assert!(status.success(), "exit {status:?}: {log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("mamori stopped"), "{log}");
+}
+
+#[test]
+fn serve_initializes_a_missing_data_dir_first_so_quick_start_is_one_command() {
+    let tmp = TempDir::new("quick-start");
+    let dir = tmp.data();
+    let server = harness::Server::start(&dir, &[], &[]);
+    let stdout = server.stdout.lock().unwrap().clone();
+    assert!(stdout.contains("admin") && stdout.contains("初回パスワード / one-time password:"), "{stdout}");
+    assert_eq!(mode(&dir), 0o700);
+    rt().block_on(async {
+        let health = https_client(&dir).get(format!("{}healthz", server.url)).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+    });
+    drop(server);
+    // The second start uses the existing directory and prints no credentials.
+    let server = harness::Server::start(&dir, &[], &[]);
+    let stdout = server.stdout.lock().unwrap().clone();
+    assert!(!stdout.contains("one-time password"), "{stdout}");
+}
+
+#[test]
+fn insecure_http_is_refused_off_loopback_and_works_on_loopback() {
+    let tmp = TempDir::new("insecure");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let out = run(&["serve", "--data", dir.to_str().unwrap(), "--insecure-http", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("loopback"), "{err}");
+
+    // Via the configuration file too, not only the flag.
+    let out = mamori()
+        .args(["serve", "--data", dir.to_str().unwrap(), "--insecure-http"])
+        .env("MAMORI_LISTEN", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let server = harness::Server::start(&dir, &["--insecure-http"], &[]);
+    assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    rt().block_on(async {
+        let health = http_client().get(format!("{}healthz", server.url)).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        assert!(health.headers().get("strict-transport-security").is_none());
+    });
+}
+
+#[test]
+fn serve_refuses_configuration_below_security_minimums() {
+    let tmp = TempDir::new("minimums");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    // From the environment.
+    let out = mamori().args(["serve", "--data", dir.to_str().unwrap()]).env("MAMORI_IDLE_LOCK", "2h").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("session.idle_lock"), "{}", stderr(&out));
+    // From the file.
+    let config = dir.join("mamori.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("min_length = 12", "min_length = 6")).unwrap();
+    let out = run(&["serve", "--data", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("password.min_length") && err.contains("パスワード"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Broken TOML.
+    std::fs::write(&config, "[server\nlisten = ").unwrap();
+    let out = run(&["serve", "--data", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("mamori.toml"), "{}", stderr(&out));
+    // A TLS minimum below 1.2.
+    std::fs::write(&config, text.replace("min_version = \"1.2\"", "min_version = \"1.1\"")).unwrap();
+    let out = run(&["serve", "--data", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("tls.min_version"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_reports_a_bad_listen_address_and_a_port_in_use() {
+    let tmp = TempDir::new("listen");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let out = run(&["serve", "--data", dir.to_str().unwrap(), "--listen", "localhost"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--data", dir.to_str().unwrap(), "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("already in use") && err.contains(&addr), "{err}");
+}
+
+#[test]
+fn logs_are_json_lines_with_log_format_json() {
+    let tmp = TempDir::new("json-logs");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &["--log-format", "json"], &[]);
+    rt().block_on(async {
+        https_client(&dir).get(format!("{}healthz?patient=secret-query", server.url)).send().await.unwrap();
+    });
+    let (status, log) = server.terminate();
+    assert!(status.success());
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{log}");
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
+    assert!(log.contains("\"route\":\"/healthz\""), "{log}");
+    assert!(!log.contains("secret-query"), "query strings must not reach the logs: {log}");
+}
+
+#[test]
+fn tls_1_1_and_older_are_refused() {
+    let tmp = TempDir::new("tls11");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    for legacy in [[3u8, 2u8], [3, 1], [3, 0]] {
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.write_all(&client_hello(legacy)).unwrap();
+        let reply = harness::read_all(&mut stream, Duration::from_secs(5));
+        assert!(reply.len() >= 7, "{legacy:?}: {reply:?}");
+        assert_eq!(reply[0], 0x15, "{legacy:?}: expected an alert record, got {reply:?}");
+        assert_eq!(reply[5], 2, "fatal");
+        assert_eq!(reply[6], 70, "{legacy:?}: expected protocol_version (70), got {reply:?}");
+    }
+    // TLS 1.2 alone and TLS 1.3 alone both work.
+    rt().block_on(async {
+        for versions in [Versions::Only12, Versions::Only13] {
+            let client = reqwest::Client::builder()
+                .use_preconfigured_tls(harness::client_tls(&dir, versions, None))
+                .build()
+                .unwrap();
+            let r = client.get(format!("{}healthz", server.url)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{versions:?}");
+        }
+    });
+}
+
+/// A TLS ClientHello with the given legacy version and no supported_versions extension, as a
+/// TLS 1.1 (or older) client sends it.
+fn client_hello(version: [u8; 2]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&version);
+    body.extend_from_slice(&[0x42; 32]); // random
+    body.push(0); // session id
+    let suites = [0x00u8, 0x2f, 0x00, 0x35, 0xc0, 0x13, 0xc0, 0x14];
+    body.extend_from_slice(&(suites.len() as u16).to_be_bytes());
+    body.extend_from_slice(&suites);
+    body.extend_from_slice(&[1, 0]); // compression: null
+    let mut handshake = vec![1u8];
+    handshake.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[test]
+fn client_certificates_are_required_when_configured() {
+    let tmp = TempDir::new("mtls");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    // A terminal CA and one registered terminal's certificate.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "clinic terminal CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let term_key = rcgen::KeyPair::generate().unwrap();
+    let mut term_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    term_params.distinguished_name.push(rcgen::DnType::CommonName, "reception-pc-1");
+    term_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let term = term_params.signed_by(&term_key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("tls/terminal-ca.pem"), ca.pem()).unwrap();
+
+    let server = harness::Server::start(
+        &dir,
+        &[],
+        &[("MAMORI_TLS_CLIENT_AUTH", "required"), ("MAMORI_TLS_CLIENT_CA", "tls/terminal-ca.pem")],
+    );
+    rt().block_on(async {
+        let anonymous = https_client(&dir).get(format!("{}healthz", server.url)).send().await;
+        assert!(anonymous.is_err(), "a client without a certificate was let in");
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(harness::client_tls(&dir, Versions::Both, Some((&term.pem(), &term_key.serialize_pem()))))
+            .build()
+            .unwrap();
+        let r = client.get(format!("{}healthz", server.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    });
+    drop(server);
+
+    // Required without a CA bundle is refused at start-up.
+    let out = mamori()
+        .args(["serve", "--data", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("MAMORI_TLS_CLIENT_AUTH", "required")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("tls.client_ca"), "{}", stderr(&out));
+}
+
+#[test]
+fn config_shows_the_effective_settings_with_secrets_redacted() {
+    let tmp = TempDir::new("config-show");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let out = mamori()
+        .args(["config", "--data", dir.to_str().unwrap()])
+        .env("MAMORI_DATABASE_URL", "postgres://mamori:topsecret@db.internal/mamori")
+        .env("MAMORI_IDLE_LOCK", "5m")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("topsecret"), "{text}");
+    assert!(text.contains("postgres://mamori:***@db.internal/mamori"), "{text}");
+    assert!(text.contains("idle_lock = \"5m\""), "{text}");
+}
+
+/// `init --database postgres://…` then `serve`, against the throwaway cluster of `.ci/run`.
+#[test]
+fn postgres_init_then_serve() {
+    let Ok(admin_url) = std::env::var("MAMORI_TEST_POSTGRES_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED postgres_init_then_serve: MAMORI_TEST_POSTGRES_URL is not set (.ci/run sets it)"
+        );
+        return;
+    };
+    let db = format!("mamori_cli_{}", std::process::id());
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+    let db_url = format!("{base}/{db}");
+    rt().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}")).execute(&mut conn).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.unwrap();
+    });
+    let tmp = TempDir::new("pg");
+    let dir = tmp.data();
+    let report = init_json(&dir, &["--database", &db_url]);
+    assert_eq!(report["database"], "postgres");
+    assert!(!dir.join("mamori.db").exists());
+
+    // A second installation into the same database is refused, and its directory not created.
+    let tmp2 = TempDir::new("pg-second");
+    let out = run(&["init", "--data", tmp2.data().to_str().unwrap(), "--database", &db_url]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already holds"), "{}", stderr(&out));
+    assert!(!tmp2.data().exists());
+
+    let server = harness::Server::start(&dir, &[], &[]);
+    rt().block_on(async {
+        let ready: serde_json::Value =
+            https_client(&dir).get(format!("{}readyz", server.url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(ready["status"], "ready");
+        assert_eq!(ready["backend"], "postgres");
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    rt().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
+    });
+}

@@ -1,0 +1,126 @@
+//! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
+
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// How long readiness waits for the database.
+const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mamori API",
+        description = "mamori (守り): clinical records built for the MHLW Security Guidelines for Medical Information Systems. JSON requests must carry `Content-Type: application/json`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    components(schemas(ErrorEnvelope))
+)]
+struct ApiDoc;
+
+/// `GET /healthz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` while the process answers.
+    pub status: &'static str,
+    /// The running version.
+    pub version: &'static str,
+}
+
+/// `GET /readyz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `ok` or `unreachable`.
+    pub database: &'static str,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// `loaded` (a server cannot start without its keys).
+    pub keys: &'static str,
+    /// Identifier of the checkpoint signing key (first 8 bytes of SHA-256 of the public key).
+    pub checkpoint_key_id: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Readiness: the database answers and the keys are loaded.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "Not ready (database unreachable)", body = Readiness)
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let db_ok = database_up(&state).await;
+    let body = Readiness {
+        status: if db_ok { "ready" } else { "not_ready" },
+        database: if db_ok { "ok" } else { "unreachable" },
+        backend: state.store.backend().as_str(),
+        keys: "loaded",
+        checkpoint_key_id: state.keys.checkpoint.key_id(),
+    };
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn database_up(state: &AppState) -> bool {
+    match tokio::time::timeout(READY_DB_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "database ping failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("database ping timed out");
+            false
+        }
+    }
+}
+
+/// Prometheus metrics (text exposition format; no patient data).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let up = database_up(&state).await;
+    let text = state.metrics.render(up, state.started_at.unix_timestamp());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// This description.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 description of every JSON endpoint", content_type = "application/json")))]
+pub async fn openapi_json() -> Response {
+    match serde_json::to_vec(&openapi()) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => ApiError::internal().into_response(),
+    }
+}
+
+/// Every JSON route with its description. The router and the OpenAPI document both come from
+/// this one list, so they cannot drift apart.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3.1 document.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}

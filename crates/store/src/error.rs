@@ -1,0 +1,116 @@
+//! The store's error type and the mapping from sqlx's errors.
+
+use mamori_core::config::Backend;
+
+/// Why a store operation failed.
+///
+/// Messages name what went wrong, never stored values: no passwords, no personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database cannot be reached: the connection, the file or the pool failed.
+    #[error(
+        "データベース（{}）に接続できません: {detail} / cannot reach the {} database: {detail}",
+        .backend.as_str(),
+        .backend.as_str()
+    )]
+    Unavailable {
+        /// Which backend.
+        backend: Backend,
+        /// What failed (a URL appears only redacted).
+        detail: String,
+    },
+    /// The database URL cannot be used.
+    #[error("データベースURLが不正です: {detail} / the database URL is invalid: {detail}")]
+    InvalidUrl {
+        /// What is wrong with it (the URL appears only redacted).
+        detail: String,
+    },
+    /// The row would break a uniqueness rule (for example a login ID already taken).
+    #[error("{what} は既に使われています / the {what} is already in use")]
+    Conflict {
+        /// What is duplicated, e.g. `login ID`.
+        what: &'static str,
+    },
+    /// Something the operation needs does not exist (for example the institution).
+    #[error("{what} が見つかりません / the {what} does not exist")]
+    NotFound {
+        /// What is missing, e.g. `institution`.
+        what: &'static str,
+    },
+    /// Bootstrap was asked for, but the deployment already has an institution.
+    #[error(
+        "既に初期化されています（医療機関が登録済みです） / the deployment is already initialized (an institution exists)"
+    )]
+    AlreadyInitialized,
+    /// A stored value does not parse back into its domain type.
+    #[error("保存されている値が不正です: {detail} / a stored value is corrupt: {detail}")]
+    Corrupt {
+        /// Which column and why (never the value of a secret).
+        detail: String,
+    },
+    /// Applying the schema migrations failed.
+    #[error("スキーマの更新に失敗しました: {detail} / the schema migration failed: {detail}")]
+    Migration {
+        /// What the migrator said.
+        detail: String,
+    },
+    /// Any other database error.
+    #[error("データベースエラー: {detail} / database error: {detail}")]
+    Database {
+        /// What the database said.
+        detail: String,
+    },
+}
+
+/// Maps an sqlx error that has no more specific meaning in its context.
+pub(crate) fn from_sqlx(backend: Backend, err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Configuration(_)
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable {
+            backend,
+            detail: one_line(&err.to_string()),
+        },
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt {
+            detail: one_line(&err.to_string()),
+        },
+        sqlx::Error::Migrate(e) => StoreError::Migration {
+            detail: one_line(&e.to_string()),
+        },
+        sqlx::Error::Database(db) => StoreError::Database {
+            detail: one_line(db.message()),
+        },
+        other => StoreError::Database {
+            detail: one_line(&other.to_string()),
+        },
+    }
+}
+
+/// Whether `err` is a unique or primary-key violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether `err` is a unique violation on the deployment-wide login ID constraint.
+///
+/// PostgreSQL names the constraint; SQLite names the column in its message.
+pub(crate) fn is_login_id_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint() == Some("users_login_id_key") || db.message().contains("users.login_id")
+        }
+        _ => false,
+    }
+}
+
+/// Collapses whitespace so a detail stays on one log line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

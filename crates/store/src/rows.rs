@@ -1,0 +1,217 @@
+//! Rows as read from either backend, and their checked conversion into core types.
+//!
+//! A stored value that no longer parses is reported as [`StoreError::Corrupt`] naming the
+//! column, never the value.
+
+use crate::StoreError;
+use mamori_core::{
+    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, User, UserId,
+    UserStatus,
+};
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
+
+/// An `institutions` row with backend types already decoded.
+pub(crate) struct InstitutionRow {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) created_at: OffsetDateTime,
+}
+
+impl InstitutionRow {
+    pub(crate) fn into_institution(self) -> Result<Institution, StoreError> {
+        Ok(Institution {
+            id: InstitutionId::from_uuid(self.id),
+            name: InstitutionName::parse(&self.name)
+                .map_err(|m| corrupt("institutions.name", &m.en))?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// One row of the users ⟕ user_roles join: a user with one of its roles (or none).
+pub(crate) struct UserRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) login_id: String,
+    pub(crate) display_name: String,
+    pub(crate) job_type: String,
+    pub(crate) status: String,
+    pub(crate) password_hash: String,
+    pub(crate) password_change_required: bool,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) role: Option<String>,
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<User, StoreError> {
+        let mut user = User {
+            institution_id: InstitutionId::from_uuid(self.institution_id),
+            id: UserId::from_uuid(self.id),
+            login_id: LoginId::parse(&self.login_id)
+                .map_err(|m| corrupt("users.login_id", &m.en))?,
+            display_name: DisplayName::parse(&self.display_name)
+                .map_err(|m| corrupt("users.display_name", &m.en))?,
+            job_type: self
+                .job_type
+                .parse::<JobType>()
+                .map_err(|m| corrupt("users.job_type", &m.en))?,
+            roles: Vec::new(),
+            status: self
+                .status
+                .parse::<UserStatus>()
+                .map_err(|m| corrupt("users.status", &m.en))?,
+            password_hash: self.password_hash,
+            password_change_required: self.password_change_required,
+            created_at: self.created_at,
+        };
+        if let Some(role) = self.role {
+            user.roles.push(parse_role(&role)?);
+        }
+        Ok(user)
+    }
+}
+
+fn parse_role(text: &str) -> Result<Role, StoreError> {
+    text.parse::<Role>()
+        .map_err(|m| corrupt("user_roles.role", &m.en))
+}
+
+/// Folds join rows (grouped by user, as every user query orders them) into users with sorted
+/// roles, keeping the order in which users first appear.
+pub(crate) fn assemble_users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError> {
+    let mut users: Vec<User> = Vec::new();
+    for row in rows {
+        match users.last_mut() {
+            Some(last)
+                if last.id.as_uuid() == row.id
+                    && last.institution_id.as_uuid() == row.institution_id =>
+            {
+                if let Some(role) = row.role {
+                    last.roles.push(parse_role(&role)?);
+                }
+            }
+            _ => users.push(row.into_user()?),
+        }
+    }
+    for user in &mut users {
+        user.roles.sort_unstable();
+    }
+    Ok(users)
+}
+
+/// At most one user from a query keyed by institution and user ID or login ID.
+pub(crate) fn assemble_one_user(rows: Vec<UserRow>) -> Result<Option<User>, StoreError> {
+    let mut users = assemble_users(rows)?;
+    if users.len() > 1 {
+        return Err(StoreError::Corrupt {
+            detail: "a unique user lookup matched several users".to_owned(),
+        });
+    }
+    Ok(users.pop())
+}
+
+/// The timestamp the stores keep: UTC, truncated to whole microseconds.
+pub(crate) fn stored_time(t: OffsetDateTime) -> OffsetDateTime {
+    mamori_core::clock::to_micros(t.to_offset(UtcOffset::UTC))
+}
+
+/// The user `create_user` stored, as a read would return it.
+pub(crate) fn created_user(institution: InstitutionId, new: &mamori_core::NewUser) -> User {
+    let mut roles = new.roles.clone();
+    roles.sort_unstable();
+    User {
+        institution_id: institution,
+        id: new.id,
+        login_id: new.login_id.clone(),
+        display_name: new.display_name.clone(),
+        job_type: new.job_type,
+        roles,
+        status: UserStatus::Active,
+        password_hash: new.password_hash.clone(),
+        password_change_required: new.password_change_required,
+        created_at: stored_time(new.created_at),
+    }
+}
+
+pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
+    StoreError::Corrupt {
+        detail: format!("{column}: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u128, role: Option<&str>) -> UserRow {
+        UserRow {
+            institution_id: Uuid::from_u128(1),
+            id: Uuid::from_u128(id),
+            login_id: format!("user{id}"),
+            display_name: "山田 太郎".to_owned(),
+            job_type: "doctor".to_owned(),
+            status: "active".to_owned(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+            password_change_required: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            role: role.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn join_rows_fold_into_users_with_sorted_roles() {
+        let users = assemble_users(vec![
+            row(2, Some("clinician")),
+            row(2, Some("administrator")),
+            row(3, None),
+        ]);
+        let users = users.map_err(|e| e.to_string());
+        assert_eq!(
+            users.map(|u| u
+                .into_iter()
+                .map(|u| (u.id.as_uuid().as_u128(), u.roles))
+                .collect::<Vec<_>>()),
+            Ok(vec![
+                (2, vec![Role::Administrator, Role::Clinician]),
+                (3, vec![])
+            ])
+        );
+    }
+
+    #[test]
+    fn a_stored_value_that_does_not_parse_is_corrupt_and_not_shown() {
+        let mut bad = row(2, None);
+        bad.job_type = "wizard".to_owned();
+        let err = assemble_users(vec![bad]).err();
+        assert!(
+            matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("users.job_type")),
+            "{err:?}"
+        );
+        let mut bad = row(2, Some("root"));
+        bad.login_id = "ok-login".to_owned();
+        let err = assemble_users(vec![bad]).err();
+        assert!(
+            matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("user_roles.role")),
+            "{err:?}"
+        );
+        let mut bad = row(2, None);
+        bad.login_id = "Secret Name".to_owned();
+        let err = assemble_users(vec![bad])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("users.login_id") && !err.contains("Secret Name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stored_time_is_utc_microseconds() {
+        let t = time::macros::datetime!(2026-11-25 18:00:00.123456789 +09:00);
+        let s = stored_time(t);
+        assert_eq!(s.offset(), UtcOffset::UTC);
+        assert_eq!(s, time::macros::datetime!(2026-11-25 09:00:00.123456 UTC));
+    }
+}

@@ -1,0 +1,389 @@
+//! The SQLite backend: one file, WAL journal, `synchronous=FULL`, foreign keys on.
+//!
+//! UUIDs are stored as lower-case hyphenated text and timestamps as UTC text with exactly six
+//! fractional digits ([`TIMESTAMP_FORMAT`]), so both round-trip exactly and sort as text.
+
+use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation};
+use crate::rows::{
+    InstitutionRow, UserRow, assemble_one_user, assemble_users, created_user, stored_time,
+};
+use crate::{Store, StoreError, sql};
+use mamori_core::config::Backend;
+use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId, UserStatus};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+const BACKEND: Backend = Backend::Sqlite;
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The stored form of a timestamp: `2026-11-25T09:00:00.123456Z`, always UTC.
+const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened, [`StoreError::Migration`]
+    /// when the schema cannot be brought up to date.
+    pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                backend: BACKEND,
+                detail: format!(
+                    "{}: {}",
+                    path.display(),
+                    crate::error::one_line(&e.to_string())
+                ),
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration {
+                detail: crate::error::one_line(&e.to_string()),
+            })?;
+        tracing::debug!(path = %path.display(), "sqlite store opened");
+        Ok(Self { pool })
+    }
+
+    async fn insert_user(
+        tx: &mut sqlx::SqliteConnection,
+        institution: InstitutionId,
+        user: &NewUser,
+    ) -> Result<(), StoreError> {
+        let institution = uuid_text(institution.as_uuid());
+        let id = uuid_text(user.id.as_uuid());
+        sqlx::query(sql::INSERT_USER)
+            .bind(&institution)
+            .bind(&id)
+            .bind(user.login_id.as_str())
+            .bind(user.display_name.as_str())
+            .bind(user.job_type.as_str())
+            .bind(UserStatus::Active.as_str())
+            .bind(&user.password_hash)
+            .bind(user.password_change_required)
+            .bind(time_text(user.created_at)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| user_insert_error(&e).unwrap_or_else(|| from_sqlx(BACKEND, e)))?;
+        for role in &user.roles {
+            sqlx::query(sql::INSERT_USER_ROLE)
+                .bind(&institution)
+                .bind(&id)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict { what: "role" }
+                    } else {
+                        from_sqlx(BACKEND, e)
+                    }
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn insert_institution(
+        conn: &mut sqlx::SqliteConnection,
+        institution: &Institution,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_INSTITUTION)
+            .bind(uuid_text(institution.id.as_uuid()))
+            .bind(institution.name.as_str())
+            .bind(time_text(institution.created_at)?)
+            .execute(conn)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict {
+                        what: "institution ID",
+                    }
+                } else {
+                    from_sqlx(BACKEND, e)
+                }
+            })?;
+        Ok(())
+    }
+}
+
+fn user_insert_error(e: &sqlx::Error) -> Option<StoreError> {
+    if is_login_id_violation(e) {
+        Some(StoreError::Conflict { what: "login ID" })
+    } else if is_unique_violation(e) {
+        Some(StoreError::Conflict { what: "user ID" })
+    } else {
+        None
+    }
+}
+
+fn uuid_text(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn time_text(t: OffsetDateTime) -> Result<String, StoreError> {
+    stored_time(t)
+        .format(TIMESTAMP_FORMAT)
+        .map_err(|e| StoreError::Database {
+            detail: format!("a timestamp cannot be stored: {e}"),
+        })
+}
+
+fn get_uuid(row: &SqliteRow, column: &'static str) -> Result<Uuid, StoreError> {
+    let text: String = row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))?;
+    Uuid::try_parse(&text).map_err(|_| crate::rows::corrupt(column, "not a UUID"))
+}
+
+fn get_time(row: &SqliteRow, column: &'static str) -> Result<OffsetDateTime, StoreError> {
+    let text: String = row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))?;
+    PrimitiveDateTime::parse(&text, TIMESTAMP_FORMAT)
+        .map(PrimitiveDateTime::assume_utc)
+        .map_err(|_| crate::rows::corrupt(column, "not a stored timestamp"))
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))
+}
+
+fn institution_row(row: &SqliteRow) -> Result<InstitutionRow, StoreError> {
+    Ok(InstitutionRow {
+        id: get_uuid(row, "id")?,
+        name: get(row, "name")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+fn user_rows(rows: &[SqliteRow]) -> Result<Vec<UserRow>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(UserRow {
+                institution_id: get_uuid(row, "institution_id")?,
+                id: get_uuid(row, "id")?,
+                login_id: get(row, "login_id")?,
+                display_name: get(row, "display_name")?,
+                job_type: get(row, "job_type")?,
+                status: get(row, "status")?,
+                password_hash: get(row, "password_hash")?,
+                password_change_required: get(row, "password_change_required")?,
+                created_at: get_time(row, "created_at")?,
+                role: get(row, "role")?,
+            })
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(sql::SCHEMA_VERSION)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn is_initialized(&self) -> Result<bool, StoreError> {
+        sqlx::query_scalar(sql::ANY_INSTITUTION)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn bootstrap(
+        &self,
+        institution: &Institution,
+        admin: &NewUser,
+    ) -> Result<(), StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first, so a concurrent bootstrap waits for this
+        // one and then sees the institution.
+        let mut tx = self
+            .pool
+            .begin_with(sql::SQLITE_BEGIN_IMMEDIATE)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let initialized: bool = sqlx::query_scalar(sql::ANY_INSTITUTION)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if initialized {
+            return Err(StoreError::AlreadyInitialized);
+        }
+        Self::insert_institution(&mut tx, institution).await?;
+        Self::insert_user(&mut tx, institution.id, admin).await?;
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn create_institution(&self, institution: &Institution) -> Result<(), StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Self::insert_institution(&mut conn, institution).await
+    }
+
+    async fn institution(&self, id: InstitutionId) -> Result<Option<Institution>, StoreError> {
+        let row = sqlx::query(sql::SELECT_INSTITUTION)
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|r| institution_row(&r)?.into_institution())
+            .transpose()
+    }
+
+    async fn institutions(&self) -> Result<Vec<Institution>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_INSTITUTIONS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter()
+            .map(|r| institution_row(r)?.into_institution())
+            .collect()
+    }
+
+    async fn create_user(
+        &self,
+        institution: InstitutionId,
+        user: &NewUser,
+    ) -> Result<User, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with(sql::SQLITE_BEGIN_IMMEDIATE)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if !exists {
+            return Err(StoreError::NotFound {
+                what: "institution",
+            });
+        }
+        Self::insert_user(&mut tx, institution, user).await?;
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(created_user(institution, user))
+    }
+
+    async fn user(
+        &self,
+        institution: InstitutionId,
+        id: UserId,
+    ) -> Result<Option<User>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_USER)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_one_user(user_rows(&rows)?)
+    }
+
+    async fn user_by_login_id(
+        &self,
+        institution: InstitutionId,
+        login_id: &LoginId,
+    ) -> Result<Option<User>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_USER_BY_LOGIN_ID)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(login_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_one_user(user_rows(&rows)?)
+    }
+
+    async fn users(&self, institution: InstitutionId) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_USERS)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_users(user_rows(&rows)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_fixed_width_utc_text_and_round_trip() {
+        let cases = [
+            (
+                datetime!(2026-11-25 18:00:00.123456789 +09:00),
+                "2026-11-25T09:00:00.123456Z",
+            ),
+            (
+                datetime!(2026-11-25 09:00:00 UTC),
+                "2026-11-25T09:00:00.000000Z",
+            ),
+            (
+                datetime!(1970-01-01 00:00:00.000001 UTC),
+                "1970-01-01T00:00:00.000001Z",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59.999999 UTC),
+                "9999-12-31T23:59:59.999999Z",
+            ),
+        ];
+        for (t, text) in cases {
+            assert_eq!(time_text(t).ok().as_deref(), Some(text));
+            let back = PrimitiveDateTime::parse(text, TIMESTAMP_FORMAT)
+                .map(PrimitiveDateTime::assume_utc)
+                .ok();
+            assert_eq!(back, Some(stored_time(t)));
+        }
+    }
+}
