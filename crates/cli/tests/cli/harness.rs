@@ -253,7 +253,14 @@ pub fn https_client(dir: &Path) -> reqwest::Client {
 
 /// A plain HTTP client (for `--insecure-http`).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+    // reqwest is built without a default crypto provider: give it a TLS configuration even
+    // though this client only speaks plain HTTP.
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder().use_preconfigured_tls(tls).timeout(Duration::from_secs(30)).build().expect("client")
 }
 
 /// Reads everything a socket sends until it closes or `timeout` passes.

@@ -293,6 +293,11 @@ fn tls_1_1_and_older_are_refused() {
     let dir = tmp.data();
     init_json(&dir, &[]);
     let server = harness::Server::start(&dir, &[], &[]);
+    // The control: the same hello saying TLS 1.2 gets a ServerHello.
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(&client_hello([3, 3])).unwrap();
+    let reply = harness::read_all(&mut stream, Duration::from_secs(2));
+    assert!(reply.len() > 6 && reply[0] == 0x16 && reply[5] == 2, "TLS 1.2 hello should get a ServerHello: {reply:?}");
     for legacy in [[3u8, 2u8], [3, 1], [3, 0]] {
         let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
         stream.write_all(&client_hello(legacy)).unwrap();
@@ -316,16 +321,29 @@ fn tls_1_1_and_older_are_refused() {
 }
 
 /// A TLS ClientHello with the given legacy version and no supported_versions extension, as a
-/// TLS 1.1 (or older) client sends it.
+/// TLS 1.2 (or older) client sends it. It offers only suites and groups the server supports, so
+/// the version is the only thing that can make the server refuse it.
 fn client_hello(version: [u8; 2]) -> Vec<u8> {
+    fn ext(out: &mut Vec<u8>, kind: u16, data: &[u8]) {
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(data);
+    }
     let mut body = Vec::new();
     body.extend_from_slice(&version);
     body.extend_from_slice(&[0x42; 32]); // random
     body.push(0); // session id
-    let suites = [0x00u8, 0x2f, 0x00, 0x35, 0xc0, 0x13, 0xc0, 0x14];
+    // ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256
+    let suites = [0xc0u8, 0x2b, 0xc0, 0x2f];
     body.extend_from_slice(&(suites.len() as u16).to_be_bytes());
     body.extend_from_slice(&suites);
     body.extend_from_slice(&[1, 0]); // compression: null
+    let mut exts = Vec::new();
+    ext(&mut exts, 0x000a, &[0, 4, 0x00, 0x1d, 0x00, 0x17]); // supported_groups: x25519, secp256r1
+    ext(&mut exts, 0x000b, &[1, 0]); // ec_point_formats: uncompressed
+    ext(&mut exts, 0x000d, &[0, 4, 0x04, 0x03, 0x08, 0x04]); // signature_algorithms
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
     let mut handshake = vec![1u8];
     handshake.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
     handshake.extend_from_slice(&body);
@@ -414,8 +432,8 @@ fn postgres_init_then_serve() {
     rt().block_on(async {
         use sqlx::Connection as _;
         let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}")).execute(&mut conn).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}"))).execute(&mut conn).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await.unwrap();
     });
     let tmp = TempDir::new("pg");
     let dir = tmp.data();
@@ -442,6 +460,6 @@ fn postgres_init_then_serve() {
     rt().block_on(async {
         use sqlx::Connection as _;
         let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&mut conn).await;
     });
 }
