@@ -34,10 +34,10 @@ pub fn state(dir: &Path) -> DirState {
 
 /// Creates a directory of mode 0700 (and its missing parents, which keep the default mode).
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
     }
     std::fs::DirBuilder::new().mode(0o700).create(dir)
 }
@@ -67,9 +67,7 @@ fn read_config(dir: &Path) -> Result<Config, Failure> {
             path.display()
         ))
     })?;
-    Config::parse(&text, std::env::vars()).map_err(|e| {
-        Failure::refused(format!("{} ({})", e, path.display()))
-    })
+    Config::parse(&text, std::env::vars()).map_err(|e| Failure::refused(format!("{} ({})", e, path.display())))
 }
 
 /// `mamori config`: prints the effective configuration with secrets redacted.

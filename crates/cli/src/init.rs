@@ -7,7 +7,9 @@
 use crate::datadir::{self, DirState};
 use crate::{Failure, InitArgs};
 use mamori_core::config::{CONFIG_FILE, Config, DatabaseUrl, ValidConfig};
-use mamori_core::{Clock, DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, UserId};
+use mamori_core::{
+    Clock, DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, UserId,
+};
 use mamori_crypto::{CheckpointKey, OneTimePassword, PasswordHasher, self_signed_localhost};
 use rand_core::{CryptoRng, RngCore};
 use serde::Serialize;
@@ -103,7 +105,8 @@ pub async fn create(
             dir.display()
         )));
     }
-    let name = InstitutionName::parse(&options.institution).map_err(|m| Failure::refused(format!("--institution: {m}")))?;
+    let name =
+        InstitutionName::parse(&options.institution).map_err(|m| Failure::refused(format!("--institution: {m}")))?;
     let mut config = Config::default();
     if let Some(url) = &options.database {
         config.database.url = DatabaseUrl::new(url.clone());
@@ -148,7 +151,11 @@ fn staging_path(dir: &Path, rng: &mut impl RngCore) -> PathBuf {
 }
 
 fn io_failure(what: &str, path: &Path, e: &std::io::Error) -> Failure {
-    Failure::failed(format!("{what} {} を書き込めません（{e}） / cannot write {} ({e})", path.display(), path.display()))
+    Failure::failed(format!(
+        "{what} {} を書き込めません（{e}） / cannot write {} ({e})",
+        path.display(),
+        path.display()
+    ))
 }
 
 async fn populate(
@@ -167,8 +174,10 @@ async fn populate(
         .map_err(Failure::failed)?;
     let cert_path = ValidConfig::resolve(staging, &config.tls.cert);
     let key_path = ValidConfig::resolve(staging, &config.tls.key);
-    datadir::write_private(&cert_path, cert.cert_pem.as_bytes()).map_err(|e| io_failure("TLS証明書", &cert_path, &e))?;
-    datadir::write_private(&key_path, cert.key_pem.expose().as_bytes()).map_err(|e| io_failure("TLS秘密鍵", &key_path, &e))?;
+    datadir::write_private(&cert_path, cert.cert_pem.as_bytes())
+        .map_err(|e| io_failure("TLS証明書", &cert_path, &e))?;
+    datadir::write_private(&key_path, cert.key_pem.expose().as_bytes())
+        .map_err(|e| io_failure("TLS秘密鍵", &key_path, &e))?;
     let checkpoint = CheckpointKey::generate(rng);
     let checkpoint_pem = checkpoint.to_pkcs8_pem().map_err(Failure::failed)?;
     let checkpoint_path = ValidConfig::resolve(staging, &config.keys.checkpoint_signing_key);
@@ -182,7 +191,8 @@ async fn populate(
         config.to_file_toml()
     );
     let config_path = staging.join(CONFIG_FILE);
-    datadir::write_private(&config_path, config_text.as_bytes()).map_err(|e| io_failure("設定ファイル", &config_path, &e))?;
+    datadir::write_private(&config_path, config_text.as_bytes())
+        .map_err(|e| io_failure("設定ファイル", &config_path, &e))?;
 
     // The administrator's one-time password.
     let hasher = PasswordHasher::new(
@@ -238,4 +248,3 @@ async fn populate(
         checkpoint_key_id: checkpoint.key_id(),
     })
 }
-

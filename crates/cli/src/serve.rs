@@ -12,9 +12,7 @@ use std::sync::Arc;
 
 /// Opens (and migrates) the configured database.
 pub async fn open_store(config: &Config, data_dir: &Path) -> Result<Arc<dyn Store>, Failure> {
-    mamori_store::open(&config.database.url, data_dir, config.database.max_connections)
-        .await
-        .map_err(Failure::failed)
+    mamori_store::open(&config.database.url, data_dir, config.database.max_connections).await.map_err(Failure::failed)
 }
 
 fn read_file(what_ja: &str, what_en: &str, path: &Path) -> Result<Vec<u8>, Failure> {
@@ -29,13 +27,14 @@ fn read_file(what_ja: &str, what_en: &str, path: &Path) -> Result<Vec<u8>, Failu
 
 /// `mamori serve`.
 pub async fn command(args: ServeArgs) -> Result<(), Failure> {
-    if args.insecure_http {
-        if let Some(listen) = args.listen {
-            refuse_non_loopback(listen)?;
-        }
+    if args.insecure_http
+        && let Some(listen) = args.listen
+    {
+        refuse_non_loopback(listen)?;
     }
     if datadir::state(&args.data) != DirState::Occupied {
-        let options = InitOptions { institution: args.institution.clone(), database: args.database.clone(), listen: args.listen };
+        let options =
+            InitOptions { institution: args.institution.clone(), database: args.database.clone(), listen: args.listen };
         let report = init::create(&args.data, &options, &SystemClock, &mut rand_core::OsRng).await?;
         report.print(args.json);
     }
@@ -65,9 +64,14 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
             Some(p) => Some(read_file("クライアントCA", "client CA bundle", &ValidConfig::resolve(&args.data, p))?),
             None => None,
         };
-        let server_config =
-            mamori_server::tls::server_config(&cert, &key, &config.tls.min_version, config.tls.client_auth, ca.as_deref())
-                .map_err(Failure::failed)?;
+        let server_config = mamori_server::tls::server_config(
+            &cert,
+            &key,
+            &config.tls.min_version,
+            config.tls.client_auth,
+            ca.as_deref(),
+        )
+        .map_err(Failure::failed)?;
         Some(Arc::new(server_config))
     };
 
@@ -107,9 +111,7 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         println!("mamori: listening on {scheme}://{bound}/");
     }
     let app = mamori_server::app(state);
-    mamori_server::run(listener, tls, app, metrics, mamori_server::shutdown_signal())
-        .await
-        .map_err(Failure::failed)?;
+    mamori_server::run(listener, tls, app, metrics, mamori_server::shutdown_signal()).await.map_err(Failure::failed)?;
     store.close().await;
     tracing::info!("mamori stopped");
     Ok(())

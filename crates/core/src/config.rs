@@ -26,7 +26,9 @@ pub enum ConfigError {
         detail: String,
     },
     /// An environment variable has a value of the wrong kind.
-    #[error("環境変数 {var} の値が不正です（{expected}） / environment variable {var} is invalid (expected {expected})")]
+    #[error(
+        "環境変数 {var} の値が不正です（{expected}） / environment variable {var} is invalid (expected {expected})"
+    )]
     Env {
         /// The variable's name.
         var: String,
@@ -127,9 +129,7 @@ fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest_start + i);
+        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
         if let Some(at) = out[rest_start..authority_end].rfind('@') {
             let userinfo = &out[rest_start..rest_start + at];
             if let Some(colon) = userinfo.find(':') {
@@ -357,9 +357,8 @@ impl Config {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut table: toml::Table = toml_text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { detail: one_line(&e.to_string()) })?;
+        let mut table: toml::Table =
+            toml_text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { detail: one_line(&e.to_string()) })?;
         for (name, value) in env {
             let Some(&(var, section, key, kind)) = ENV_VARS.iter().find(|(v, ..)| *v == name.as_ref()) else {
                 continue;
@@ -368,12 +367,13 @@ impl Config {
             let item = match kind {
                 EnvKind::Text => toml::Value::String(value.to_owned()),
                 EnvKind::Integer => toml::Value::Integer(
-                    value.trim().parse().map_err(|_| ConfigError::Env { var: var.to_owned(), expected: "an integer" })?,
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| ConfigError::Env { var: var.to_owned(), expected: "an integer" })?,
                 ),
             };
-            let entry = table
-                .entry(section.to_owned())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(section.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match entry {
                 toml::Value::Table(t) => {
                     t.insert(key.to_owned(), item);
@@ -400,14 +400,15 @@ impl Config {
                 format!("'{}' is not an address (e.g. 127.0.0.1:8443)", self.server.listen),
             )
         })?;
-        if let Some(url) = &self.server.public_url {
-            if !url.starts_with("https://") && !url.starts_with("http://") {
-                return Err(invalid(
-                    "server.public_url",
-                    "公開URLは https:// で始めてください。",
-                    "the public URL must start with https://",
-                ));
-            }
+        if let Some(url) = &self.server.public_url
+            && !url.starts_with("https://")
+            && !url.starts_with("http://")
+        {
+            return Err(invalid(
+                "server.public_url",
+                "公開URLは https:// で始めてください。",
+                "the public URL must start with https://",
+            ));
         }
         match self.tls.min_version.as_str() {
             "1.2" | "1.3" => {}
@@ -464,11 +465,8 @@ impl Config {
             ));
         }
         let p = &self.password;
-        let needed = ARGON2_MIN_MEMORY_BY_ITERATIONS
-            .iter()
-            .rev()
-            .find(|(t, _)| p.argon2_iterations >= *t)
-            .map(|(_, m)| *m);
+        let needed =
+            ARGON2_MIN_MEMORY_BY_ITERATIONS.iter().rev().find(|(t, _)| p.argon2_iterations >= *t).map(|(_, m)| *m);
         let memory_ok = needed.is_some_and(|m| p.argon2_memory_kib >= m) && p.argon2_memory_kib <= 4 * 1024 * 1024;
         if !memory_ok || !(1..=16).contains(&p.argon2_parallelism) || p.argon2_iterations > 100 {
             return Err(invalid(
@@ -535,9 +533,11 @@ impl ValidConfig {
     /// The URL people open.
     #[must_use]
     pub fn public_url(&self, tls: bool) -> String {
-        self.config.server.public_url.clone().unwrap_or_else(|| {
-            format!("{}://{}/", if tls { "https" } else { "http" }, self.listen)
-        })
+        self.config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{}://{}/", if tls { "https" } else { "http" }, self.listen))
     }
 }
 
@@ -632,7 +632,10 @@ mod tests {
             let back = Config::parse(&file, std::iter::empty::<(&str, &str)>()).map(|c| c.database.url);
             assert_eq!(back.ok(), Some(cfg.database.url.clone()));
         }
-        assert_eq!(redact_url("postgres://h/db?user=a&password=x&sslmode=require"), "postgres://h/db?user=a&password=***&sslmode=require");
+        assert_eq!(
+            redact_url("postgres://h/db?user=a&password=x&sslmode=require"),
+            "postgres://h/db?user=a&password=***&sslmode=require"
+        );
         assert_eq!(redact_url("sqlite://mamori.db"), "sqlite://mamori.db");
     }
 }

@@ -18,9 +18,7 @@ impl LoginId {
     pub fn parse(raw: &str) -> Result<Self, Message> {
         let len = raw.chars().count();
         let starts_with_letter = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase());
-        let allowed = raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        let allowed = raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
         if !(3..=64).contains(&len) || !starts_with_letter || !allowed {
             return Err(Message::new(
                 "ログインIDは英小文字で始まる3〜64文字（英小文字・数字・. _ -）にしてください。",

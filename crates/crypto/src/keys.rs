@@ -1,7 +1,7 @@
 //! The server's Ed25519 key that signs audit-log checkpoints.
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -87,6 +87,8 @@ mod tests {
         let sig = back.signing_key().sign(b"checkpoint");
         assert!(key.signing_key().verifying_key().verify(b"checkpoint", &sig).is_ok());
         assert!(!format!("{key:?}").contains(pem.lines().nth(1).unwrap_or("")));
-        assert!(CheckpointKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(
+            CheckpointKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err()
+        );
     }
 }

@@ -111,10 +111,7 @@ impl PasswordHasher {
     /// [`PasswordError::Hash`] when argon2 fails.
     pub fn hash(&self, password: &Secret, rng: &mut (impl RngCore + CryptoRng)) -> Result<PasswordHash, PasswordError> {
         let salt = SaltString::generate(rng);
-        let phc = self
-            .argon2()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map_err(|_| PasswordError::Hash)?;
+        let phc = self.argon2().hash_password(password.expose().as_bytes(), &salt).map_err(|_| PasswordError::Hash)?;
         Ok(PasswordHash(phc.to_string()))
     }
 
@@ -224,7 +221,10 @@ mod tests {
             assert_eq!(text.len(), 24, "{text}");
             let groups: Vec<&str> = text.split('-').collect();
             assert_eq!(groups.len(), 5, "{text}");
-            assert!(groups.iter().all(|g| g.len() == 4 && g.chars().all(|c| "abcdefghjkmnpqrstuvwxyz23456789".contains(c))), "{text}");
+            assert!(
+                groups.iter().all(|g| g.len() == 4 && g.chars().all(|c| "abcdefghjkmnpqrstuvwxyz23456789".contains(c))),
+                "{text}"
+            );
             assert!(seen.insert(text));
         }
     }

@@ -72,7 +72,8 @@ mod tests {
 
     #[test]
     fn self_signed_certificate_is_pem_with_a_fingerprint() {
-        let c = self_signed_localhost("まもり診療所", datetime!(2026-11-25 00:00 UTC), datetime!(2028-11-25 00:00 UTC)).unwrap();
+        let c = self_signed_localhost("まもり診療所", datetime!(2026-11-25 00:00 UTC), datetime!(2028-11-25 00:00 UTC))
+            .unwrap();
         assert!(c.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(c.key_pem.expose().starts_with("-----BEGIN PRIVATE KEY-----"));
         assert_eq!(c.fingerprint.len(), 32 * 3 - 1);

@@ -90,8 +90,8 @@ async fn fallback(state: State<AppState>, uri: axum::http::Uri, req: Request) ->
 
 /// Refuses API requests with a body that is not declared as JSON (415).
 async fn require_json_body(req: Request, next: Next) -> Response {
-    let needs_json = req.uri().path().starts_with("/api/")
-        && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    let needs_json =
+        req.uri().path().starts_with("/api/") && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
     if needs_json && !is_json(req.headers().get(header::CONTENT_TYPE)) {
         return ApiError::unsupported_media_type().into_response();
     }

@@ -41,16 +41,31 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP mamori_build_info mamori version.\n# TYPE mamori_build_info gauge");
         let _ = writeln!(out, "mamori_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(out, "# HELP mamori_start_time_seconds Start time of the server, Unix seconds.\n# TYPE mamori_start_time_seconds gauge");
+        let _ = writeln!(
+            out,
+            "# HELP mamori_start_time_seconds Start time of the server, Unix seconds.\n# TYPE mamori_start_time_seconds gauge"
+        );
         let _ = writeln!(out, "mamori_start_time_seconds {start_time_unix}");
-        let _ = writeln!(out, "# HELP mamori_database_up Whether the database answered a ping.\n# TYPE mamori_database_up gauge");
+        let _ = writeln!(
+            out,
+            "# HELP mamori_database_up Whether the database answered a ping.\n# TYPE mamori_database_up gauge"
+        );
         let _ = writeln!(out, "mamori_database_up {}", u8::from(database_up));
-        let _ = writeln!(out, "# HELP mamori_tls_handshake_failures_total TLS handshakes that failed or timed out.\n# TYPE mamori_tls_handshake_failures_total counter");
-        let _ = writeln!(out, "mamori_tls_handshake_failures_total {}", self.tls_handshake_failures.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP mamori_http_requests_total HTTP requests by method, route template and status.\n# TYPE mamori_http_requests_total counter");
-        let map = self.requests.lock().map(|m| {
-            m.iter().map(|(k, v)| (k.clone(), v.count, v.seconds)).collect::<Vec<_>>()
-        });
+        let _ = writeln!(
+            out,
+            "# HELP mamori_tls_handshake_failures_total TLS handshakes that failed or timed out.\n# TYPE mamori_tls_handshake_failures_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "mamori_tls_handshake_failures_total {}",
+            self.tls_handshake_failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mamori_http_requests_total HTTP requests by method, route template and status.\n# TYPE mamori_http_requests_total counter"
+        );
+        let map =
+            self.requests.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), v.count, v.seconds)).collect::<Vec<_>>());
         let rows = map.unwrap_or_default();
         for ((method, route, status), count, _) in &rows {
             let _ = writeln!(
@@ -60,7 +75,10 @@ impl Metrics {
                 escape(route)
             );
         }
-        let _ = writeln!(out, "# HELP mamori_http_request_duration_seconds_sum Time spent answering, by route template.\n# TYPE mamori_http_request_duration_seconds_sum counter");
+        let _ = writeln!(
+            out,
+            "# HELP mamori_http_request_duration_seconds_sum Time spent answering, by route template.\n# TYPE mamori_http_request_duration_seconds_sum counter"
+        );
         for ((method, route, status), _, seconds) in &rows {
             let _ = writeln!(
                 out,
@@ -89,7 +107,10 @@ mod tests {
         m.record("GET", "unmatched", 404, Duration::from_millis(1));
         m.tls_handshake_failed();
         let text = m.render(true, 1_700_000_000);
-        assert!(text.contains("mamori_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"), "{text}");
+        assert!(
+            text.contains("mamori_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"), "{text}");
         assert!(text.contains("mamori_tls_handshake_failures_total 1"), "{text}");
         assert!(text.contains("mamori_database_up 1"), "{text}");

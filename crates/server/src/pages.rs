@@ -39,7 +39,8 @@ fn render(template: &impl Template, status: StatusCode, lang: Lang, set_cookie: 
             let mut response = (status, Html(html)).into_response();
             if set_cookie {
                 let secure = if tls { "; Secure" } else { "" };
-                let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}", lang.tag());
+                let cookie =
+                    format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}", lang.tag());
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().append(header::SET_COOKIE, value);
                 }

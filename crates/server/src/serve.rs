@@ -120,7 +120,8 @@ async fn serve_connection<I>(
         let req: Request = req.map(axum::body::Body::new);
         app.clone().oneshot(req)
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_util::service::TowerToHyperService::new(svc));
+    let conn =
+        builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_util::service::TowerToHyperService::new(svc));
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }

@@ -67,8 +67,7 @@ pub fn server_config(
     client_auth: ClientAuth,
     client_ca_pem: Option<&[u8]>,
 ) -> Result<ServerConfig, TlsError> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert_pem).filter_map(Result::ok).collect();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem).filter_map(Result::ok).collect();
     if certs.is_empty() {
         return Err(TlsError::NoCertificate);
     }
@@ -88,7 +87,8 @@ pub fn server_config(
                 return Err(TlsError::NoClientCa);
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if client_auth == ClientAuth::Optional { verifier.allow_unauthenticated() } else { verifier };
+            let verifier =
+                if client_auth == ClientAuth::Optional { verifier.allow_unauthenticated() } else { verifier };
             builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
         }
     };

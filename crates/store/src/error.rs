@@ -72,24 +72,13 @@ pub(crate) fn from_sqlx(backend: Backend, err: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Configuration(_)
-        | sqlx::Error::Protocol(_) => StoreError::Unavailable {
-            backend,
-            detail: one_line(&err.to_string()),
-        },
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt {
-            detail: one_line(&err.to_string()),
-        },
-        sqlx::Error::Migrate(e) => StoreError::Migration {
-            detail: one_line(&e.to_string()),
-        },
-        sqlx::Error::Database(db) => StoreError::Database {
-            detail: one_line(db.message()),
-        },
-        other => StoreError::Database {
-            detail: one_line(&other.to_string()),
-        },
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable { backend, detail: one_line(&err.to_string()) },
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt { detail: one_line(&err.to_string()) }
+        }
+        sqlx::Error::Migrate(e) => StoreError::Migration { detail: one_line(&e.to_string()) },
+        sqlx::Error::Database(db) => StoreError::Database { detail: one_line(db.message()) },
+        other => StoreError::Database { detail: one_line(&other.to_string()) },
     }
 }
 

@@ -65,8 +65,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`StoreError::AlreadyInitialized`] when any institution exists (nothing is changed);
     /// any other error leaves nothing behind either.
-    async fn bootstrap(&self, institution: &Institution, admin: &NewUser)
-    -> Result<(), StoreError>;
+    async fn bootstrap(&self, institution: &Institution, admin: &NewUser) -> Result<(), StoreError>;
 
     /// Adds an institution.
     ///
@@ -86,18 +85,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`StoreError::NotFound`] when the institution does not exist; [`StoreError::Conflict`]
     /// when the login ID is used by any user of any institution (whatever its status), when
     /// the user ID is taken, or when `roles` names a role twice.
-    async fn create_user(
-        &self,
-        institution: InstitutionId,
-        user: &NewUser,
-    ) -> Result<User, StoreError>;
+    async fn create_user(&self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError>;
 
     /// The user with this ID in this institution.
-    async fn user(
-        &self,
-        institution: InstitutionId,
-        id: UserId,
-    ) -> Result<Option<User>, StoreError>;
+    async fn user(&self, institution: InstitutionId, id: UserId) -> Result<Option<User>, StoreError>;
 
     /// The user with this login ID in this institution.
     async fn user_by_login_id(
@@ -119,47 +110,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// # Errors
 /// [`StoreError::InvalidUrl`] for an unknown scheme or an unusable SQLite URL, and the errors
 /// of [`SqliteStore::open`] and [`PgStore::connect`].
-pub async fn open(
-    url: &DatabaseUrl,
-    data_dir: &Path,
-    max_connections: u32,
-) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open(url: &DatabaseUrl, data_dir: &Path, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     match url.backend() {
         Some(Backend::Sqlite) => {
             let path = sqlite_path(url.expose(), data_dir)?;
             Ok(Arc::new(SqliteStore::open(&path, max_connections).await?))
         }
         Some(Backend::Postgres) => Ok(Arc::new(PgStore::connect(url, max_connections).await?)),
-        None => Err(StoreError::InvalidUrl {
-            detail: format!("{}: expected sqlite:// or postgres://", url.redacted()),
-        }),
+        None => {
+            Err(StoreError::InvalidUrl { detail: format!("{}: expected sqlite:// or postgres://", url.redacted()) })
+        }
     }
 }
 
 /// The file a `sqlite:` URL names, relative paths resolved against `data_dir`.
 fn sqlite_path(url: &str, data_dir: &Path) -> Result<PathBuf, StoreError> {
-    let invalid = |why: &str| StoreError::InvalidUrl {
-        detail: format!("{url}: {why}"),
-    };
-    let rest = url
-        .strip_prefix("sqlite:")
-        .ok_or_else(|| invalid("expected sqlite:"))?;
+    let invalid = |why: &str| StoreError::InvalidUrl { detail: format!("{url}: {why}") };
+    let rest = url.strip_prefix("sqlite:").ok_or_else(|| invalid("expected sqlite:"))?;
     // `sqlite://REL` and `sqlite:///ABS` drop the `//`; `sqlite:REL` and `sqlite:/ABS` have none.
     let file = rest.strip_prefix("//").unwrap_or(rest);
     if file.contains('?') || file.contains('#') {
-        return Err(invalid(
-            "query parameters are not supported; mamori sets the SQLite options itself",
-        ));
+        return Err(invalid("query parameters are not supported; mamori sets the SQLite options itself"));
     }
     if file.is_empty() || file.ends_with('/') || file == ":memory:" {
         return Err(invalid("name a database file, e.g. sqlite://mamori.db"));
     }
     let path = Path::new(file);
-    Ok(if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        data_dir.join(path)
-    })
+    Ok(if path.is_absolute() { path.to_path_buf() } else { data_dir.join(path) })
 }
 
 #[cfg(test)]
@@ -170,67 +147,30 @@ mod tests {
     fn sqlite_urls_resolve_against_the_data_directory() {
         let dir = Path::new("/srv/mamori");
         let path = |url: &str| sqlite_path(url, dir).ok();
-        assert_eq!(
-            path("sqlite://mamori.db"),
-            Some(PathBuf::from("/srv/mamori/mamori.db"))
-        );
-        assert_eq!(
-            path("sqlite://db/mamori.db"),
-            Some(PathBuf::from("/srv/mamori/db/mamori.db"))
-        );
-        assert_eq!(
-            path("sqlite:mamori.db"),
-            Some(PathBuf::from("/srv/mamori/mamori.db"))
-        );
-        assert_eq!(
-            path("sqlite:///var/lib/mamori.db"),
-            Some(PathBuf::from("/var/lib/mamori.db"))
-        );
-        assert_eq!(
-            path("sqlite:/var/lib/mamori.db"),
-            Some(PathBuf::from("/var/lib/mamori.db"))
-        );
-        for bad in [
-            "sqlite://",
-            "sqlite:",
-            "sqlite::memory:",
-            "sqlite://mamori.db?mode=ro",
-            "sqlite://dir/",
-        ] {
-            assert!(
-                matches!(sqlite_path(bad, dir), Err(StoreError::InvalidUrl { .. })),
-                "{bad}"
-            );
+        assert_eq!(path("sqlite://mamori.db"), Some(PathBuf::from("/srv/mamori/mamori.db")));
+        assert_eq!(path("sqlite://db/mamori.db"), Some(PathBuf::from("/srv/mamori/db/mamori.db")));
+        assert_eq!(path("sqlite:mamori.db"), Some(PathBuf::from("/srv/mamori/mamori.db")));
+        assert_eq!(path("sqlite:///var/lib/mamori.db"), Some(PathBuf::from("/var/lib/mamori.db")));
+        assert_eq!(path("sqlite:/var/lib/mamori.db"), Some(PathBuf::from("/var/lib/mamori.db")));
+        for bad in ["sqlite://", "sqlite:", "sqlite::memory:", "sqlite://mamori.db?mode=ro", "sqlite://dir/"] {
+            assert!(matches!(sqlite_path(bad, dir), Err(StoreError::InvalidUrl { .. })), "{bad}");
         }
     }
 
     #[tokio::test]
     async fn a_sqlite_file_that_cannot_be_created_is_unavailable() {
         // A path below a regular file can never be created.
-        let file =
-            std::env::temp_dir().join(format!("mamori-store-not-a-dir-{}", std::process::id()));
+        let file = std::env::temp_dir().join(format!("mamori-store-not-a-dir-{}", std::process::id()));
         assert!(std::fs::write(&file, b"").is_ok());
         let err = SqliteStore::open(&file.join("mamori.db"), 1).await.err();
         let _ = std::fs::remove_file(&file);
-        assert!(
-            matches!(
-                err,
-                Some(StoreError::Unavailable {
-                    backend: Backend::Sqlite,
-                    ..
-                })
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, Some(StoreError::Unavailable { backend: Backend::Sqlite, .. })), "{err:?}");
     }
 
     #[tokio::test]
     async fn an_unknown_scheme_is_refused_without_showing_the_password() {
         let url = DatabaseUrl::new("mysql://root:s3cret-pw@localhost/mamori");
         let err = open(&url, Path::new("/nonexistent"), 1).await.err();
-        assert!(
-            matches!(&err, Some(StoreError::InvalidUrl { detail }) if !detail.contains("s3cret-pw")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Some(StoreError::InvalidUrl { detail }) if !detail.contains("s3cret-pw")), "{err:?}");
     }
 }

@@ -1,9 +1,7 @@
 //! The PostgreSQL backend: `UUID` and `TIMESTAMPTZ` columns, the same statements as SQLite.
 
 use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, one_line};
-use crate::rows::{
-    InstitutionRow, UserRow, assemble_one_user, assemble_users, created_user, stored_time,
-};
+use crate::rows::{InstitutionRow, UserRow, assemble_one_user, assemble_users, created_user, stored_time};
 use crate::{Store, StoreError, sql};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId, UserStatus};
@@ -33,10 +31,8 @@ impl PgStore {
     /// the server cannot be reached or refuses the login, [`StoreError::Migration`] when the
     /// schema cannot be brought up to date. No error text contains the password.
     pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self, StoreError> {
-        let options =
-            PgConnectOptions::from_str(url.expose()).map_err(|e| StoreError::InvalidUrl {
-                detail: scrub(url, &format!("{}: {e}", url.redacted())),
-            })?;
+        let options = PgConnectOptions::from_str(url.expose())
+            .map_err(|e| StoreError::InvalidUrl { detail: scrub(url, &format!("{}: {e}", url.redacted())) })?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -46,12 +42,7 @@ impl PgStore {
                 backend: BACKEND,
                 detail: scrub(url, &format!("{}: {e}", url.redacted())),
             })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration {
-                detail: scrub(url, &e.to_string()),
-            })?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migration { detail: scrub(url, &e.to_string()) })?;
         tracing::debug!(url = %url.redacted(), "postgres store connected");
         Ok(Self { pool })
     }
@@ -90,20 +81,13 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict { what: "role" }
-                    } else {
-                        from_sqlx(BACKEND, e)
-                    }
+                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
                 })?;
         }
         Ok(())
     }
 
-    async fn insert_institution(
-        conn: &mut sqlx::PgConnection,
-        institution: &Institution,
-    ) -> Result<(), StoreError> {
+    async fn insert_institution(conn: &mut sqlx::PgConnection, institution: &Institution) -> Result<(), StoreError> {
         sqlx::query(sql::INSERT_INSTITUTION)
             .bind(institution.id.as_uuid())
             .bind(institution.name.as_str())
@@ -112,9 +96,7 @@ impl PgStore {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::Conflict {
-                        what: "institution ID",
-                    }
+                    StoreError::Conflict { what: "institution ID" }
                 } else {
                     from_sqlx(BACKEND, e)
                 }
@@ -156,11 +138,7 @@ where
 }
 
 fn institution_row(row: &PgRow) -> Result<InstitutionRow, StoreError> {
-    Ok(InstitutionRow {
-        id: get(row, "id")?,
-        name: get(row, "name")?,
-        created_at: get(row, "created_at")?,
-    })
+    Ok(InstitutionRow { id: get(row, "id")?, name: get(row, "name")?, created_at: get(row, "created_at")? })
 }
 
 fn user_rows(rows: &[PgRow]) -> Result<Vec<UserRow>, StoreError> {
@@ -189,10 +167,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(sql::PING)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::PING).execute(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(())
     }
 
@@ -201,34 +176,19 @@ impl Store for PgStore {
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(sql::SCHEMA_VERSION)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))
+        sqlx::query_scalar(sql::SCHEMA_VERSION).fetch_one(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {
-        sqlx::query_scalar(sql::ANY_INSTITUTION)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))
+        sqlx::query_scalar(sql::ANY_INSTITUTION).fetch_one(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))
     }
 
-    async fn bootstrap(
-        &self,
-        institution: &Institution,
-        admin: &NewUser,
-    ) -> Result<(), StoreError> {
+    async fn bootstrap(&self, institution: &Institution, admin: &NewUser) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
         // Serializes bootstraps: a concurrent one waits here, then sees the institution.
-        sqlx::query(sql::PG_LOCK_INSTITUTIONS)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        let initialized: bool = sqlx::query_scalar(sql::ANY_INSTITUTION)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::PG_LOCK_INSTITUTIONS).execute(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        let initialized: bool =
+            sqlx::query_scalar(sql::ANY_INSTITUTION).fetch_one(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
         if initialized {
             return Err(StoreError::AlreadyInitialized);
         }
@@ -238,11 +198,7 @@ impl Store for PgStore {
     }
 
     async fn create_institution(&self, institution: &Institution) -> Result<(), StoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let mut conn = self.pool.acquire().await.map_err(|e| from_sqlx(BACKEND, e))?;
         Self::insert_institution(&mut conn, institution).await
     }
 
@@ -252,25 +208,16 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
-        row.map(|r| institution_row(&r)?.into_institution())
-            .transpose()
+        row.map(|r| institution_row(&r)?.into_institution()).transpose()
     }
 
     async fn institutions(&self) -> Result<Vec<Institution>, StoreError> {
-        let rows = sqlx::query(sql::SELECT_INSTITUTIONS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        rows.iter()
-            .map(|r| institution_row(r)?.into_institution())
-            .collect()
+        let rows =
+            sqlx::query(sql::SELECT_INSTITUTIONS).fetch_all(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|r| institution_row(r)?.into_institution()).collect()
     }
 
-    async fn create_user(
-        &self,
-        institution: InstitutionId,
-        user: &NewUser,
-    ) -> Result<User, StoreError> {
+    async fn create_user(&self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
         // Institutions are never deleted, so the row cannot vanish before the insert; the
         // foreign key still guards it.
@@ -280,20 +227,14 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         if !exists {
-            return Err(StoreError::NotFound {
-                what: "institution",
-            });
+            return Err(StoreError::NotFound { what: "institution" });
         }
         Self::insert_user(&mut tx, institution, user).await?;
         tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(created_user(institution, user))
     }
 
-    async fn user(
-        &self,
-        institution: InstitutionId,
-        id: UserId,
-    ) -> Result<Option<User>, StoreError> {
+    async fn user(&self, institution: InstitutionId, id: UserId) -> Result<Option<User>, StoreError> {
         let rows = sqlx::query(sql::SELECT_USER)
             .bind(institution.as_uuid())
             .bind(id.as_uuid())
@@ -333,22 +274,13 @@ mod tests {
 
     #[test]
     fn the_password_is_found_and_scrubbed() {
-        let url =
-            DatabaseUrl::new("postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require");
+        let url = DatabaseUrl::new("postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require");
         assert_eq!(password_of(url.expose()), Some("s3cret-pw"));
-        let text = scrub(
-            &url,
-            "failed for postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require (s3cret-pw)",
-        );
+        let text =
+            scrub(&url, "failed for postgres://mamori:s3cret-pw@db.example:5432/mamori?sslmode=require (s3cret-pw)");
         assert!(!text.contains("s3cret-pw"), "{text}");
-        assert!(
-            text.contains("postgres://mamori:***@db.example:5432/mamori"),
-            "{text}"
-        );
-        assert_eq!(
-            password_of("postgres://h/db?user=a&password=x2&sslmode=require"),
-            Some("x2")
-        );
+        assert!(text.contains("postgres://mamori:***@db.example:5432/mamori"), "{text}");
+        assert_eq!(password_of("postgres://h/db?user=a&password=x2&sslmode=require"), Some("x2"));
         assert_eq!(password_of("postgres://mamori@h/db"), None);
     }
 
@@ -357,27 +289,12 @@ mod tests {
         // Port 1 on loopback: nothing listens there, the connection is refused at once.
         let url = DatabaseUrl::new("postgres://mamori:s3cret-pw@127.0.0.1:1/mamori");
         let err = PgStore::connect(&url, 1).await.err();
-        assert!(
-            matches!(
-                err,
-                Some(StoreError::Unavailable {
-                    backend: Backend::Postgres,
-                    ..
-                })
-            ),
-            "{err:?}"
-        );
-        let shown = format!(
-            "{err:?} {}",
-            err.as_ref().map(ToString::to_string).unwrap_or_default()
-        );
+        assert!(matches!(err, Some(StoreError::Unavailable { backend: Backend::Postgres, .. })), "{err:?}");
+        let shown = format!("{err:?} {}", err.as_ref().map(ToString::to_string).unwrap_or_default());
         assert!(!shown.contains("s3cret-pw"), "{shown}");
         let bad = DatabaseUrl::new("postgres://mamori:s3cret-pw@127.0.0.1:notaport/mamori");
         let err = PgStore::connect(&bad, 1).await.err();
-        assert!(
-            matches!(err, Some(StoreError::InvalidUrl { .. })),
-            "{err:?}"
-        );
+        assert!(matches!(err, Some(StoreError::InvalidUrl { .. })), "{err:?}");
         assert!(!format!("{err:?}").contains("s3cret-pw"), "{err:?}");
     }
 }

@@ -5,8 +5,7 @@
 
 use crate::StoreError;
 use mamori_core::{
-    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, User, UserId,
-    UserStatus,
+    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, User, UserId, UserStatus,
 };
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -22,8 +21,7 @@ impl InstitutionRow {
     pub(crate) fn into_institution(self) -> Result<Institution, StoreError> {
         Ok(Institution {
             id: InstitutionId::from_uuid(self.id),
-            name: InstitutionName::parse(&self.name)
-                .map_err(|m| corrupt("institutions.name", &m.en))?,
+            name: InstitutionName::parse(&self.name).map_err(|m| corrupt("institutions.name", &m.en))?,
             created_at: self.created_at,
         })
     }
@@ -48,19 +46,11 @@ impl UserRow {
         let mut user = User {
             institution_id: InstitutionId::from_uuid(self.institution_id),
             id: UserId::from_uuid(self.id),
-            login_id: LoginId::parse(&self.login_id)
-                .map_err(|m| corrupt("users.login_id", &m.en))?,
-            display_name: DisplayName::parse(&self.display_name)
-                .map_err(|m| corrupt("users.display_name", &m.en))?,
-            job_type: self
-                .job_type
-                .parse::<JobType>()
-                .map_err(|m| corrupt("users.job_type", &m.en))?,
+            login_id: LoginId::parse(&self.login_id).map_err(|m| corrupt("users.login_id", &m.en))?,
+            display_name: DisplayName::parse(&self.display_name).map_err(|m| corrupt("users.display_name", &m.en))?,
+            job_type: self.job_type.parse::<JobType>().map_err(|m| corrupt("users.job_type", &m.en))?,
             roles: Vec::new(),
-            status: self
-                .status
-                .parse::<UserStatus>()
-                .map_err(|m| corrupt("users.status", &m.en))?,
+            status: self.status.parse::<UserStatus>().map_err(|m| corrupt("users.status", &m.en))?,
             password_hash: self.password_hash,
             password_change_required: self.password_change_required,
             created_at: self.created_at,
@@ -73,8 +63,7 @@ impl UserRow {
 }
 
 fn parse_role(text: &str) -> Result<Role, StoreError> {
-    text.parse::<Role>()
-        .map_err(|m| corrupt("user_roles.role", &m.en))
+    text.parse::<Role>().map_err(|m| corrupt("user_roles.role", &m.en))
 }
 
 /// Folds join rows (grouped by user, as every user query orders them) into users with sorted
@@ -83,10 +72,7 @@ pub(crate) fn assemble_users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError
     let mut users: Vec<User> = Vec::new();
     for row in rows {
         match users.last_mut() {
-            Some(last)
-                if last.id.as_uuid() == row.id
-                    && last.institution_id.as_uuid() == row.institution_id =>
-            {
+            Some(last) if last.id.as_uuid() == row.id && last.institution_id.as_uuid() == row.institution_id => {
                 if let Some(role) = row.role {
                     last.roles.push(parse_role(&role)?);
                 }
@@ -104,9 +90,7 @@ pub(crate) fn assemble_users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError
 pub(crate) fn assemble_one_user(rows: Vec<UserRow>) -> Result<Option<User>, StoreError> {
     let mut users = assemble_users(rows)?;
     if users.len() > 1 {
-        return Err(StoreError::Corrupt {
-            detail: "a unique user lookup matched several users".to_owned(),
-        });
+        return Err(StoreError::Corrupt { detail: "a unique user lookup matched several users".to_owned() });
     }
     Ok(users.pop())
 }
@@ -135,9 +119,7 @@ pub(crate) fn created_user(institution: InstitutionId, new: &mamori_core::NewUse
 }
 
 pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
-    StoreError::Corrupt {
-        detail: format!("{column}: {why}"),
-    }
+    StoreError::Corrupt { detail: format!("{column}: {why}") }
 }
 
 #[cfg(test)]
@@ -161,21 +143,11 @@ mod tests {
 
     #[test]
     fn join_rows_fold_into_users_with_sorted_roles() {
-        let users = assemble_users(vec![
-            row(2, Some("clinician")),
-            row(2, Some("administrator")),
-            row(3, None),
-        ]);
+        let users = assemble_users(vec![row(2, Some("clinician")), row(2, Some("administrator")), row(3, None)]);
         let users = users.map_err(|e| e.to_string());
         assert_eq!(
-            users.map(|u| u
-                .into_iter()
-                .map(|u| (u.id.as_uuid().as_u128(), u.roles))
-                .collect::<Vec<_>>()),
-            Ok(vec![
-                (2, vec![Role::Administrator, Role::Clinician]),
-                (3, vec![])
-            ])
+            users.map(|u| u.into_iter().map(|u| (u.id.as_uuid().as_u128(), u.roles)).collect::<Vec<_>>()),
+            Ok(vec![(2, vec![Role::Administrator, Role::Clinician]), (3, vec![])])
         );
     }
 
@@ -197,14 +169,8 @@ mod tests {
         );
         let mut bad = row(2, None);
         bad.login_id = "Secret Name".to_owned();
-        let err = assemble_users(vec![bad])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("users.login_id") && !err.contains("Secret Name"),
-            "{err}"
-        );
+        let err = assemble_users(vec![bad]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("users.login_id") && !err.contains("Secret Name"), "{err}");
     }
 
     #[test]

@@ -4,16 +4,13 @@
 //! fractional digits ([`TIMESTAMP_FORMAT`]), so both round-trip exactly and sort as text.
 
 use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation};
-use crate::rows::{
-    InstitutionRow, UserRow, assemble_one_user, assemble_users, created_user, stored_time,
-};
+use crate::rows::{InstitutionRow, UserRow, assemble_one_user, assemble_users, created_user, stored_time};
 use crate::{Store, StoreError, sql};
 use mamori_core::config::Backend;
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -60,18 +57,12 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable {
                 backend: BACKEND,
-                detail: format!(
-                    "{}: {}",
-                    path.display(),
-                    crate::error::one_line(&e.to_string())
-                ),
+                detail: format!("{}: {}", path.display(), crate::error::one_line(&e.to_string())),
             })?;
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Migration {
-                detail: crate::error::one_line(&e.to_string()),
-            })?;
+            .map_err(|e| StoreError::Migration { detail: crate::error::one_line(&e.to_string()) })?;
         tracing::debug!(path = %path.display(), "sqlite store opened");
         Ok(Self { pool })
     }
@@ -104,11 +95,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict { what: "role" }
-                    } else {
-                        from_sqlx(BACKEND, e)
-                    }
+                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
                 })?;
         }
         Ok(())
@@ -126,9 +113,7 @@ impl SqliteStore {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::Conflict {
-                        what: "institution ID",
-                    }
+                    StoreError::Conflict { what: "institution ID" }
                 } else {
                     from_sqlx(BACKEND, e)
                 }
@@ -154,9 +139,7 @@ fn uuid_text(id: Uuid) -> String {
 fn time_text(t: OffsetDateTime) -> Result<String, StoreError> {
     stored_time(t)
         .format(TIMESTAMP_FORMAT)
-        .map_err(|e| StoreError::Database {
-            detail: format!("a timestamp cannot be stored: {e}"),
-        })
+        .map_err(|e| StoreError::Database { detail: format!("a timestamp cannot be stored: {e}") })
 }
 
 fn get_uuid(row: &SqliteRow, column: &'static str) -> Result<Uuid, StoreError> {
@@ -179,11 +162,7 @@ where
 }
 
 fn institution_row(row: &SqliteRow) -> Result<InstitutionRow, StoreError> {
-    Ok(InstitutionRow {
-        id: get_uuid(row, "id")?,
-        name: get(row, "name")?,
-        created_at: get_time(row, "created_at")?,
-    })
+    Ok(InstitutionRow { id: get_uuid(row, "id")?, name: get(row, "name")?, created_at: get_time(row, "created_at")? })
 }
 
 fn user_rows(rows: &[SqliteRow]) -> Result<Vec<UserRow>, StoreError> {
@@ -212,10 +191,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(sql::PING)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::PING).execute(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(())
     }
 
@@ -224,35 +200,19 @@ impl Store for SqliteStore {
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(sql::SCHEMA_VERSION)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))
+        sqlx::query_scalar(sql::SCHEMA_VERSION).fetch_one(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {
-        sqlx::query_scalar(sql::ANY_INSTITUTION)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))
+        sqlx::query_scalar(sql::ANY_INSTITUTION).fetch_one(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))
     }
 
-    async fn bootstrap(
-        &self,
-        institution: &Institution,
-        admin: &NewUser,
-    ) -> Result<(), StoreError> {
+    async fn bootstrap(&self, institution: &Institution, admin: &NewUser) -> Result<(), StoreError> {
         // BEGIN IMMEDIATE takes the write lock first, so a concurrent bootstrap waits for this
         // one and then sees the institution.
-        let mut tx = self
-            .pool
-            .begin_with(sql::SQLITE_BEGIN_IMMEDIATE)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        let initialized: bool = sqlx::query_scalar(sql::ANY_INSTITUTION)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        let initialized: bool =
+            sqlx::query_scalar(sql::ANY_INSTITUTION).fetch_one(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
         if initialized {
             return Err(StoreError::AlreadyInitialized);
         }
@@ -262,11 +222,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_institution(&self, institution: &Institution) -> Result<(), StoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let mut conn = self.pool.acquire().await.map_err(|e| from_sqlx(BACKEND, e))?;
         Self::insert_institution(&mut conn, institution).await
     }
 
@@ -276,50 +232,31 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
-        row.map(|r| institution_row(&r)?.into_institution())
-            .transpose()
+        row.map(|r| institution_row(&r)?.into_institution()).transpose()
     }
 
     async fn institutions(&self) -> Result<Vec<Institution>, StoreError> {
-        let rows = sqlx::query(sql::SELECT_INSTITUTIONS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        rows.iter()
-            .map(|r| institution_row(r)?.into_institution())
-            .collect()
+        let rows =
+            sqlx::query(sql::SELECT_INSTITUTIONS).fetch_all(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|r| institution_row(r)?.into_institution()).collect()
     }
 
-    async fn create_user(
-        &self,
-        institution: InstitutionId,
-        user: &NewUser,
-    ) -> Result<User, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with(sql::SQLITE_BEGIN_IMMEDIATE)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
+    async fn create_user(&self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
         let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
             .bind(uuid_text(institution.as_uuid()))
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         if !exists {
-            return Err(StoreError::NotFound {
-                what: "institution",
-            });
+            return Err(StoreError::NotFound { what: "institution" });
         }
         Self::insert_user(&mut tx, institution, user).await?;
         tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(created_user(institution, user))
     }
 
-    async fn user(
-        &self,
-        institution: InstitutionId,
-        id: UserId,
-    ) -> Result<Option<User>, StoreError> {
+    async fn user(&self, institution: InstitutionId, id: UserId) -> Result<Option<User>, StoreError> {
         let rows = sqlx::query(sql::SELECT_USER)
             .bind(uuid_text(institution.as_uuid()))
             .bind(uuid_text(id.as_uuid()))
@@ -361,28 +298,14 @@ mod tests {
     #[test]
     fn timestamps_are_fixed_width_utc_text_and_round_trip() {
         let cases = [
-            (
-                datetime!(2026-11-25 18:00:00.123456789 +09:00),
-                "2026-11-25T09:00:00.123456Z",
-            ),
-            (
-                datetime!(2026-11-25 09:00:00 UTC),
-                "2026-11-25T09:00:00.000000Z",
-            ),
-            (
-                datetime!(1970-01-01 00:00:00.000001 UTC),
-                "1970-01-01T00:00:00.000001Z",
-            ),
-            (
-                datetime!(9999-12-31 23:59:59.999999 UTC),
-                "9999-12-31T23:59:59.999999Z",
-            ),
+            (datetime!(2026-11-25 18:00:00.123456789 +09:00), "2026-11-25T09:00:00.123456Z"),
+            (datetime!(2026-11-25 09:00:00 UTC), "2026-11-25T09:00:00.000000Z"),
+            (datetime!(1970-01-01 00:00:00.000001 UTC), "1970-01-01T00:00:00.000001Z"),
+            (datetime!(9999-12-31 23:59:59.999999 UTC), "9999-12-31T23:59:59.999999Z"),
         ];
         for (t, text) in cases {
             assert_eq!(time_text(t).ok().as_deref(), Some(text));
-            let back = PrimitiveDateTime::parse(text, TIMESTAMP_FORMAT)
-                .map(PrimitiveDateTime::assume_utc)
-                .ok();
+            let back = PrimitiveDateTime::parse(text, TIMESTAMP_FORMAT).map(PrimitiveDateTime::assume_utc).ok();
             assert_eq!(back, Some(stored_time(t)));
         }
     }

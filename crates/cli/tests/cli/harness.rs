@@ -114,7 +114,7 @@ impl Server {
     pub fn try_start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Self, (Option<ExitStatus>, String)> {
         let mut cmd = mamori();
         cmd.args(["serve", "--data", dir.to_str().expect("utf-8 path")]);
-        if !extra.iter().any(|a| *a == "--listen") {
+        if !extra.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
         cmd.args(extra);

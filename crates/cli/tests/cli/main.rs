@@ -52,7 +52,9 @@ fn init_creates_a_private_data_dir_and_reports_the_first_administrator() {
     let tmp = TempDir::new("init");
     let dir = tmp.data();
     let report = init_json(&dir, &["--institution", "まもり内科クリニック"]);
-    for key in ["institution_id", "admin_login_id", "admin_password", "url", "tls_certificate_sha256", "checkpoint_key_id"] {
+    for key in
+        ["institution_id", "admin_login_id", "admin_password", "url", "tls_certificate_sha256", "checkpoint_key_id"]
+    {
         assert!(report[key].as_str().is_some_and(|s| !s.is_empty()), "{key} missing in {report}");
     }
     assert_eq!(report["admin_login_id"], "admin");
@@ -104,10 +106,8 @@ fn init_refuses_an_existing_data_dir_with_exit_2_and_changes_nothing() {
 fn init_refuses_bad_input_and_leaves_nothing_behind() {
     let tmp = TempDir::new("init-bad");
     let dir = tmp.data();
-    let cases: &[(&[&str], &str)] = &[
-        (&["--institution", "   "], "institution"),
-        (&["--database", "mysql://db/x"], "database.url"),
-    ];
+    let cases: &[(&[&str], &str)] =
+        &[(&["--institution", "   "], "institution"), (&["--database", "mysql://db/x"], "database.url")];
     for (extra, needle) in cases {
         let mut args = vec!["init", "--data", dir.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -124,7 +124,13 @@ fn init_with_an_unreachable_postgres_fails_clearly_and_leaves_nothing() {
     let tmp = TempDir::new("init-pg-down");
     let dir = tmp.data();
     // Port 1 on loopback: nothing listens there.
-    let out = run(&["init", "--data", dir.to_str().unwrap(), "--database", "postgres://mamori:hunter2-secret@127.0.0.1:1/mamori"]);
+    let out = run(&[
+        "init",
+        "--data",
+        dir.to_str().unwrap(),
+        "--database",
+        "postgres://mamori:hunter2-secret@127.0.0.1:1/mamori",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("postgres"), "{err}");
@@ -161,7 +167,10 @@ fn serve_answers_over_https_and_stops_gracefully_on_sigterm() {
         assert!(html.contains("lang=\"ja\"") && html.contains("ようこそ") && html.contains("まもり診療所"), "{html}");
 
         let metrics = client.get(format!("{}metrics", server.url)).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("mamori_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{metrics}");
+        assert!(
+            metrics.contains("mamori_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"),
+            "{metrics}"
+        );
 
         let spec: serde_json::Value =
             client.get(format!("{}api/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
@@ -380,7 +389,11 @@ fn client_certificates_are_required_when_configured() {
         let anonymous = https_client(&dir).get(format!("{}healthz", server.url)).send().await;
         assert!(anonymous.is_err(), "a client without a certificate was let in");
         let client = reqwest::Client::builder()
-            .use_preconfigured_tls(harness::client_tls(&dir, Versions::Both, Some((&term.pem(), &term_key.serialize_pem()))))
+            .use_preconfigured_tls(harness::client_tls(
+                &dir,
+                Versions::Both,
+                Some((&term.pem(), &term_key.serialize_pem())),
+            ))
             .build()
             .unwrap();
         let r = client.get(format!("{}healthz", server.url)).send().await.unwrap();
@@ -460,6 +473,8 @@ fn postgres_init_then_serve() {
     rt().block_on(async {
         use sqlx::Connection as _;
         let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&mut conn).await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await;
     });
 }

@@ -110,7 +110,9 @@ async fn what_the_openapi_document_does_not_list_is_not_routed() {
 #[tokio::test]
 async fn api_requests_with_a_body_must_be_json() {
     let fx = fixture("json-only").await;
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
+    for content_type in
+        [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")]
+    {
         let mut req = Request::post("/api/v1/openapi.json");
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -152,14 +154,20 @@ async fn the_page_shell_is_japanese_first_and_switches_to_english() {
     let fx = fixture("pages").await;
     let (status, _, html) = send(&fx.state, get("/")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<html lang=\"ja\">") && html.contains("ようこそ") && html.contains("試験クリニック"), "{html}");
+    assert!(
+        html.contains("<html lang=\"ja\">") && html.contains("ようこそ") && html.contains("試験クリニック"),
+        "{html}"
+    );
     assert!(html.contains("href=\"?lang=en\""), "{html}");
 
     let (status, headers, html) = send(&fx.state, get("/?lang=en")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<html lang=\"en\">") && html.contains("Welcome"), "{html}");
     let cookie = headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(cookie.starts_with("mamori_lang=en;") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.starts_with("mamori_lang=en;") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
 
     let req = Request::get("/").header("cookie", "mamori_lang=en").body(Body::empty()).unwrap();
     let (_, _, html) = send(&fx.state, req).await;
