@@ -6,7 +6,7 @@
 
 use crate::datadir::{self, DirState};
 use crate::{Failure, InitArgs};
-use mamori_core::config::{CONFIG_FILE, Config, DatabaseUrl, ValidConfig};
+use mamori_core::config::{CONFIG_FILE, ClientAuth, Config, DatabaseUrl, ValidConfig};
 use mamori_core::{
     Clock, DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, UserId,
 };
@@ -79,11 +79,14 @@ pub struct InitOptions {
     pub database: Option<String>,
     /// Listen address to write into the configuration.
     pub listen: Option<std::net::SocketAddr>,
+    /// A certificate chain and key to use instead of a self-signed certificate.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// `mamori init`.
 pub async fn command(args: InitArgs) -> Result<(), Failure> {
-    let options = InitOptions { institution: args.institution, database: args.database, listen: args.listen };
+    let tls = args.tls_cert.zip(args.tls_key);
+    let options = InitOptions { institution: args.institution, database: args.database, listen: args.listen, tls };
     let report = create(&args.data, &options, &mamori_server::SystemClock, &mut rand_core::OsRng).await?;
     report.print(args.json);
     Ok(())
@@ -114,6 +117,15 @@ pub async fn create(
     if let Some(listen) = options.listen {
         config.server.listen = listen.to_string();
     }
+    let provided_tls = match &options.tls {
+        Some((cert, key)) => {
+            let provided = check_provided_tls(cert, key)?;
+            config.tls.cert = provided.cert_path.clone();
+            config.tls.key = provided.key_path.clone();
+            Some(provided)
+        }
+        None => None,
+    };
     // The file's own values are checked here; MAMORI_* variables are applied when serving.
     let valid = config.validate().map_err(Failure::refused)?;
 
@@ -124,7 +136,7 @@ pub async fn create(
             dir.display()
         ))
     })?;
-    let result = populate(&staging, dir, &valid, name, clock, rng).await;
+    let result = populate(&staging, dir, &valid, name, provided_tls, clock, rng).await;
     let report = match result {
         Ok(report) => report,
         Err(f) => {
@@ -163,6 +175,7 @@ async fn populate(
     final_dir: &Path,
     valid: &ValidConfig,
     name: InstitutionName,
+    provided_tls: Option<ProvidedTls>,
     clock: &dyn Clock,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<InitReport, Failure> {
@@ -170,14 +183,21 @@ async fn populate(
     let now = mamori_core::clock::to_micros(clock.now());
 
     // Keys first: they need nothing else.
-    let cert = self_signed_localhost("localhost", now - Duration::from_secs(60 * 60), now + SELF_SIGNED_VALIDITY)
-        .map_err(Failure::failed)?;
-    let cert_path = ValidConfig::resolve(staging, &config.tls.cert);
-    let key_path = ValidConfig::resolve(staging, &config.tls.key);
-    datadir::write_private(&cert_path, cert.cert_pem.as_bytes())
-        .map_err(|e| io_failure("TLS証明書", &cert_path, &e))?;
-    datadir::write_private(&key_path, cert.key_pem.expose().as_bytes())
-        .map_err(|e| io_failure("TLS秘密鍵", &key_path, &e))?;
+    let tls_fingerprint = match provided_tls {
+        Some(provided) => provided.fingerprint,
+        None => {
+            let cert =
+                self_signed_localhost("localhost", now - Duration::from_secs(60 * 60), now + SELF_SIGNED_VALIDITY)
+                    .map_err(Failure::failed)?;
+            let cert_path = ValidConfig::resolve(staging, &config.tls.cert);
+            let key_path = ValidConfig::resolve(staging, &config.tls.key);
+            datadir::write_private(&cert_path, cert.cert_pem.as_bytes())
+                .map_err(|e| io_failure("TLS証明書", &cert_path, &e))?;
+            datadir::write_private(&key_path, cert.key_pem.expose().as_bytes())
+                .map_err(|e| io_failure("TLS秘密鍵", &key_path, &e))?;
+            cert.fingerprint
+        }
+    };
     let checkpoint = CheckpointKey::generate(rng);
     let checkpoint_pem = checkpoint.to_pkcs8_pem().map_err(Failure::failed)?;
     let checkpoint_path = ValidConfig::resolve(staging, &config.keys.checkpoint_signing_key);
@@ -244,7 +264,45 @@ async fn populate(
         url: valid.public_url(true),
         data_dir: final_dir.display().to_string(),
         database: config.database.url.backend().map_or("unknown", |b| b.as_str()).to_owned(),
-        tls_certificate_sha256: cert.fingerprint,
+        tls_certificate_sha256: tls_fingerprint,
         checkpoint_key_id: checkpoint.key_id(),
     })
+}
+
+/// A certificate the operator brought, checked before anything is written.
+#[derive(Debug)]
+struct ProvidedTls {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    fingerprint: String,
+}
+
+/// Checks that `cert` and `key` are readable PEM that rustls accepts together; the configuration
+/// then refers to them by absolute path, so the operator's renewals take effect on restart.
+fn check_provided_tls(cert: &Path, key: &Path) -> Result<ProvidedTls, Failure> {
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|e| {
+            Failure::refused(format!(
+                "ファイル {} を読めません（{e}） / cannot read {} ({e})",
+                p.display(),
+                p.display()
+            ))
+        })
+    };
+    let (cert_path, key_path) = (absolute(cert)?, absolute(key)?);
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| {
+            Failure::refused(format!(
+                "ファイル {} を読めません（{e}） / cannot read {} ({e})",
+                p.display(),
+                p.display()
+            ))
+        })
+    };
+    let (cert_pem, key_pem) = (read(&cert_path)?, read(&key_path)?);
+    mamori_server::tls::server_config(&cert_pem, &key_pem, "1.2", ClientAuth::Off, None)
+        .map_err(|e| Failure::refused(format!("--tls-cert/--tls-key: {e}")))?;
+    let fingerprint = mamori_server::tls::leaf_fingerprint(&cert_pem)
+        .ok_or_else(|| Failure::refused("--tls-cert: 証明書がありません / no certificate in the file"))?;
+    Ok(ProvidedTls { cert_path, key_path, fingerprint })
 }

@@ -55,6 +55,12 @@ struct InitArgs {
     /// Address `serve` will listen on (written to the configuration).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Use this PEM certificate chain instead of generating a self-signed one (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Print one JSON object (institution_id, admin_login_id, admin_password, url, …).
     #[arg(long)]
     json: bool,

@@ -33,8 +33,12 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         refuse_non_loopback(listen)?;
     }
     if datadir::state(&args.data) != DirState::Occupied {
-        let options =
-            InitOptions { institution: args.institution.clone(), database: args.database.clone(), listen: args.listen };
+        let options = InitOptions {
+            institution: args.institution.clone(),
+            database: args.database.clone(),
+            listen: args.listen,
+            tls: None,
+        };
         let report = init::create(&args.data, &options, &SystemClock, &mut rand_core::OsRng).await?;
         report.print(args.json);
     }

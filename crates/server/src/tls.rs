@@ -96,3 +96,9 @@ pub fn server_config(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
+
+/// SHA-256 fingerprint of the first (leaf) certificate in a PEM chain.
+#[must_use]
+pub fn leaf_fingerprint(cert_pem: &[u8]) -> Option<String> {
+    CertificateDer::pem_slice_iter(cert_pem).find_map(Result::ok).map(|leaf| mamori_crypto::sha256_fingerprint(&leaf))
+}

@@ -177,7 +177,12 @@ impl Server {
 
     /// Sends SIGTERM and waits (at most 20 s) for the process to exit.
     pub fn terminate(mut self) -> (ExitStatus, String) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        self.signal("-TERM")
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and waits (at most 20 s) for the process to exit.
+    pub fn signal(&mut self, signal: &str) -> (ExitStatus, String) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -213,9 +218,18 @@ pub enum Versions {
 
 /// A rustls client configuration trusting the data directory's certificate.
 pub fn client_tls(dir: &Path, versions: Versions, client_cert: Option<(&str, &str)>) -> rustls::ClientConfig {
+    client_tls_trusting(&dir.join("tls/cert.pem"), versions, client_cert)
+}
+
+/// A rustls client configuration trusting the certificate(s) in `cert_file`.
+pub fn client_tls_trusting(
+    cert_file: &Path,
+    versions: Versions,
+    client_cert: Option<(&str, &str)>,
+) -> rustls::ClientConfig {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(dir.join("tls/cert.pem")).expect("cert.pem");
+    let pem = std::fs::read(cert_file).expect("certificate file");
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(cert.expect("cert")).expect("add root");
     }

@@ -429,6 +429,136 @@ fn config_shows_the_effective_settings_with_secrets_redacted() {
     assert!(text.contains("idle_lock = \"5m\""), "{text}");
 }
 
+#[test]
+fn init_can_use_the_operators_certificate_instead_of_a_self_signed_one() {
+    let tmp = TempDir::new("own-cert");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_file = tmp.root().join("clinic.crt");
+    let key_file = tmp.root().join("clinic.key");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+
+    // A key that does not belong to the certificate is refused before anything is written.
+    let other_key = tmp.root().join("other.key");
+    std::fs::write(&other_key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let dir = tmp.data();
+    let out = run(&[
+        "init",
+        "--data",
+        dir.to_str().unwrap(),
+        "--tls-cert",
+        cert_file.to_str().unwrap(),
+        "--tls-key",
+        other_key.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--tls-cert"), "{}", stderr(&out));
+    assert!(!dir.exists());
+    // --tls-cert alone is a usage error.
+    let out = run(&["init", "--data", dir.to_str().unwrap(), "--tls-cert", cert_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.exists());
+
+    let report = init_json(&dir, &["--tls-cert", cert_file.to_str().unwrap(), "--tls-key", key_file.to_str().unwrap()]);
+    let expected: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(cert.der()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    };
+    assert_eq!(report["tls_certificate_sha256"], expected);
+    assert!(!dir.join("tls/cert.pem").exists(), "no self-signed certificate is made");
+    let server = harness::Server::start(&dir, &[], &[]);
+    rt().block_on(async {
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(harness::client_tls_trusting(&cert_file, Versions::Both, None))
+            .build()
+            .unwrap();
+        assert_eq!(client.get(format!("{}healthz", server.url)).send().await.unwrap().status(), 200);
+    });
+}
+
+#[test]
+fn serve_refuses_a_directory_without_configuration_and_an_unreachable_database() {
+    let tmp = TempDir::new("no-config");
+    let dir = tmp.data();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("something-else.txt"), "not mamori").unwrap();
+    let out = run(&["serve", "--data", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("mamori.toml") && err.contains("mamori init"), "{err}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "serve must not initialize a non-empty directory");
+
+    let tmp = TempDir::new("pg-unreachable");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let out = mamori()
+        .args(["serve", "--data", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("MAMORI_DATABASE_URL", "postgres://mamori:do-not-print-me@127.0.0.1:1/mamori")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("postgres") && !err.contains("do-not-print-me"), "{err}");
+}
+
+#[test]
+fn ctrl_c_stops_the_server_gracefully_too() {
+    let tmp = TempDir::new("sigint");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let mut server = harness::Server::start(&dir, &[], &[]);
+    let (status, log) = server.signal("-INT");
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(log.contains("Ctrl-C received") && log.contains("mamori stopped"), "{log}");
+}
+
+#[test]
+fn optional_client_certificates_let_both_kinds_of_terminal_in() {
+    let tmp = TempDir::new("mtls-optional");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("tls/terminal-ca.pem"), ca.pem()).unwrap();
+    let term_key = rcgen::KeyPair::generate().unwrap();
+    let mut term_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    term_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let term = term_params.signed_by(&term_key, &ca, &ca_key).unwrap();
+    // A certificate from a CA the server does not know.
+    let rogue_key = rcgen::KeyPair::generate().unwrap();
+    let mut rogue_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    rogue_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let rogue = rogue_params.self_signed(&rogue_key).unwrap();
+
+    let server = harness::Server::start(
+        &dir,
+        &[],
+        &[("MAMORI_TLS_CLIENT_AUTH", "optional"), ("MAMORI_TLS_CLIENT_CA", "tls/terminal-ca.pem")],
+    );
+    rt().block_on(async {
+        let url = format!("{}healthz", server.url);
+        assert_eq!(https_client(&dir).get(&url).send().await.unwrap().status(), 200, "no certificate");
+        let with = |cert: &rcgen::Certificate, key: &rcgen::KeyPair| {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(harness::client_tls(
+                    &dir,
+                    Versions::Both,
+                    Some((&cert.pem(), &key.serialize_pem())),
+                ))
+                .build()
+                .unwrap()
+        };
+        assert_eq!(with(&term, &term_key).get(&url).send().await.unwrap().status(), 200, "registered terminal");
+        assert!(with(&rogue, &rogue_key).get(&url).send().await.is_err(), "an unknown CA's certificate is refused");
+    });
+}
+
 /// `init --database postgres://…` then `serve`, against the throwaway cluster of `.ci/run`.
 #[test]
 fn postgres_init_then_serve() {
