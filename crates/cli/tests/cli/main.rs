@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod browser;
 mod harness;
 
 use harness::{TempDir, Versions, http_client, https_client, init_json, mamori, run, stderr};
@@ -606,5 +607,40 @@ fn postgres_init_then_serve() {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
             .execute(&mut conn)
             .await;
+    });
+}
+
+/// The page shell in real Chromium: Japanese first, the English switch, the choice remembered.
+#[test]
+fn browser_page_shell_is_japanese_first_and_switches_to_english() {
+    let tmp = TempDir::new("browser");
+    let dir = tmp.data();
+    init_json(&dir, &["--institution", "まもり眼科"]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    rt().block_on(async {
+        let Some(browser) =
+            browser::Browser::start("browser_page_shell_is_japanese_first_and_switches_to_english").await
+        else {
+            return;
+        };
+        browser.goto(&server.url).await;
+        assert_eq!(browser.title().await, "ようこそ — mamori 守り");
+        assert_eq!(browser.text("h1").await, "ようこそ");
+        assert!(browser.text("section.card").await.contains("まもり眼科"));
+        let png = browser.screenshot_png().await;
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        if let Ok(out) = std::env::var("MAMORI_TEST_SCREENSHOTS") {
+            std::fs::write(std::path::Path::new(&out).join("page-shell-ja.png"), &png).unwrap();
+        }
+
+        browser.click("a[hreflang=en]").await;
+        assert_eq!(browser.text("h1").await, "Welcome");
+        assert!(browser.text("nav.lang strong").await.contains("English"));
+        // The choice is remembered without the query string.
+        browser.goto(&server.url).await;
+        assert_eq!(browser.text("h1").await, "Welcome");
+        browser.click("a[hreflang=ja]").await;
+        assert_eq!(browser.text("h1").await, "ようこそ");
+        browser.quit().await;
     });
 }
