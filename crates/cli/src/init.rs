@@ -229,7 +229,7 @@ async fn populate(
         login_id: LoginId::parse(ADMIN_LOGIN_ID).map_err(Failure::failed)?,
         display_name: DisplayName::parse("管理者").map_err(Failure::failed)?,
         job_type: JobType::Manager,
-        roles: vec![Role::Administrator],
+        roles: vec![Role::SystemAdministrator],
         password_hash: hash.as_phc().to_owned(),
         password_change_required: true,
         created_at: now,

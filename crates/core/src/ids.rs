@@ -56,6 +56,14 @@ id_type!(
     /// A user account. Never reused.
     UserId
 );
+id_type!(
+    /// A patient of an institution.
+    PatientId
+);
+id_type!(
+    /// An emergency (break-glass) grant.
+    EmergencyGrantId
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! [`rand_core::RngCore`], configuration as text and an environment map. Everything here can be
 //! tested without a file system, a network or a database.
 
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod ids;
@@ -12,7 +13,7 @@ pub mod message;
 pub mod user;
 
 pub use clock::{Clock, FixedClock};
-pub use ids::{InstitutionId, UserId};
+pub use ids::{EmergencyGrantId, InstitutionId, PatientId, UserId};
 pub use institution::{Institution, InstitutionName};
 pub use message::Message;
 pub use user::{DisplayName, JobType, LoginId, NewUser, Role, User, UserStatus};

@@ -130,15 +130,23 @@ text_enum!(
 );
 
 text_enum!(
-    /// A role granted to a user. The identity issue adds the role × information-category matrix.
+    /// A role granted to a user: a named bundle of permissions (see [`crate::authz`]). The
+    /// defaults give least privilege for each 職種.
     Role {
-        /// Manages accounts, roles and the compliance workbench (医療情報システム安全管理責任者).
-        Administrator = "administrator",
-        /// Reads and writes clinical records.
-        Clinician = "clinician",
-        /// Registers patients; proxy entry where allowed.
+        /// 医師: records of every built-in category; approves proxy entries; emergency access.
+        Doctor = "doctor",
+        /// 看護師: nursing records; reads most categories; emergency access.
+        Nurse = "nurse",
+        /// 薬剤師: prescriptions and what dispensing needs.
+        Pharmacist = "pharmacist",
+        /// 技師: lab results and images.
+        Technician = "technician",
+        /// 医療事務: proxy entry (pending a doctor's approval) and documents.
         Clerk = "clerk",
-        /// Reads the audit trail and compliance evidence, nothing else.
+        /// システム管理者 / 医療情報システム安全管理責任者: accounts, roles, terminals, emergency
+        /// review. No clinical rights. Few holders.
+        SystemAdministrator = "system_admin",
+        /// 監査担当者: reads the audit trail, nothing clinical.
         Auditor = "auditor",
     }
 );
@@ -240,7 +248,7 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().ok(), Some(*role));
         }
         let err = "root".parse::<Role>().err().map(|m| m.en).unwrap_or_default();
-        assert!(err.contains("administrator"), "{err}");
+        assert!(err.contains("system_admin"), "{err}");
     }
 
     #[test]
@@ -251,7 +259,7 @@ mod tests {
             login_id: LoginId("admin".into()),
             display_name: DisplayName("管理者".into()),
             job_type: JobType::Manager,
-            roles: vec![Role::Administrator],
+            roles: vec![Role::SystemAdministrator],
             status: UserStatus::Active,
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             password_change_required: true,

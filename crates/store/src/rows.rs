@@ -143,11 +143,11 @@ mod tests {
 
     #[test]
     fn join_rows_fold_into_users_with_sorted_roles() {
-        let users = assemble_users(vec![row(2, Some("clinician")), row(2, Some("administrator")), row(3, None)]);
+        let users = assemble_users(vec![row(2, Some("system_admin")), row(2, Some("doctor")), row(3, None)]);
         let users = users.map_err(|e| e.to_string());
         assert_eq!(
             users.map(|u| u.into_iter().map(|u| (u.id.as_uuid().as_u128(), u.roles)).collect::<Vec<_>>()),
-            Ok(vec![(2, vec![Role::Administrator, Role::Clinician]), (3, vec![])])
+            Ok(vec![(2, vec![Role::Doctor, Role::SystemAdministrator]), (3, vec![])])
         );
     }
 

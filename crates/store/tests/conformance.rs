@@ -266,11 +266,11 @@ async fn a_fresh_store_is_not_initialized(store: &dyn Store, _db: &TestDb) {
 async fn bootstrap_creates_the_institution_and_its_administrator(store: &dyn Store, _db: &TestDb) {
     let mut rng = rng();
     let inst = institution(&mut rng, "まもり総合病院", T0);
-    let admin = new_user(&mut rng, "admin", &[Role::Auditor, Role::Administrator]);
+    let admin = new_user(&mut rng, "admin", &[Role::Auditor, Role::SystemAdministrator]);
     store.bootstrap(&inst, &admin).await.expect("bootstrap");
 
     let want = expected(inst.id, &admin);
-    assert_eq!(want.roles, vec![Role::Administrator, Role::Auditor]);
+    assert_eq!(want.roles, vec![Role::SystemAdministrator, Role::Auditor]);
     assert!(store.is_initialized().await.expect("is_initialized"));
     assert_eq!(store.institution(inst.id).await.expect("institution"), Some(inst.clone()));
     assert_eq!(store.institutions().await.expect("institutions"), vec![inst.clone()]);
@@ -282,11 +282,11 @@ async fn bootstrap_creates_the_institution_and_its_administrator(store: &dyn Sto
 async fn a_second_bootstrap_is_refused_and_changes_nothing(store: &dyn Store, _db: &TestDb) {
     let mut rng = rng();
     let first = institution(&mut rng, "一番目の病院", T0);
-    let first_admin = new_user(&mut rng, "admin", &[Role::Administrator]);
+    let first_admin = new_user(&mut rng, "admin", &[Role::SystemAdministrator]);
     store.bootstrap(&first, &first_admin).await.expect("first bootstrap");
 
     let second = institution(&mut rng, "二番目の病院", T0);
-    let second_admin = new_user(&mut rng, "admin2", &[Role::Administrator]);
+    let second_admin = new_user(&mut rng, "admin2", &[Role::SystemAdministrator]);
     let err = store.bootstrap(&second, &second_admin).await;
     assert!(matches!(err, Err(StoreError::AlreadyInitialized)), "{err:?}");
     let err = store.bootstrap(&first, &first_admin).await;
@@ -306,7 +306,7 @@ async fn bootstrap_is_atomic(store: &dyn Store, _db: &TestDb) {
     let mut rng = rng();
     let inst = institution(&mut rng, "まもり診療所", T0);
     // The institution and the user row go in; the repeated role then breaks the key.
-    let broken = new_user(&mut rng, "admin", &[Role::Administrator, Role::Clinician, Role::Administrator]);
+    let broken = new_user(&mut rng, "admin", &[Role::SystemAdministrator, Role::Doctor, Role::SystemAdministrator]);
     let err = store.bootstrap(&inst, &broken).await;
     assert!(matches!(err, Err(StoreError::Conflict { what: "role" })), "{err:?}");
 
@@ -317,7 +317,7 @@ async fn bootstrap_is_atomic(store: &dyn Store, _db: &TestDb) {
     assert!(store.users(inst.id).await.expect("users").is_empty());
 
     // Nothing was left behind: the same IDs and login ID bootstrap cleanly.
-    let fixed = NewUser { roles: vec![Role::Administrator], ..broken };
+    let fixed = NewUser { roles: vec![Role::SystemAdministrator], ..broken };
     store.bootstrap(&inst, &fixed).await.expect("bootstrap after the failed one");
     assert_eq!(store.users(inst.id).await.expect("users"), vec![expected(inst.id, &fixed)]);
 }
@@ -325,8 +325,10 @@ async fn bootstrap_is_atomic(store: &dyn Store, _db: &TestDb) {
 async fn concurrent_bootstraps_initialize_once(store: &dyn Store, _db: &TestDb) {
     let mut rng = rng();
     let (a, b) = (institution(&mut rng, "A病院", T0), institution(&mut rng, "B病院", T0));
-    let (admin_a, admin_b) =
-        (new_user(&mut rng, "admin-a", &[Role::Administrator]), new_user(&mut rng, "admin-b", &[Role::Administrator]));
+    let (admin_a, admin_b) = (
+        new_user(&mut rng, "admin-a", &[Role::SystemAdministrator]),
+        new_user(&mut rng, "admin-b", &[Role::SystemAdministrator]),
+    );
     let (ra, rb) = tokio::join!(store.bootstrap(&a, &admin_a), store.bootstrap(&b, &admin_b));
     let refused = [&ra, &rb].iter().filter(|r| matches!(r, Err(StoreError::AlreadyInitialized))).count();
     assert!(ra.is_ok() != rb.is_ok() && refused == 1, "exactly one bootstrap must succeed: {ra:?} {rb:?}");
@@ -356,7 +358,7 @@ async fn fields_round_trip_exactly(store: &dyn Store, _db: &TestDb) {
         datetime!(2038-01-19 03:14:08.5 UTC),
         datetime!(1969-07-20 20:17:40.123456 UTC),
     ];
-    let role_sets: [&[Role]; 4] = [&[], &[Role::Clinician], &[Role::Clerk, Role::Auditor], Role::ALL];
+    let role_sets: [&[Role]; 4] = [&[], &[Role::Doctor], &[Role::Clerk, Role::Auditor], Role::ALL];
     let names = ["山田 太郎", "佐藤 花子", "ＡＢＣ　ｶﾀｶﾅ", "髙橋 﨑", "O'Brien-Smith, Jr."];
     let mut want = Vec::new();
     for (i, job) in JobType::ALL.iter().enumerate() {
@@ -394,7 +396,7 @@ async fn users_are_invisible_through_another_institution(store: &dyn Store, _db:
     let b = institution(&mut rng, "B病院", T0);
     store.create_institution(&a).await.expect("create A");
     store.create_institution(&b).await.expect("create B");
-    let alice = store.create_user(a.id, &new_user(&mut rng, "alice", &[Role::Clinician])).await.expect("alice");
+    let alice = store.create_user(a.id, &new_user(&mut rng, "alice", &[Role::Doctor])).await.expect("alice");
     let bob = store.create_user(b.id, &new_user(&mut rng, "bob", &[Role::Clerk])).await.expect("bob");
 
     assert_eq!(store.user(b.id, alice.id).await.expect("user"), None);
@@ -416,7 +418,7 @@ async fn login_ids_are_unique_across_institutions(store: &dyn Store, _db: &TestD
     let b = institution(&mut rng, "B病院", T0);
     store.create_institution(&a).await.expect("create A");
     store.create_institution(&b).await.expect("create B");
-    let first = store.create_user(a.id, &new_user(&mut rng, "yamada", &[Role::Clinician])).await.expect("first");
+    let first = store.create_user(a.id, &new_user(&mut rng, "yamada", &[Role::Doctor])).await.expect("first");
 
     let elsewhere = new_user(&mut rng, "yamada", &[Role::Clerk]);
     let err = store.create_user(b.id, &elsewhere).await;
@@ -433,7 +435,7 @@ async fn login_ids_are_unique_across_institutions(store: &dyn Store, _db: &TestD
 async fn creating_a_user_in_an_unknown_institution_is_not_found(store: &dyn Store, _db: &TestDb) {
     let mut rng = rng();
     let unknown = InstitutionId::generate(&mut rng);
-    let user = new_user(&mut rng, "orphan", &[Role::Clinician]);
+    let user = new_user(&mut rng, "orphan", &[Role::Doctor]);
     let err = store.create_user(unknown, &user).await;
     assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
     assert_eq!(store.user(unknown, user.id).await.expect("user"), None);
@@ -454,7 +456,7 @@ async fn duplicate_ids_and_roles_conflict_and_leave_nothing(store: &dyn Store, _
     assert!(matches!(err, Err(StoreError::Conflict { what: "institution ID" })), "{err:?}");
     assert_eq!(store.institutions().await.expect("institutions"), vec![inst.clone()]);
 
-    let user = store.create_user(inst.id, &new_user(&mut rng, "first", &[Role::Clinician])).await.expect("user");
+    let user = store.create_user(inst.id, &new_user(&mut rng, "first", &[Role::Doctor])).await.expect("user");
     let same_id = NewUser { id: user.id, ..new_user(&mut rng, "second", &[]) };
     let err = store.create_user(inst.id, &same_id).await;
     assert!(matches!(err, Err(StoreError::Conflict { what: "user ID" })), "{err:?}");

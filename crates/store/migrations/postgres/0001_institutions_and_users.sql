@@ -29,7 +29,8 @@ CREATE TABLE user_roles (
     institution_id  UUID NOT NULL,
     user_id         UUID NOT NULL,
     role            TEXT NOT NULL
-                    CHECK (role IN ('administrator', 'clinician', 'clerk', 'auditor')),
+                    CHECK (role IN ('doctor', 'nurse', 'pharmacist', 'technician', 'clerk',
+                                    'system_admin', 'auditor')),
     PRIMARY KEY (institution_id, user_id, role),
     FOREIGN KEY (institution_id, user_id) REFERENCES users (institution_id, id)
 );

@@ -34,7 +34,8 @@ CREATE TABLE user_roles (
     institution_id  TEXT NOT NULL,
     user_id         TEXT NOT NULL,
     role            TEXT NOT NULL
-                    CHECK (role IN ('administrator', 'clinician', 'clerk', 'auditor')),
+                    CHECK (role IN ('doctor', 'nurse', 'pharmacist', 'technician', 'clerk',
+                                    'system_admin', 'auditor')),
     PRIMARY KEY (institution_id, user_id, role),
     FOREIGN KEY (institution_id, user_id) REFERENCES users (institution_id, id)
 ) STRICT;
