@@ -7,9 +7,12 @@
 pub mod authz;
 pub mod clock;
 pub mod config;
+pub mod factor;
 pub mod ids;
 pub mod institution;
+pub mod lockout;
 pub mod message;
+pub mod session;
 pub mod user;
 
 pub use clock::{Clock, FixedClock};
