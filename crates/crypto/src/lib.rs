@@ -6,8 +6,12 @@
 
 pub mod keys;
 pub mod password;
+pub mod strength;
 pub mod tls;
+pub mod token;
+pub mod totp;
 
 pub use keys::{CheckpointKey, KeyError};
 pub use password::{OneTimePassword, PasswordError, PasswordHash, PasswordHasher, PasswordVerified, Secret};
 pub use tls::{SelfSignedCert, TlsCertError, self_signed_localhost, sha256_fingerprint};
+pub use totp::TotpSecret;
