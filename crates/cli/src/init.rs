@@ -7,10 +7,11 @@
 use crate::datadir::{self, DirState};
 use crate::{Failure, InitArgs};
 use mamori_core::config::{CONFIG_FILE, ClientAuth, Config, DatabaseUrl, ValidConfig};
+use mamori_core::factor::TotpRecord;
 use mamori_core::{
     Clock, DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, UserId,
 };
-use mamori_crypto::{CheckpointKey, OneTimePassword, PasswordHasher, self_signed_localhost};
+use mamori_crypto::{CheckpointKey, OneTimePassword, PasswordHasher, TotpSecret, self_signed_localhost};
 use rand_core::{CryptoRng, RngCore};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,10 @@ pub struct InitReport {
     pub admin_password: String,
     /// Whether that password must be changed at first login (always true).
     pub admin_password_change_required: bool,
+    /// The administrator's TOTP secret (base32), the second factor from the start.
+    pub admin_totp_secret: String,
+    /// The same as an `otpauth://` URI (what a QR code would carry).
+    pub admin_otpauth_uri: String,
     /// The URL to open.
     pub url: String,
     /// The data directory.
@@ -65,6 +70,8 @@ impl InitReport {
         println!("  管理者ログインID / admin login:  {}", self.admin_login_id);
         println!("  初回パスワード / one-time password: {}", self.admin_password);
         println!("    （初回ログイン時に変更が必要です / must be changed at first login; shown only once）");
+        println!("  二要素認証 TOTP シークレット / TOTP secret: {}", self.admin_totp_secret);
+        println!("    （認証アプリに登録してください / add it to an authenticator app: {}）", self.admin_otpauth_uri);
         println!("  URL: {}", self.url);
         println!("  TLS証明書 SHA-256 / certificate SHA-256: {}", self.tls_certificate_sha256);
     }
@@ -235,6 +242,10 @@ async fn populate(
         created_at: now,
     };
 
+    let totp_secret = TotpSecret::generate(rng);
+    let admin_totp =
+        TotpRecord { secret: totp_secret.as_bytes().to_vec(), confirmed: true, last_used_step: None, created_at: now };
+
     // The database last: with PostgreSQL it is the one step outside the staging directory.
     if config.database.url.expose() == mamori_core::config::DatabaseConfig::default().url.expose() {
         // Created empty (a valid SQLite file) so that it, and its -wal/-shm, are mode 0600.
@@ -249,7 +260,7 @@ async fn populate(
                 config.database.url, config.database.url
             )));
         }
-        store.bootstrap(&institution, &admin).await.map_err(Failure::failed)
+        store.bootstrap(&institution, &admin, &admin_totp).await.map_err(Failure::failed)
     }
     .await;
     store.close().await;
@@ -261,6 +272,8 @@ async fn populate(
         admin_login_id: admin.login_id.as_str().to_owned(),
         admin_password: password.secret().expose().to_owned(),
         admin_password_change_required: true,
+        admin_totp_secret: totp_secret.to_base32(),
+        admin_otpauth_uri: totp_secret.otpauth_uri("mamori", ADMIN_LOGIN_ID),
         url: valid.public_url(true),
         data_dir: final_dir.display().to_string(),
         database: config.database.url.backend().map_or("unknown", |b| b.as_str()).to_owned(),

@@ -100,10 +100,12 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let metrics = Arc::new(mamori_server::metrics::Metrics::default());
     let clock = Arc::new(SystemClock);
+    let passwords = mamori_server::auth::Passwords::new(&config.password).map_err(Failure::failed)?;
     let state = mamori_server::State_::new(Inner {
         store: store.clone(),
         config: valid.clone(),
         keys: ServerKeys { checkpoint },
+        passwords,
         metrics: metrics.clone(),
         started_at: mamori_core::Clock::now(clock.as_ref()),
         clock,

@@ -279,6 +279,31 @@ impl Default for PasswordConfig {
     }
 }
 
+/// `[lockout]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Consecutive failures that lock an account (the next attempt is refused even with the
+    /// right password).
+    pub threshold: u32,
+    /// How long failures are remembered and a lock lasts.
+    pub window: HumanDuration,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self { threshold: 5, window: HumanDuration(Duration::from_secs(15 * 60)) }
+    }
+}
+
+impl LockoutConfig {
+    /// The policy for [`crate::lockout`].
+    #[must_use]
+    pub fn policy(&self) -> crate::lockout::LockoutPolicy {
+        crate::lockout::LockoutPolicy { threshold: self.threshold, window: self.window.0 }
+    }
+}
+
 /// `[keys]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -307,6 +332,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[password]`
     pub password: PasswordConfig,
+    /// `[lockout]`
+    pub lockout: LockoutConfig,
     /// `[keys]`
     pub keys: KeysConfig,
 }
@@ -337,6 +364,8 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_ARGON2_MEMORY_KIB", "password", "argon2_memory_kib", EnvKind::Integer),
     ("MAMORI_ARGON2_ITERATIONS", "password", "argon2_iterations", EnvKind::Integer),
     ("MAMORI_ARGON2_PARALLELISM", "password", "argon2_parallelism", EnvKind::Integer),
+    ("MAMORI_LOCKOUT_THRESHOLD", "lockout", "threshold", EnvKind::Integer),
+    ("MAMORI_LOCKOUT_WINDOW", "lockout", "window", EnvKind::Text),
     ("MAMORI_CHECKPOINT_SIGNING_KEY", "keys", "checkpoint_signing_key", EnvKind::Text),
 ];
 
@@ -462,6 +491,21 @@ impl Config {
                 "password.min_length",
                 "パスワードの最小文字数は8〜128です（8文字は二要素認証と併用する場合のみガイドラインが認める下限）。",
                 "password.min_length must be 8 to 128 (8 is the guideline's floor, allowed only with a second factor)",
+            ));
+        }
+        if !(3..=10).contains(&self.lockout.threshold) {
+            return Err(invalid(
+                "lockout.threshold",
+                "ロックまでの連続失敗回数は3〜10回にしてください（既定5回）。",
+                "lockout.threshold must be between 3 and 10 (default 5)",
+            ));
+        }
+        let window = self.lockout.window.0;
+        if window < Duration::from_secs(60) || window > Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid(
+                "lockout.window",
+                "ロックの期間は1分〜24時間にしてください（既定15分）。",
+                "lockout.window must be between 1m and 24h (default 15m)",
             ));
         }
         let p = &self.password;
@@ -606,6 +650,8 @@ mod tests {
         assert_eq!(refused_key("[session]\nlifetime = \"48h\"\n"), Some("session.lifetime"));
         assert_eq!(refused_key("[server]\nlisten = \"localhost\"\n"), Some("server.listen"));
         assert_eq!(refused_key("[database]\nurl = \"mysql://x\"\n"), Some("database.url"));
+        assert_eq!(refused_key("[lockout]\nthreshold = 50\n"), Some("lockout.threshold"));
+        assert_eq!(refused_key("[lockout]\nwindow = \"5s\"\n"), Some("lockout.window"));
     }
 
     #[test]

@@ -38,6 +38,13 @@ impl TotpSecret {
         Self(Zeroizing::new(bytes.to_vec()))
     }
 
+    /// A secret from its base32 text (as `init --json` prints it).
+    #[must_use]
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let raw = RawSecret::try_from_base32(text.trim()).ok()?;
+        Some(Self(Zeroizing::new(raw.as_ref().to_vec())))
+    }
+
     /// The raw bytes, for storage.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
@@ -162,6 +169,8 @@ mod tests {
     fn otpauth_uri_and_base32() {
         let secret = rfc_secret();
         assert_eq!(secret.to_base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), Some(secret.clone()));
+        assert_eq!(TotpSecret::from_base32("not base32!"), None);
         let uri = secret.otpauth_uri("mamori まもり診療所", "admin");
         assert!(uri.starts_with("otpauth://totp/mamori%20%E3%81%BE"), "{uri}");
         assert!(uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&"), "{uri}");

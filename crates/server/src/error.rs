@@ -13,6 +13,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Message,
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every API error.
@@ -37,7 +38,7 @@ impl ApiError {
     /// An error with a status, a code and a message.
     #[must_use]
     pub fn new(status: StatusCode, code: &'static str, message: Message) -> Self {
-        Self { status, code, message }
+        Self { status, code, message, retry_after: None }
     }
 
     /// 404 for an unknown API path.
@@ -63,6 +64,89 @@ impl ApiError {
         )
     }
 
+    /// 401 for any failed login step: one message whatever went wrong (no user enumeration).
+    #[must_use]
+    pub fn login_failed() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "login_failed",
+            Message::new(
+                "ログインID、パスワードまたは確認コードが正しくありません。",
+                "the login ID, password or code is not correct",
+            ),
+        )
+    }
+
+    /// 401 when a request needs a full (two-factor) session and has none.
+    #[must_use]
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            Message::new(
+                "ログインしてください（パスワードと確認コードの両方が必要です）。",
+                "log in first (a password and a second factor are both needed)",
+            ),
+        )
+    }
+
+    /// 423 when the session is locked for idleness.
+    #[must_use]
+    pub fn session_locked() -> Self {
+        Self::new(
+            StatusCode::LOCKED,
+            "session_locked",
+            Message::new(
+                "一定時間操作がなかったため画面をロックしました。パスワードと確認コードでロックを解除してください。",
+                "the session was locked after a period without activity; unlock it with your password and a code",
+            ),
+        )
+    }
+
+    /// 429 while a failed attempt's delay runs.
+    #[must_use]
+    pub fn retry_later(seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "retry_later",
+            Message::new(
+                format!("{seconds}秒ほど待ってから再度お試しください。"),
+                format!("wait about {seconds} seconds before trying again"),
+            ),
+        );
+        e.retry_after = Some(seconds);
+        e
+    }
+
+    /// 401 while the login ID is locked out.
+    #[must_use]
+    pub fn locked_out(minutes: u64) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "locked_out",
+            Message::new(
+                format!(
+                    "ログインの失敗が続いたため一時的にログインできません。約{minutes}分後に再度お試しいただくか、管理者に連絡してください。"
+                ),
+                format!(
+                    "too many failed attempts: login is blocked for about {minutes} minutes, or until an administrator unlocks it"
+                ),
+            ),
+        )
+    }
+
+    /// 403 with a message.
+    #[must_use]
+    pub fn forbidden(code: &'static str, message: Message) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// 400 with a message naming the field.
+    #[must_use]
+    pub fn bad_request(message: Message) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+    }
+
     /// 500 for a failure inside the server. The cause is logged, never shown.
     #[must_use]
     pub fn internal() -> Self {
@@ -77,11 +161,25 @@ impl ApiError {
     }
 }
 
+impl From<mamori_store::StoreError> for ApiError {
+    fn from(e: mamori_store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::internal()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after;
         let body = ErrorEnvelope {
             error: ErrorBody { code: self.code.to_owned(), message_ja: self.message.ja, message_en: self.message.en },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        response
     }
 }

@@ -10,8 +10,10 @@
 //! - Logs and metrics name the route template, never the raw path or query.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod i18n;
+pub mod json;
 pub mod metrics;
 pub mod pages;
 pub mod serve;

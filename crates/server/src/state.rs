@@ -30,6 +30,8 @@ pub struct Inner {
     pub config: ValidConfig,
     /// Loaded keys.
     pub keys: ServerKeys,
+    /// Password hashing with the configured parameters.
+    pub passwords: crate::auth::Passwords,
     /// Request counters.
     pub metrics: Arc<Metrics>,
     /// The time source.

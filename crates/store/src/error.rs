@@ -87,6 +87,25 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Whether `err` is a foreign-key violation (for example a row naming a user that does not
+/// exist in that institution).
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+/// Maps the error of an insert into a table of a user's data: a user that does not exist in
+/// that institution (foreign key) is [`StoreError::NotFound`], a taken key
+/// [`StoreError::Conflict`] naming `taken`.
+pub(crate) fn user_data_insert_error(backend: Backend, err: sqlx::Error, taken: &'static str) -> StoreError {
+    if is_foreign_key_violation(&err) {
+        StoreError::NotFound { what: "user" }
+    } else if is_unique_violation(&err) {
+        StoreError::Conflict { what: taken }
+    } else {
+        from_sqlx(backend, err)
+    }
+}
+
 /// Whether `err` is a unique violation on the deployment-wide login ID constraint.
 ///
 /// PostgreSQL names the constraint; SQLite names the column in its message.

@@ -5,12 +5,20 @@
 //! # Invariants
 //!
 //! - **Every query of institution data names the institution.** Each statement that reads or
-//!   writes users or roles binds `institution_id` in its `WHERE` clause (or in the key it
-//!   inserts), and every table of institution data has `institution_id` in its primary key. A
-//!   user of one institution is invisible through another institution's ID. The only
-//!   statements that range over all institutions are deployment-level: listing institutions,
-//!   asking whether any exists, and the database's own deployment-wide login ID uniqueness
-//!   constraint. All statements are static text in `sql.rs` with bound parameters.
+//!   writes users, roles, second factors or sessions binds `institution_id` in its `WHERE`
+//!   clause (or in the key it inserts), and every table of institution data has
+//!   `institution_id` in its primary key, except `sessions`, keyed by the token's SHA-256
+//!   (with `institution_id` a column every change binds). A user of one institution is
+//!   invisible through another institution's ID, and so are its second factors and sessions.
+//!   The only statements that range over all institutions are deployment-level, each marked in
+//!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
+//!   across the deployment), the login throttles (keyed by the login ID as typed, known or
+//!   not), and finding a session by its token hash (the record then names its institution).
+//!   All statements are static text in `sql.rs` with bound parameters.
+//! - **Single-use secrets are used once.** A TOTP time step and a recovery code are each
+//!   consumed by one conditional `UPDATE` whose affected-row count is the answer, so of
+//!   concurrent attempts exactly one succeeds. Session tokens and recovery codes are stored
+//!   only as SHA-256 digests.
 //! - **Login IDs are unique across the deployment and never reused.** The `users.login_id`
 //!   column is `UNIQUE` over all institutions, whatever the account's status, and the store has
 //!   no delete path for users: a retired account keeps its login ID forever. Creating a user
@@ -37,9 +45,13 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::factor::TotpRecord;
+use mamori_core::lockout::Throttle;
+use mamori_core::session::SessionRecord;
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// The persistence interface the rest of mamori uses, as `Arc<dyn Store>`.
 #[async_trait::async_trait]
@@ -65,7 +77,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`StoreError::AlreadyInitialized`] when any institution exists (nothing is changed);
     /// any other error leaves nothing behind either.
-    async fn bootstrap(&self, institution: &Institution, admin: &NewUser) -> Result<(), StoreError>;
+    async fn bootstrap(
+        &self,
+        institution: &Institution,
+        admin: &NewUser,
+        admin_totp: &TotpRecord,
+    ) -> Result<(), StoreError>;
 
     /// Adds an institution.
     ///
@@ -99,6 +116,129 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every user of this institution, by login ID.
     async fn users(&self, institution: InstitutionId) -> Result<Vec<User>, StoreError>;
+
+    /// Deployment-wide: the user with this login ID, in whatever institution (login IDs are
+    /// unique across the deployment).
+    async fn find_login(&self, login_id: &LoginId) -> Result<Option<User>, StoreError>;
+
+    /// Replaces the password hash and the change-required flag.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution has no such user.
+    async fn set_password(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        password_hash: &str,
+        change_required: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Records a successful login at `at`: returns the previous successful login (`None` for
+    /// the first) and the failures counted since it, and sets the last login to `at` and the
+    /// count to zero, atomically (no failure counted concurrently is lost or reported twice).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution has no such user.
+    async fn record_login_success(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(Option<OffsetDateTime>, u32), StoreError>;
+
+    /// Adds one to the user's failures since the last successful login (saturating).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution has no such user.
+    async fn record_login_failure(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError>;
+
+    /// Deployment-wide: the throttle state of a login ID as typed, whether or not a user has it.
+    async fn throttle(&self, login_id: &str) -> Result<Option<Throttle>, StoreError>;
+
+    /// Deployment-wide: inserts or replaces the throttle state of `throttle.login_id`.
+    async fn put_throttle(&self, throttle: &Throttle) -> Result<(), StoreError>;
+
+    /// Deployment-wide: forgets the throttle state of a login ID (no error if there is none).
+    async fn clear_throttle(&self, login_id: &str) -> Result<(), StoreError>;
+
+    /// The user's TOTP enrollment.
+    async fn totp(&self, institution: InstitutionId, user: UserId) -> Result<Option<TotpRecord>, StoreError>;
+
+    /// Inserts or replaces the user's TOTP enrollment.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution has no such user.
+    async fn put_totp(&self, institution: InstitutionId, user: UserId, record: &TotpRecord) -> Result<(), StoreError>;
+
+    /// Marks the user's TOTP enrollment confirmed.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the user (in this institution) has no enrollment.
+    async fn confirm_totp(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError>;
+
+    /// Records that the code of time step `step` was used: `true` iff an enrollment exists and
+    /// no code of this or a later step was used before. One conditional `UPDATE`, so of
+    /// concurrent calls with the same step exactly one gets `true`: each code is accepted once.
+    async fn use_totp_step(&self, institution: InstitutionId, user: UserId, step: i64) -> Result<bool, StoreError>;
+
+    /// Replaces all of the user's recovery codes (used or not) with these SHA-256 hashes, in
+    /// one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution has no such user; [`StoreError::Conflict`]
+    /// when `hashes` repeats a hash. Either way the old codes are kept.
+    async fn replace_recovery_codes(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Marks one unused recovery code used at `at`: `true` iff it existed and was unused. One
+    /// conditional `UPDATE`, so a code is accepted once even under concurrent requests.
+    async fn use_recovery_code(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// How many of the user's recovery codes are unused.
+    async fn unused_recovery_codes(&self, institution: InstitutionId, user: UserId) -> Result<u32, StoreError>;
+
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the session's institution has no such user;
+    /// [`StoreError::Conflict`] when the token hash is taken.
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// Deployment-wide: the session with this token hash (the record names its institution).
+    async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Updates the stage, `last_seen_at`, `expires_at`, `locked`, `previous_login_at`,
+    /// `failures_since_previous` and `csrf_token` of the session with this token hash in this
+    /// institution (`session.institution`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when that institution has no such session.
+    async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// Sets the session's `last_seen_at` (activity). No error if the session is gone.
+    async fn touch_session(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the session (no error if it is gone).
+    async fn delete_session(&self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Deletes every session of the user; returns how many there were.
+    async fn delete_user_sessions(&self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -1,14 +1,21 @@
 //! The PostgreSQL backend: `UUID` and `TIMESTAMPTZ` columns, the same statements as SQLite.
 
-use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, one_line};
-use crate::rows::{InstitutionRow, UserRow, assemble_one_user, assemble_users, created_user, stored_time};
+use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, one_line, user_data_insert_error};
+use crate::rows::{
+    InstitutionRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_one_user, assemble_users, counter,
+    created_user, stored_time,
+};
 use crate::{Store, StoreError, sql};
 use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::factor::TotpRecord;
+use mamori_core::lockout::Throttle;
+use mamori_core::session::SessionRecord;
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use std::str::FromStr;
 use std::time::Duration;
+use time::OffsetDateTime;
 
 const BACKEND: Backend = Backend::Postgres;
 
@@ -160,6 +167,28 @@ fn user_rows(rows: &[PgRow]) -> Result<Vec<UserRow>, StoreError> {
         .collect()
 }
 
+fn session_row(row: &PgRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        token_hash: get(row, "token_hash")?,
+        institution_id: get(row, "institution_id")?,
+        user_id: get(row, "user_id")?,
+        stage: get(row, "stage")?,
+        created_at: get(row, "created_at")?,
+        last_seen_at: get(row, "last_seen_at")?,
+        expires_at: get(row, "expires_at")?,
+        locked: get(row, "locked")?,
+        csrf_token: get(row, "csrf_token")?,
+        previous_login_at: get(row, "previous_login_at")?,
+        failures_since_previous: get(row, "failures_since_previous")?,
+        client_cert_sha256: get(row, "client_cert_sha256")?,
+    })
+}
+
+/// `Ok(())` when a statement keyed by institution and ID changed one row, else `NotFound`.
+fn one_row(result: &sqlx::postgres::PgQueryResult, what: &'static str) -> Result<(), StoreError> {
+    if result.rows_affected() == 0 { Err(StoreError::NotFound { what }) } else { Ok(()) }
+}
+
 #[async_trait::async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -183,7 +212,12 @@ impl Store for PgStore {
         sqlx::query_scalar(sql::ANY_INSTITUTION).fetch_one(&self.pool).await.map_err(|e| from_sqlx(BACKEND, e))
     }
 
-    async fn bootstrap(&self, institution: &Institution, admin: &NewUser) -> Result<(), StoreError> {
+    async fn bootstrap(
+        &self,
+        institution: &Institution,
+        admin: &NewUser,
+        admin_totp: &TotpRecord,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
         // Serializes bootstraps: a concurrent one waits here, then sees the institution.
         sqlx::query(sql::PG_LOCK_INSTITUTIONS).execute(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
@@ -194,6 +228,16 @@ impl Store for PgStore {
         }
         Self::insert_institution(&mut tx, institution).await?;
         Self::insert_user(&mut tx, institution.id, admin).await?;
+        sqlx::query(sql::UPSERT_TOTP)
+            .bind(institution.id.as_uuid())
+            .bind(admin.id.as_uuid())
+            .bind(admin_totp.secret.as_slice())
+            .bind(admin_totp.confirmed)
+            .bind(admin_totp.last_used_step)
+            .bind(stored_time(admin_totp.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "TOTP enrollment"))?;
         tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
     }
 
@@ -265,6 +309,310 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         assemble_users(user_rows(&rows)?)
+    }
+
+    async fn find_login(&self, login_id: &LoginId) -> Result<Option<User>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_USER_BY_LOGIN_ID_ANY_INSTITUTION)
+            .bind(login_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_one_user(user_rows(&rows)?)
+    }
+
+    async fn set_password(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        password_hash: &str,
+        change_required: bool,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_PASSWORD)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(password_hash)
+            .bind(change_required)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "user")
+    }
+
+    async fn record_login_success(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(Option<OffsetDateTime>, u32), StoreError> {
+        let (institution, user) = (institution.as_uuid(), user.as_uuid());
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // The row stays locked from the read to the commit: no failure can slip in between.
+        let row = sqlx::query(sql::PG_SELECT_LOGIN_STATE_FOR_UPDATE)
+            .bind(institution)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "user" })?;
+        let previous = get(&row, "last_login_at")?;
+        let failures = counter("users.failures_since_login", get(&row, "failures_since_login")?)?;
+        sqlx::query(sql::UPDATE_LOGIN_SUCCESS)
+            .bind(institution)
+            .bind(user)
+            .bind(stored_time(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok((previous, failures))
+    }
+
+    async fn record_login_failure(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_LOGIN_FAILURE)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "user")
+    }
+
+    async fn throttle(&self, login_id: &str) -> Result<Option<Throttle>, StoreError> {
+        let row = sqlx::query(sql::SELECT_THROTTLE)
+            .bind(login_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| {
+            ThrottleRow {
+                login_id: get(&row, "login_id")?,
+                failures: get(&row, "failures")?,
+                last_failure_at: get(&row, "last_failure_at")?,
+            }
+            .into_throttle()
+        })
+        .transpose()
+    }
+
+    async fn put_throttle(&self, throttle: &Throttle) -> Result<(), StoreError> {
+        sqlx::query(sql::UPSERT_THROTTLE)
+            .bind(&throttle.login_id)
+            .bind(i64::from(throttle.failures))
+            .bind(stored_time(throttle.last_failure_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn clear_throttle(&self, login_id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_THROTTLE)
+            .bind(login_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn totp(&self, institution: InstitutionId, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_TOTP)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| {
+            Ok(TotpRow {
+                secret: get(&row, "secret")?,
+                confirmed: get(&row, "confirmed")?,
+                last_used_step: get(&row, "last_used_step")?,
+                created_at: get(&row, "created_at")?,
+            }
+            .into_totp())
+        })
+        .transpose()
+    }
+
+    async fn put_totp(&self, institution: InstitutionId, user: UserId, record: &TotpRecord) -> Result<(), StoreError> {
+        sqlx::query(sql::UPSERT_TOTP)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(record.secret.as_slice())
+            .bind(record.confirmed)
+            .bind(record.last_used_step)
+            .bind(stored_time(record.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "TOTP enrollment"))?;
+        Ok(())
+    }
+
+    async fn confirm_totp(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::CONFIRM_TOTP)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "TOTP enrollment")
+    }
+
+    async fn use_totp_step(&self, institution: InstitutionId, user: UserId, step: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::USE_TOTP_STEP)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (institution, user) = (institution.as_uuid(), user.as_uuid());
+        let at = stored_time(at);
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // Locks the user row: a concurrent replacement waits, then deletes these codes too.
+        sqlx::query(sql::PG_LOCK_USER)
+            .bind(institution)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "user" })?;
+        sqlx::query(sql::DELETE_RECOVERY_CODES)
+            .bind(institution)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        for hash in hashes {
+            sqlx::query(sql::INSERT_RECOVERY_CODE)
+                .bind(institution)
+                .bind(user)
+                .bind(hash.as_slice())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| user_data_insert_error(BACKEND, e, "recovery code"))?;
+        }
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn use_recovery_code(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::USE_RECOVERY_CODE)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(hash.as_slice())
+            .bind(stored_time(at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn unused_recovery_codes(&self, institution: InstitutionId, user: UserId) -> Result<u32, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql::COUNT_UNUSED_RECOVERY_CODES)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        counter("COUNT(user_recovery_codes)", count)
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_SESSION)
+            .bind(session.token_hash.as_slice())
+            .bind(session.institution.as_uuid())
+            .bind(session.user.as_uuid())
+            .bind(session.stage.as_str())
+            .bind(stored_time(session.created_at))
+            .bind(stored_time(session.last_seen_at))
+            .bind(stored_time(session.expires_at))
+            .bind(session.locked)
+            .bind(&session.csrf_token)
+            .bind(session.previous_login_at.map(stored_time))
+            .bind(i64::from(session.failures_since_previous))
+            .bind(session.client_cert_sha256.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "session token"))?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_SESSION)
+            .bind(token_hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| session_row(&row)?.into_session()).transpose()
+    }
+
+    async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_SESSION)
+            .bind(session.institution.as_uuid())
+            .bind(session.token_hash.as_slice())
+            .bind(session.stage.as_str())
+            .bind(stored_time(session.last_seen_at))
+            .bind(stored_time(session.expires_at))
+            .bind(session.locked)
+            .bind(session.previous_login_at.map(stored_time))
+            .bind(i64::from(session.failures_since_previous))
+            .bind(&session.csrf_token)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "session")
+    }
+
+    async fn touch_session(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::TOUCH_SESSION)
+            .bind(institution.as_uuid())
+            .bind(token_hash.as_slice())
+            .bind(stored_time(at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_SESSION)
+            .bind(institution.as_uuid())
+            .bind(token_hash.as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError> {
+        let result = sqlx::query(sql::DELETE_USER_SESSIONS)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected())
     }
 }
 

@@ -4,6 +4,9 @@
 //! column, never the value.
 
 use crate::StoreError;
+use mamori_core::factor::TotpRecord;
+use mamori_core::lockout::Throttle;
+use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::{
     DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, User, UserId, UserStatus,
 };
@@ -95,6 +98,87 @@ pub(crate) fn assemble_one_user(rows: Vec<UserRow>) -> Result<Option<User>, Stor
     Ok(users.pop())
 }
 
+/// A `login_throttles` row.
+pub(crate) struct ThrottleRow {
+    pub(crate) login_id: String,
+    pub(crate) failures: i64,
+    pub(crate) last_failure_at: OffsetDateTime,
+}
+
+impl ThrottleRow {
+    pub(crate) fn into_throttle(self) -> Result<Throttle, StoreError> {
+        Ok(Throttle {
+            login_id: self.login_id,
+            failures: counter("login_throttles.failures", self.failures)?,
+            last_failure_at: self.last_failure_at,
+        })
+    }
+}
+
+/// A `user_totp` row (without its key).
+pub(crate) struct TotpRow {
+    pub(crate) secret: Vec<u8>,
+    pub(crate) confirmed: bool,
+    pub(crate) last_used_step: Option<i64>,
+    pub(crate) created_at: OffsetDateTime,
+}
+
+impl TotpRow {
+    pub(crate) fn into_totp(self) -> TotpRecord {
+        TotpRecord {
+            secret: self.secret,
+            confirmed: self.confirmed,
+            last_used_step: self.last_used_step,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A `sessions` row.
+pub(crate) struct SessionRow {
+    pub(crate) token_hash: Vec<u8>,
+    pub(crate) institution_id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) stage: String,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) last_seen_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
+    pub(crate) locked: bool,
+    pub(crate) csrf_token: String,
+    pub(crate) previous_login_at: Option<OffsetDateTime>,
+    pub(crate) failures_since_previous: i64,
+    pub(crate) client_cert_sha256: Option<String>,
+}
+
+impl SessionRow {
+    pub(crate) fn into_session(self) -> Result<SessionRecord, StoreError> {
+        Ok(SessionRecord {
+            token_hash: digest("sessions.token_hash", self.token_hash)?,
+            institution: InstitutionId::from_uuid(self.institution_id),
+            user: UserId::from_uuid(self.user_id),
+            stage: SessionStage::parse(&self.stage).ok_or_else(|| corrupt("sessions.stage", "unknown stage"))?,
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at,
+            locked: self.locked,
+            csrf_token: self.csrf_token,
+            previous_login_at: self.previous_login_at,
+            failures_since_previous: counter("sessions.failures_since_previous", self.failures_since_previous)?,
+            client_cert_sha256: self.client_cert_sha256,
+        })
+    }
+}
+
+/// A stored counter (a u32 kept in a 64-bit integer column).
+pub(crate) fn counter(column: &str, value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt(column, "out of the range of a counter"))
+}
+
+/// A stored SHA-256 digest.
+fn digest(column: &str, bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt(column, "not 32 bytes"))
+}
+
 /// The timestamp the stores keep: UTC, truncated to whole microseconds.
 pub(crate) fn stored_time(t: OffsetDateTime) -> OffsetDateTime {
     mamori_core::clock::to_micros(t.to_offset(UtcOffset::UTC))
@@ -171,6 +255,33 @@ mod tests {
         bad.login_id = "Secret Name".to_owned();
         let err = assemble_users(vec![bad]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("users.login_id") && !err.contains("Secret Name"), "{err}");
+    }
+
+    #[test]
+    fn counters_digests_and_stages_are_checked() {
+        assert_eq!(counter("c", 0).ok(), Some(0));
+        assert_eq!(counter("c", 4_294_967_295).ok(), Some(u32::MAX));
+        assert!(matches!(counter("c", -1), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(counter("c", 4_294_967_296), Err(StoreError::Corrupt { .. })));
+        let session = |token_hash: Vec<u8>, stage: &str| SessionRow {
+            token_hash,
+            institution_id: Uuid::from_u128(1),
+            user_id: Uuid::from_u128(2),
+            stage: stage.to_owned(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            last_seen_at: OffsetDateTime::UNIX_EPOCH,
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            locked: false,
+            csrf_token: "csrf".to_owned(),
+            previous_login_at: None,
+            failures_since_previous: 0,
+            client_cert_sha256: None,
+        };
+        assert!(session(vec![7; 32], "full").into_session().is_ok_and(|s| s.token_hash == [7; 32]));
+        let err = session(vec![7; 31], "full").into_session().err();
+        assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("sessions.token_hash")));
+        let err = session(vec![7; 32], "admin").into_session().err();
+        assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("sessions.stage")));
     }
 
     #[test]

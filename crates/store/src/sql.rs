@@ -59,3 +59,111 @@ pub(crate) const SELECT_USER_BY_LOGIN_ID: &str =
     select_users!("WHERE u.institution_id = $1 AND u.login_id = $2 ORDER BY r.role");
 
 pub(crate) const SELECT_USERS: &str = select_users!("WHERE u.institution_id = $1 ORDER BY u.login_id, u.id, r.role");
+
+/// Deployment-level: login IDs are unique across the deployment, so the login step finds the
+/// user (and with it the institution) by login ID alone.
+pub(crate) const SELECT_USER_BY_LOGIN_ID_ANY_INSTITUTION: &str = select_users!("WHERE u.login_id = $1 ORDER BY r.role");
+
+/// `SELECT 1` for an existing user; with `FOR UPDATE` (PostgreSQL) it also locks the row until
+/// the transaction ends, serializing changes to that user's dependent rows.
+macro_rules! select_user_exists {
+    ($suffix:literal) => {
+        concat!("SELECT 1 FROM users WHERE institution_id = $1 AND id = $2", $suffix)
+    };
+}
+
+pub(crate) const SELECT_USER_EXISTS: &str = select_user_exists!("");
+
+pub(crate) const PG_LOCK_USER: &str = select_user_exists!(" FOR UPDATE");
+
+pub(crate) const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = $3, password_change_required = $4 \
+     WHERE institution_id = $1 AND id = $2";
+
+/// The previous successful login and the failures counted since. PostgreSQL reads it
+/// `FOR UPDATE` so that no failure is counted between this read and [`UPDATE_LOGIN_SUCCESS`];
+/// SQLite holds the write lock (`BEGIN IMMEDIATE`) instead.
+macro_rules! select_login_state {
+    ($suffix:literal) => {
+        concat!("SELECT last_login_at, failures_since_login FROM users WHERE institution_id = $1 AND id = $2", $suffix)
+    };
+}
+
+pub(crate) const SELECT_LOGIN_STATE: &str = select_login_state!("");
+
+pub(crate) const PG_SELECT_LOGIN_STATE_FOR_UPDATE: &str = select_login_state!(" FOR UPDATE");
+
+pub(crate) const UPDATE_LOGIN_SUCCESS: &str = "UPDATE users SET last_login_at = $3, failures_since_login = 0 \
+     WHERE institution_id = $1 AND id = $2";
+
+/// Adds one failure, saturating at the largest u32.
+pub(crate) const UPDATE_LOGIN_FAILURE: &str = "UPDATE users SET failures_since_login = \
+       CASE WHEN failures_since_login < 4294967295 THEN failures_since_login + 1 ELSE failures_since_login END \
+     WHERE institution_id = $1 AND id = $2";
+
+/// Deployment-level: throttles are keyed by the login ID as typed, known or not.
+pub(crate) const SELECT_THROTTLE: &str =
+    "SELECT login_id, failures, last_failure_at FROM login_throttles WHERE login_id = $1";
+
+/// Deployment-level (see [`SELECT_THROTTLE`]).
+pub(crate) const UPSERT_THROTTLE: &str = "INSERT INTO login_throttles (login_id, failures, last_failure_at) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (login_id) DO UPDATE \
+       SET failures = excluded.failures, last_failure_at = excluded.last_failure_at";
+
+/// Deployment-level (see [`SELECT_THROTTLE`]).
+pub(crate) const DELETE_THROTTLE: &str = "DELETE FROM login_throttles WHERE login_id = $1";
+
+pub(crate) const SELECT_TOTP: &str = "SELECT secret, confirmed, last_used_step, created_at FROM user_totp \
+     WHERE institution_id = $1 AND user_id = $2";
+
+pub(crate) const UPSERT_TOTP: &str = "INSERT INTO user_totp \
+     (institution_id, user_id, secret, confirmed, last_used_step, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (institution_id, user_id) DO UPDATE \
+       SET secret = excluded.secret, confirmed = excluded.confirmed, \
+           last_used_step = excluded.last_used_step, created_at = excluded.created_at";
+
+pub(crate) const CONFIRM_TOTP: &str =
+    "UPDATE user_totp SET confirmed = TRUE WHERE institution_id = $1 AND user_id = $2";
+
+/// The TOTP replay guard: one conditional UPDATE, so of concurrent uses of one step exactly
+/// one changes the row.
+pub(crate) const USE_TOTP_STEP: &str = "UPDATE user_totp SET last_used_step = $3 \
+     WHERE institution_id = $1 AND user_id = $2 AND (last_used_step IS NULL OR last_used_step < $3)";
+
+pub(crate) const DELETE_RECOVERY_CODES: &str =
+    "DELETE FROM user_recovery_codes WHERE institution_id = $1 AND user_id = $2";
+
+pub(crate) const INSERT_RECOVERY_CODE: &str = "INSERT INTO user_recovery_codes \
+     (institution_id, user_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, $4, NULL)";
+
+/// One conditional UPDATE: of concurrent uses of one code exactly one changes the row.
+pub(crate) const USE_RECOVERY_CODE: &str = "UPDATE user_recovery_codes SET used_at = $4 \
+     WHERE institution_id = $1 AND user_id = $2 AND code_hash = $3 AND used_at IS NULL";
+
+pub(crate) const COUNT_UNUSED_RECOVERY_CODES: &str = "SELECT COUNT(*) FROM user_recovery_codes \
+     WHERE institution_id = $1 AND user_id = $2 AND used_at IS NULL";
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions \
+     (token_hash, institution_id, user_id, stage, created_at, last_seen_at, expires_at, locked, \
+      csrf_token, previous_login_at, failures_since_previous, client_cert_sha256) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Deployment-level: a request carries only its token; the session names its institution, and
+/// every later statement on it binds that institution.
+pub(crate) const SELECT_SESSION: &str = "SELECT token_hash, institution_id, user_id, stage, created_at, \
+            last_seen_at, expires_at, locked, csrf_token, previous_login_at, \
+            failures_since_previous, client_cert_sha256 \
+     FROM sessions WHERE token_hash = $1";
+
+pub(crate) const UPDATE_SESSION: &str = "UPDATE sessions \
+     SET stage = $3, last_seen_at = $4, expires_at = $5, locked = $6, previous_login_at = $7, \
+         failures_since_previous = $8, csrf_token = $9 \
+     WHERE institution_id = $1 AND token_hash = $2";
+
+pub(crate) const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_seen_at = $3 WHERE institution_id = $1 AND token_hash = $2 AND last_seen_at < $3";
+
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE institution_id = $1 AND token_hash = $2";
+
+pub(crate) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE institution_id = $1 AND user_id = $2";

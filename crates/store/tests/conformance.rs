@@ -7,6 +7,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::factor::TotpRecord;
+use mamori_core::lockout::Throttle;
+use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::{
     DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, User, UserId, UserStatus,
 };
@@ -17,10 +20,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use time::macros::datetime;
-use time::{OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 1;
+const LATEST_SCHEMA_VERSION: i64 = 2;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -233,6 +236,48 @@ fn login(id: &str) -> LoginId {
     LoginId::parse(id).expect("a valid login ID")
 }
 
+/// Two institutions: A with `alice` (two roles) and `carol`, B with `bob`.
+struct Two {
+    a: Institution,
+    b: Institution,
+    alice: User,
+    carol: User,
+    bob: User,
+}
+
+async fn two_institutions(store: &dyn Store, rng: &mut TestRng) -> Two {
+    let a = institution(rng, "A病院", T0);
+    let b = institution(rng, "B病院", T0);
+    store.create_institution(&a).await.expect("create A");
+    store.create_institution(&b).await.expect("create B");
+    let alice = store.create_user(a.id, &new_user(rng, "alice", &[Role::Doctor, Role::Auditor])).await.expect("alice");
+    let carol = store.create_user(a.id, &new_user(rng, "carol", &[Role::Nurse])).await.expect("carol");
+    let bob = store.create_user(b.id, &new_user(rng, "bob", &[Role::Clerk])).await.expect("bob");
+    Two { a, b, alice, carol, bob }
+}
+
+fn totp_record(secret_byte: u8) -> TotpRecord {
+    TotpRecord { secret: vec![secret_byte; 20], confirmed: false, last_used_step: None, created_at: T0 }
+}
+
+/// A session of `user` whose every optional field is set; `token` is its token hash's bytes.
+fn session_record(user: &User, token: u8) -> SessionRecord {
+    SessionRecord {
+        token_hash: [token; 32],
+        institution: user.institution_id,
+        user: user.id,
+        stage: SessionStage::SecondFactor,
+        created_at: T0,
+        last_seen_at: T0 + Duration::seconds(1),
+        expires_at: T0 + Duration::minutes(10),
+        locked: false,
+        csrf_token: format!("csrf-token-{token:02x}"),
+        previous_login_at: Some(datetime!(2026-11-24 18:30:00.000042 UTC)),
+        failures_since_previous: 3,
+        client_cert_sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks
 // ---------------------------------------------------------------------------------------------
@@ -267,7 +312,9 @@ async fn bootstrap_creates_the_institution_and_its_administrator(store: &dyn Sto
     let mut rng = rng();
     let inst = institution(&mut rng, "まもり総合病院", T0);
     let admin = new_user(&mut rng, "admin", &[Role::Auditor, Role::SystemAdministrator]);
-    store.bootstrap(&inst, &admin).await.expect("bootstrap");
+    let totp = TotpRecord { confirmed: true, ..totp_record(7) };
+    store.bootstrap(&inst, &admin, &totp).await.expect("bootstrap");
+    assert_eq!(store.totp(inst.id, admin.id).await.expect("totp"), Some(totp), "the administrator's second factor");
 
     let want = expected(inst.id, &admin);
     assert_eq!(want.roles, vec![Role::SystemAdministrator, Role::Auditor]);
@@ -283,13 +330,13 @@ async fn a_second_bootstrap_is_refused_and_changes_nothing(store: &dyn Store, _d
     let mut rng = rng();
     let first = institution(&mut rng, "一番目の病院", T0);
     let first_admin = new_user(&mut rng, "admin", &[Role::SystemAdministrator]);
-    store.bootstrap(&first, &first_admin).await.expect("first bootstrap");
+    store.bootstrap(&first, &first_admin, &totp_record(7)).await.expect("first bootstrap");
 
     let second = institution(&mut rng, "二番目の病院", T0);
     let second_admin = new_user(&mut rng, "admin2", &[Role::SystemAdministrator]);
-    let err = store.bootstrap(&second, &second_admin).await;
+    let err = store.bootstrap(&second, &second_admin, &totp_record(7)).await;
     assert!(matches!(err, Err(StoreError::AlreadyInitialized)), "{err:?}");
-    let err = store.bootstrap(&first, &first_admin).await;
+    let err = store.bootstrap(&first, &first_admin, &totp_record(7)).await;
     assert!(matches!(err, Err(StoreError::AlreadyInitialized)), "{err:?}");
 
     assert_eq!(store.institutions().await.expect("institutions"), vec![first.clone()]);
@@ -307,7 +354,7 @@ async fn bootstrap_is_atomic(store: &dyn Store, _db: &TestDb) {
     let inst = institution(&mut rng, "まもり診療所", T0);
     // The institution and the user row go in; the repeated role then breaks the key.
     let broken = new_user(&mut rng, "admin", &[Role::SystemAdministrator, Role::Doctor, Role::SystemAdministrator]);
-    let err = store.bootstrap(&inst, &broken).await;
+    let err = store.bootstrap(&inst, &broken, &totp_record(7)).await;
     assert!(matches!(err, Err(StoreError::Conflict { what: "role" })), "{err:?}");
 
     assert!(!store.is_initialized().await.expect("is_initialized"));
@@ -316,9 +363,16 @@ async fn bootstrap_is_atomic(store: &dyn Store, _db: &TestDb) {
     assert_eq!(store.user(inst.id, broken.id).await.expect("user"), None);
     assert!(store.users(inst.id).await.expect("users").is_empty());
 
-    // Nothing was left behind: the same IDs and login ID bootstrap cleanly.
+    // A second factor the database refuses (a secret under 16 bytes) fails after the
+    // institution, the user and its roles went in: still nothing remains.
     let fixed = NewUser { roles: vec![Role::SystemAdministrator], ..broken };
-    store.bootstrap(&inst, &fixed).await.expect("bootstrap after the failed one");
+    let short = TotpRecord { secret: vec![1; 8], ..totp_record(7) };
+    assert!(store.bootstrap(&inst, &fixed, &short).await.is_err());
+    assert!(!store.is_initialized().await.expect("is_initialized"));
+    assert_eq!(store.user(inst.id, fixed.id).await.expect("user"), None);
+
+    // Nothing was left behind: the same IDs and login ID bootstrap cleanly.
+    store.bootstrap(&inst, &fixed, &totp_record(7)).await.expect("bootstrap after the failed one");
     assert_eq!(store.users(inst.id).await.expect("users"), vec![expected(inst.id, &fixed)]);
 }
 
@@ -329,7 +383,8 @@ async fn concurrent_bootstraps_initialize_once(store: &dyn Store, _db: &TestDb) 
         new_user(&mut rng, "admin-a", &[Role::SystemAdministrator]),
         new_user(&mut rng, "admin-b", &[Role::SystemAdministrator]),
     );
-    let (ra, rb) = tokio::join!(store.bootstrap(&a, &admin_a), store.bootstrap(&b, &admin_b));
+    let (totp_a, totp_b) = (totp_record(7), totp_record(8));
+    let (ra, rb) = tokio::join!(store.bootstrap(&a, &admin_a, &totp_a), store.bootstrap(&b, &admin_b, &totp_b));
     let refused = [&ra, &rb].iter().filter(|r| matches!(r, Err(StoreError::AlreadyInitialized))).count();
     assert!(ra.is_ok() != rb.is_ok() && refused == 1, "exactly one bootstrap must succeed: {ra:?} {rb:?}");
     let winner = if ra.is_ok() { &a } else { &b };
@@ -498,6 +553,421 @@ async fn lists_are_ordered(store: &dyn Store, _db: &TestDb) {
     assert_eq!(got, want);
 }
 
+async fn find_login_searches_every_institution(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    assert_eq!(store.find_login(&two.alice.login_id).await.expect("find alice"), Some(two.alice.clone()));
+    assert_eq!(store.find_login(&two.bob.login_id).await.expect("find bob"), Some(two.bob.clone()));
+    assert_eq!(store.find_login(&login("nobody")).await.expect("find nobody"), None);
+    assert_eq!(two.alice.roles, vec![Role::Doctor, Role::Auditor], "the join folds into one user");
+}
+
+async fn set_password_replaces_the_hash_within_its_institution_only(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let new_hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaG5ld2hhc2g";
+    store.set_password(two.a.id, two.alice.id, new_hash, false).await.expect("set password");
+    let want = User { password_hash: new_hash.to_owned(), password_change_required: false, ..two.alice.clone() };
+    assert_eq!(store.user(two.a.id, two.alice.id).await.expect("user"), Some(want.clone()));
+    store.set_password(two.a.id, two.alice.id, PASSWORD_HASH, true).await.expect("set it back");
+    assert_eq!(store.user(two.a.id, two.alice.id).await.expect("user"), Some(two.alice.clone()));
+
+    let err = store.set_password(two.b.id, two.alice.id, new_hash, false).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let err = store.set_password(two.a.id, UserId::generate(&mut rng), new_hash, false).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    assert_eq!(store.user(two.a.id, two.alice.id).await.expect("user"), Some(two.alice.clone()));
+    assert_eq!(store.user(two.a.id, two.carol.id).await.expect("user"), Some(two.carol));
+    assert_eq!(store.user(two.b.id, two.bob.id).await.expect("user"), Some(two.bob));
+}
+
+async fn record_login_success_reports_the_previous_login_and_resets_the_count(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    assert_eq!(store.record_login_success(a, alice, T0).await.expect("first login"), (None, 0));
+
+    for _ in 0..3 {
+        store.record_login_failure(a, alice).await.expect("failure");
+    }
+    // Given in JST with nanoseconds: reported next time in UTC, to the microsecond.
+    let t1 = datetime!(2026-11-25 19:00:00.777777999 +09:00);
+    assert_eq!(store.record_login_success(a, alice, t1).await.expect("second login"), (Some(T0), 3));
+    let (previous, failures) = store.record_login_success(a, alice, T0 + Duration::hours(2)).await.expect("third");
+    assert_eq!((previous, failures), (Some(datetime!(2026-11-25 10:00:00.777777 UTC)), 0));
+    assert_eq!(previous.map(OffsetDateTime::offset), Some(UtcOffset::UTC));
+
+    // Other users keep their own counts.
+    store.record_login_failure(a, two.carol.id).await.expect("carol's failure");
+    assert_eq!(store.record_login_success(two.b.id, two.bob.id, T0).await.expect("bob"), (None, 0));
+    assert_eq!(store.record_login_success(a, two.carol.id, T0).await.expect("carol"), (None, 1));
+
+    let unknown = UserId::generate(&mut rng);
+    let err = store.record_login_success(a, unknown, T0).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let err = store.record_login_failure(a, unknown).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    // The user record itself is untouched by the bookkeeping.
+    assert_eq!(store.user(a, alice).await.expect("user"), Some(two.alice));
+}
+
+async fn concurrent_login_failures_are_each_counted_once(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    let fail = || store.record_login_failure(a, alice);
+    let (f1, f2, f3, success, f4, f5, f6) =
+        tokio::join!(fail(), fail(), fail(), store.record_login_success(a, alice, T0), fail(), fail(), fail());
+    for f in [f1, f2, f3, f4, f5, f6] {
+        f.expect("failure");
+    }
+    let (_, before) = success.expect("success");
+    let (previous, after) = store.record_login_success(a, alice, T0 + Duration::seconds(1)).await.expect("again");
+    assert_eq!(previous, Some(T0));
+    assert_eq!(before + after, 6, "every failure is reported exactly once: {before} + {after}");
+}
+
+async fn throttles_are_kept_by_login_id_text(store: &dyn Store, _db: &TestDb) {
+    assert_eq!(store.throttle("nobody").await.expect("throttle"), None);
+    let first = Throttle { login_id: "nobody".to_owned(), failures: 1, last_failure_at: T0 };
+    store.put_throttle(&first).await.expect("put");
+    assert_eq!(store.throttle("nobody").await.expect("throttle"), Some(first.clone()));
+
+    let second = Throttle {
+        login_id: "nobody".to_owned(),
+        failures: 2,
+        last_failure_at: datetime!(2026-11-25 18:00:03.123456999 +09:00),
+    };
+    store.put_throttle(&second).await.expect("upsert");
+    let read = store.throttle("nobody").await.expect("throttle").expect("present");
+    assert_eq!(read, Throttle { last_failure_at: datetime!(2026-11-25 09:00:03.123456 UTC), ..second });
+    assert_eq!(read.last_failure_at.offset(), UtcOffset::UTC);
+
+    // Login IDs that exist or not, and text a login ID could never be, are all just keys.
+    let others = [
+        Throttle { login_id: "alice".to_owned(), failures: u32::MAX, last_failure_at: T0 },
+        Throttle { login_id: "Nobody ".to_owned(), failures: 0, last_failure_at: T0 },
+    ];
+    for t in &others {
+        store.put_throttle(t).await.expect("put other");
+    }
+    for t in &others {
+        assert_eq!(store.throttle(&t.login_id).await.expect("throttle"), Some(t.clone()));
+    }
+
+    store.clear_throttle("nobody").await.expect("clear");
+    assert_eq!(store.throttle("nobody").await.expect("throttle"), None);
+    store.clear_throttle("nobody").await.expect("clearing again is no error");
+    assert_eq!(store.throttle("alice").await.expect("throttle"), Some(others[0].clone()));
+}
+
+async fn totp_enrollments_round_trip_and_confirm(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    assert_eq!(store.totp(a, alice).await.expect("totp"), None);
+    let err = store.confirm_totp(a, alice).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "TOTP enrollment" })), "{err:?}");
+
+    let record = totp_record(0x5a);
+    store.put_totp(a, alice, &record).await.expect("put");
+    assert_eq!(store.totp(a, alice).await.expect("totp"), Some(record.clone()));
+    store.confirm_totp(a, alice).await.expect("confirm");
+    assert_eq!(store.totp(a, alice).await.expect("totp"), Some(TotpRecord { confirmed: true, ..record.clone() }));
+    store.confirm_totp(a, alice).await.expect("confirming twice is no error");
+
+    // Re-enrolling replaces every field.
+    let replacement = TotpRecord {
+        secret: (0u8..32).collect(),
+        confirmed: false,
+        last_used_step: Some(59_000_000),
+        created_at: datetime!(2026-11-26 18:00:00.000001999 +09:00),
+    };
+    store.put_totp(a, alice, &replacement).await.expect("replace");
+    let read = store.totp(a, alice).await.expect("totp").expect("present");
+    assert_eq!(read, TotpRecord { created_at: datetime!(2026-11-26 09:00:00.000001 UTC), ..replacement });
+    assert_eq!(store.totp(a, two.carol.id).await.expect("carol has none"), None);
+
+    let err = store.put_totp(a, UserId::generate(&mut rng), &record).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+}
+
+async fn totp_steps_are_accepted_once_and_only_in_increasing_order(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    assert!(!store.use_totp_step(a, alice, 100).await.expect("use"), "no enrollment, no code");
+
+    store.put_totp(a, alice, &totp_record(1)).await.expect("put");
+    assert!(store.use_totp_step(a, alice, 100).await.expect("use"), "the first code of an enrollment");
+    assert_eq!(store.totp(a, alice).await.expect("totp").and_then(|t| t.last_used_step), Some(100));
+    assert!(!store.use_totp_step(a, alice, 100).await.expect("use"), "the same step twice");
+    assert!(!store.use_totp_step(a, alice, 99).await.expect("use"), "an earlier step");
+    assert!(store.use_totp_step(a, alice, 101).await.expect("use"), "the next step");
+    assert!(!store.use_totp_step(a, alice, 100).await.expect("use"), "an earlier step after it");
+    assert!(store.use_totp_step(a, alice, 59_000_000).await.expect("use"), "a much later step");
+    assert!(!store.use_totp_step(a, alice, 59_000_000).await.expect("use"), "the same step twice");
+    assert_eq!(store.totp(a, alice).await.expect("totp").and_then(|t| t.last_used_step), Some(59_000_000));
+    // Carol has no enrollment of her own.
+    assert!(!store.use_totp_step(a, two.carol.id, 59_000_001).await.expect("use"));
+}
+
+async fn concurrent_uses_of_one_totp_step_accept_exactly_one(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    store.put_totp(a, alice, &totp_record(1)).await.expect("put");
+    for step in 1..=20 {
+        let (r1, r2, r3, r4) = tokio::join!(
+            store.use_totp_step(a, alice, step),
+            store.use_totp_step(a, alice, step),
+            store.use_totp_step(a, alice, step),
+            store.use_totp_step(a, alice, step),
+        );
+        let accepted = [r1, r2, r3, r4].into_iter().map(|r| r.expect("use")).filter(|ok| *ok).count();
+        assert_eq!(accepted, 1, "step {step}");
+    }
+    assert_eq!(store.totp(a, alice).await.expect("totp").and_then(|t| t.last_used_step), Some(20));
+}
+
+async fn recovery_codes_are_used_once_and_replaced_together(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 0);
+    assert!(!store.use_recovery_code(a, alice, &[1; 32], T0).await.expect("use"), "no codes yet");
+
+    let codes: Vec<[u8; 32]> = (1u8..=10).map(|i| [i; 32]).collect();
+    store.replace_recovery_codes(a, alice, &codes, T0).await.expect("replace");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 10);
+    assert!(store.use_recovery_code(a, alice, &[3; 32], T0).await.expect("use"), "first use");
+    assert!(!store.use_recovery_code(a, alice, &[3; 32], T0).await.expect("use"), "second use");
+    assert!(!store.use_recovery_code(a, alice, &[99; 32], T0).await.expect("use"), "unknown code");
+    assert!(!store.use_recovery_code(a, two.carol.id, &[4; 32], T0).await.expect("use"), "another user's code");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 9);
+    assert_eq!(store.unused_recovery_codes(a, two.carol.id).await.expect("count"), 0);
+
+    let (r1, r2, r3) = tokio::join!(
+        store.use_recovery_code(a, alice, &[5; 32], T0),
+        store.use_recovery_code(a, alice, &[5; 32], T0),
+        store.use_recovery_code(a, alice, &[5; 32], T0),
+    );
+    let accepted = [r1, r2, r3].into_iter().map(|r| r.expect("use")).filter(|ok| *ok).count();
+    assert_eq!(accepted, 1, "concurrent uses of one code");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 8);
+
+    // Replacing removes every old code, used or not.
+    store.replace_recovery_codes(a, alice, &[[20; 32], [21; 32]], T0 + Duration::days(1)).await.expect("replace");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 2);
+    assert!(!store.use_recovery_code(a, alice, &[1; 32], T0).await.expect("use"), "an old unused code");
+    assert!(store.use_recovery_code(a, alice, &[20; 32], T0).await.expect("use"), "a new code");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 1);
+
+    // A repeated hash fails the whole replacement and keeps the old codes.
+    let err = store.replace_recovery_codes(a, alice, &[[30; 32], [31; 32], [30; 32]], T0).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "recovery code" })), "{err:?}");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 1);
+    assert!(!store.use_recovery_code(a, alice, &[31; 32], T0).await.expect("use"), "nothing was inserted");
+    assert!(store.use_recovery_code(a, alice, &[21; 32], T0).await.expect("use"), "the old code still works");
+
+    let err = store.replace_recovery_codes(a, UserId::generate(&mut rng), &codes, T0).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    store.replace_recovery_codes(a, alice, &codes, T0).await.expect("replace");
+    store.replace_recovery_codes(a, alice, &[], T0).await.expect("replace with none");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 0);
+}
+
+async fn sessions_round_trip_every_field(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    assert_eq!(store.session(&[1; 32]).await.expect("session"), None);
+
+    // Given in JST with nanoseconds: stored in UTC, to the microsecond.
+    let full =
+        SessionRecord { created_at: datetime!(2026-11-25 18:00:00.123456789 +09:00), ..session_record(&two.alice, 1) };
+    store.create_session(&full).await.expect("create");
+    let read = store.session(&full.token_hash).await.expect("session").expect("present");
+    assert_eq!(read, SessionRecord { created_at: datetime!(2026-11-25 09:00:00.123456 UTC), ..full.clone() });
+    assert_eq!(read.created_at.offset(), UtcOffset::UTC);
+    let full = read;
+
+    let bare = SessionRecord {
+        stage: SessionStage::Enroll,
+        locked: true,
+        previous_login_at: None,
+        failures_since_previous: 0,
+        client_cert_sha256: None,
+        ..session_record(&two.bob, 2)
+    };
+    store.create_session(&bare).await.expect("create");
+    assert_eq!(store.session(&bare.token_hash).await.expect("session"), Some(bare.clone()));
+
+    // Update changes exactly its fields; created_at, the user and the certificate stay.
+    let updated = SessionRecord {
+        stage: SessionStage::Full,
+        last_seen_at: T0 + Duration::minutes(5),
+        expires_at: T0 + Duration::hours(12),
+        locked: true,
+        previous_login_at: None,
+        failures_since_previous: u32::MAX,
+        csrf_token: "a-new-csrf-token".to_owned(),
+        ..full.clone()
+    };
+    let mut request = SessionRecord {
+        created_at: T0 + Duration::days(3),
+        user: two.carol.id,
+        client_cert_sha256: None,
+        ..updated.clone()
+    };
+    store.update_session(&request).await.expect("update");
+    assert_eq!(store.session(&full.token_hash).await.expect("session"), Some(updated.clone()));
+    request.previous_login_at = Some(T0);
+    request.locked = false;
+    store.update_session(&request).await.expect("update again");
+    let updated = SessionRecord { previous_login_at: Some(T0), locked: false, ..updated };
+    assert_eq!(store.session(&full.token_hash).await.expect("session"), Some(updated.clone()));
+
+    let at = T0 + Duration::minutes(7);
+    store.touch_session(two.a.id, &full.token_hash, at).await.expect("touch");
+    let touched = SessionRecord { last_seen_at: at, ..updated };
+    assert_eq!(store.session(&full.token_hash).await.expect("session"), Some(touched.clone()));
+    store.touch_session(two.a.id, &[9; 32], at).await.expect("touching a missing session is no error");
+    let err = store.update_session(&session_record(&two.alice, 9)).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "session" })), "{err:?}");
+
+    let err = store.create_session(&SessionRecord { user: two.carol.id, ..session_record(&two.alice, 1) }).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "session token" })), "{err:?}");
+    let stranger = SessionRecord { user: UserId::generate(&mut rng), ..session_record(&two.alice, 3) };
+    let err = store.create_session(&stranger).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    assert_eq!(store.session(&stranger.token_hash).await.expect("session"), None);
+
+    store.delete_session(two.b.id, &bare.token_hash).await.expect("delete");
+    assert_eq!(store.session(&bare.token_hash).await.expect("session"), None);
+    store.delete_session(two.b.id, &bare.token_hash).await.expect("deleting again is no error");
+    assert_eq!(store.session(&full.token_hash).await.expect("session"), Some(touched));
+}
+
+async fn deleting_a_users_sessions_counts_them(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    for token in 1..=3 {
+        store.create_session(&session_record(&two.alice, token)).await.expect("alice's session");
+    }
+    store.create_session(&session_record(&two.carol, 4)).await.expect("carol's session");
+    store.create_session(&session_record(&two.bob, 5)).await.expect("bob's session");
+
+    assert_eq!(store.delete_user_sessions(two.a.id, two.alice.id).await.expect("delete"), 3);
+    for token in 1..=3 {
+        assert_eq!(store.session(&[token; 32]).await.expect("session"), None);
+    }
+    assert_eq!(store.session(&[4; 32]).await.expect("session"), Some(session_record(&two.carol, 4)));
+    assert_eq!(store.session(&[5; 32]).await.expect("session"), Some(session_record(&two.bob, 5)));
+    assert_eq!(store.delete_user_sessions(two.a.id, two.alice.id).await.expect("delete"), 0);
+}
+
+async fn sessions_cannot_be_changed_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let session = session_record(&two.alice, 1);
+    store.create_session(&session).await.expect("create");
+
+    let through_b = SessionRecord {
+        institution: two.b.id,
+        stage: SessionStage::Full,
+        locked: true,
+        csrf_token: "stolen".to_owned(),
+        ..session.clone()
+    };
+    let err = store.update_session(&through_b).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "session" })), "{err:?}");
+    store.touch_session(two.b.id, &session.token_hash, T0 + Duration::hours(1)).await.expect("touch");
+    store.delete_session(two.b.id, &session.token_hash).await.expect("delete");
+    assert_eq!(store.delete_user_sessions(two.b.id, two.alice.id).await.expect("delete"), 0);
+    assert_eq!(store.session(&session.token_hash).await.expect("session"), Some(session.clone()));
+
+    // A session cannot name a user of another institution either.
+    let err = store.create_session(&SessionRecord { institution: two.b.id, ..session_record(&two.alice, 2) }).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    assert_eq!(store.session(&[2; 32]).await.expect("session"), None);
+}
+
+async fn identity_data_is_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, b, alice) = (two.a.id, two.b.id, two.alice.id);
+    let enrollment = TotpRecord { confirmed: false, last_used_step: Some(10), ..totp_record(7) };
+    store.put_totp(a, alice, &enrollment).await.expect("put totp");
+    store.replace_recovery_codes(a, alice, &[[1; 32], [2; 32]], T0).await.expect("codes");
+    store.record_login_success(a, alice, T0).await.expect("login");
+    store.record_login_failure(a, alice).await.expect("failure");
+
+    // Every per-user method, given B's ID and A's user.
+    let err = store.set_password(b, alice, PASSWORD_HASH, false).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "set_password: {err:?}");
+    let err = store.record_login_success(b, alice, T0 + Duration::hours(1)).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "record_login_success: {err:?}");
+    let err = store.record_login_failure(b, alice).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "record_login_failure: {err:?}");
+    assert_eq!(store.totp(b, alice).await.expect("totp"), None);
+    let err = store.put_totp(b, alice, &totp_record(8)).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "put_totp: {err:?}");
+    let err = store.confirm_totp(b, alice).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "TOTP enrollment" })), "confirm_totp: {err:?}");
+    assert!(!store.use_totp_step(b, alice, 11).await.expect("use_totp_step"));
+    let err = store.replace_recovery_codes(b, alice, &[[3; 32]], T0).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "replace_recovery_codes: {err:?}");
+    assert!(!store.use_recovery_code(b, alice, &[1; 32], T0).await.expect("use_recovery_code"));
+    assert_eq!(store.unused_recovery_codes(b, alice).await.expect("unused_recovery_codes"), 0);
+    assert_eq!(store.delete_user_sessions(b, alice).await.expect("delete_user_sessions"), 0);
+
+    // Nothing of A's changed.
+    assert_eq!(store.user(a, alice).await.expect("user"), Some(two.alice.clone()));
+    assert_eq!(store.totp(a, alice).await.expect("totp"), Some(enrollment));
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 2);
+    assert!(store.use_totp_step(a, alice, 11).await.expect("step 11 is still unused"));
+    assert_eq!(store.record_login_success(a, alice, T0 + Duration::hours(2)).await.expect("login"), (Some(T0), 1));
+}
+
+/// The migrations as embedded in the store, to build a database at an older schema version.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Rows as schema version 1 held them; the literals parse on both backends.
+const VERSION_1_ROWS: &str = "\
+    INSERT INTO institutions (id, name, created_at) \
+    VALUES ('00000000-0000-4000-8000-000000000001', '旧病院', '2026-01-01T00:00:00.000000Z'); \
+    INSERT INTO users (institution_id, id, login_id, display_name, job_type, status, password_hash, \
+                       password_change_required, created_at) \
+    VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'olduser', \
+            '旧 ユーザー', 'doctor', 'active', 'old-hash', FALSE, '2026-01-01T00:00:00.000000Z');";
+
+async fn the_identity_migration_upgrades_an_existing_database(_store: &dyn Store, db: &TestDb) {
+    let old = match db {
+        TestDb::Sqlite { .. } => TestDb::sqlite("upgrade"),
+        TestDb::Postgres { .. } => TestDb::postgres("upgrade").await.expect("the test server"),
+    };
+    match &old {
+        TestDb::Sqlite { path } => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.expect("open sqlite");
+            SQLITE_MIGRATIONS.run_to(1, &pool).await.expect("migrate to version 1");
+            sqlx::raw_sql(VERSION_1_ROWS).execute(&pool).await.expect("version 1 rows");
+            pool.close().await;
+        }
+        TestDb::Postgres { url, .. } => {
+            let pool = sqlx::PgPool::connect(url.expose()).await.expect("connect postgres");
+            POSTGRES_MIGRATIONS.run_to(1, &pool).await.expect("migrate to version 1");
+            sqlx::raw_sql(VERSION_1_ROWS).execute(&pool).await.expect("version 1 rows");
+            pool.close().await;
+        }
+    }
+
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    assert_eq!(user.password_hash, "old-hash");
+    assert_eq!(store.record_login_success(user.institution_id, user.id, T0).await.expect("login"), (None, 0));
+    store.record_login_failure(user.institution_id, user.id).await.expect("failure");
+    let later = T0 + Duration::minutes(1);
+    assert_eq!(store.record_login_success(user.institution_id, user.id, later).await.expect("login"), (Some(T0), 1));
+    store.close().await;
+    old.remove().await;
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -512,4 +982,18 @@ conformance!(
     creating_a_user_in_an_unknown_institution_is_not_found,
     duplicate_ids_and_roles_conflict_and_leave_nothing,
     lists_are_ordered,
+    find_login_searches_every_institution,
+    set_password_replaces_the_hash_within_its_institution_only,
+    record_login_success_reports_the_previous_login_and_resets_the_count,
+    concurrent_login_failures_are_each_counted_once,
+    throttles_are_kept_by_login_id_text,
+    totp_enrollments_round_trip_and_confirm,
+    totp_steps_are_accepted_once_and_only_in_increasing_order,
+    concurrent_uses_of_one_totp_step_accept_exactly_one,
+    recovery_codes_are_used_once_and_replaced_together,
+    sessions_round_trip_every_field,
+    deleting_a_users_sessions_counts_them,
+    sessions_cannot_be_changed_through_another_institution,
+    identity_data_is_invisible_through_another_institution,
+    the_identity_migration_upgrades_an_existing_database,
 );

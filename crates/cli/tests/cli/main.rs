@@ -78,6 +78,54 @@ fn init_creates_a_private_data_dir_and_reports_the_first_administrator() {
     assert!(!config.contains(report["admin_password"].as_str().unwrap()));
 }
 
+fn totp_now(secret_b32: &str) -> String {
+    let secret = mamori_crypto::TotpSecret::from_base32(secret_b32).expect("base32 secret");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    secret.code_at(now)
+}
+
+#[test]
+fn the_first_administrator_logs_in_with_two_factors_and_replaces_the_one_time_password() {
+    let tmp = TempDir::new("admin-login");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    assert!(report["admin_otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/mamori:admin?secret="));
+    let server = harness::Server::start(&dir, &[], &[]);
+    let client = https_client(&dir);
+    rt().block_on(async {
+        let url = |p: &str| format!("{}{p}", server.url);
+        let step: serde_json::Value = client
+            .post(url("api/v1/session"))
+            .json(&serde_json::json!({"login_id": "admin", "password": report["admin_password"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(step, serde_json::json!({"next": "totp", "password_change_required": true}));
+        assert_eq!(client.get(url("api/v1/me")).send().await.unwrap().status(), 401);
+        let code = totp_now(report["admin_totp_secret"].as_str().unwrap());
+        let r = client.post(url("api/v1/session/totp")).json(&serde_json::json!({ "code": code })).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let me: serde_json::Value = client.get(url("api/v1/me")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["login_id"], "admin");
+        assert_eq!(me["roles"], serde_json::json!(["system_admin"]));
+        assert_eq!(me["password_change_required"], true);
+        let r = client
+            .post(url("api/v1/me/password"))
+            .json(&serde_json::json!({"current_password": report["admin_password"], "new_password": "haru-no-hi-ni-sakura-ga-saku"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let me: serde_json::Value = client.get(url("api/v1/me")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["password_change_required"], false);
+        assert_eq!(client.delete(url("api/v1/session")).send().await.unwrap().status(), 204);
+        assert_eq!(client.get(url("api/v1/me")).send().await.unwrap().status(), 401);
+    });
+}
+
 #[test]
 fn init_refuses_an_existing_data_dir_with_exit_2_and_changes_nothing() {
     let tmp = TempDir::new("init-existing");

@@ -13,9 +13,13 @@ use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
+mod session;
+
 struct Fixture {
     state: AppState,
     dir: std::path::PathBuf,
+    clock: Arc<FixedClock>,
+    institution: InstitutionId,
 }
 
 impl Drop for Fixture {
@@ -25,6 +29,10 @@ impl Drop for Fixture {
 }
 
 async fn fixture(name: &str) -> Fixture {
+    fixture_with(name, |_| {}).await
+}
+
+async fn fixture_with(name: &str, adjust: impl FnOnce(&mut Config)) -> Fixture {
     let dir = std::env::temp_dir().join(format!("mamori-http-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -36,16 +44,21 @@ async fn fixture(name: &str) -> Fixture {
         created_at: now,
     };
     store.create_institution(&institution).await.unwrap();
+    let mut config = Config::default();
+    adjust(&mut config);
+    let config = config.validate().unwrap();
+    let clock = Arc::new(FixedClock::new(now));
     let state = AppState::new(Inner {
         store: Arc::new(store),
-        config: Config::default().validate().unwrap(),
+        passwords: mamori_server::auth::Passwords::new(&config.get().password).unwrap(),
+        config,
         keys: ServerKeys { checkpoint: mamori_crypto::CheckpointKey::generate(&mut rand_core::OsRng) },
         metrics: Arc::new(Metrics::default()),
-        clock: Arc::new(FixedClock::new(now)),
+        clock: clock.clone(),
         tls: true,
         started_at: now,
     });
-    Fixture { state, dir }
+    Fixture { state, dir, clock, institution: institution.id }
 }
 
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -86,7 +99,24 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         }
     }
     documented.sort();
-    assert_eq!(documented, ["GET /api/v1/openapi.json", "GET /healthz", "GET /metrics", "GET /readyz"]);
+    assert_eq!(
+        documented,
+        [
+            "DELETE /api/v1/session",
+            "GET /api/v1/me",
+            "GET /api/v1/openapi.json",
+            "GET /healthz",
+            "GET /metrics",
+            "GET /readyz",
+            "POST /api/v1/me/password",
+            "POST /api/v1/session",
+            "POST /api/v1/session/enroll/totp",
+            "POST /api/v1/session/enroll/totp/confirm",
+            "POST /api/v1/session/recovery",
+            "POST /api/v1/session/totp",
+            "POST /api/v1/session/unlock",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
+pub mod session;
+
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 use axum::Json;
@@ -117,6 +119,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
+        .routes(routes!(session::begin, session::logout))
+        .routes(routes!(session::totp))
+        .routes(routes!(session::recovery))
+        .routes(routes!(session::enroll_totp))
+        .routes(routes!(session::confirm_totp))
+        .routes(routes!(session::unlock))
+        .routes(routes!(session::get_me))
+        .routes(routes!(session::change_password))
 }
 
 /// The OpenAPI 3.1 document.

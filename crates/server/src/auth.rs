@@ -1,0 +1,182 @@
+//! Sessions over HTTP: the cookie, loading and checking the server-side record, the idle lock,
+//! and the extractor that hands a handler a fully authenticated user.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use mamori_core::authz::Principal;
+use mamori_core::session::{SessionRecord, SessionState, evaluate};
+use mamori_core::{Message, User};
+use mamori_crypto::{PasswordHash, PasswordHasher, Secret};
+use std::time::Duration;
+
+/// How long a pre-authentication session (password given, second factor pending) lives.
+pub const PRE_AUTH_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The session cookie's name: with TLS the `__Host-` prefix pins it to this origin, Secure,
+/// path `/` and no Domain.
+#[must_use]
+pub const fn cookie_name(tls: bool) -> &'static str {
+    if tls { "__Host-mamori_session" } else { "mamori_session" }
+}
+
+/// The `Set-Cookie` value for a session token (HttpOnly, SameSite=Strict, Secure over TLS).
+#[must_use]
+pub fn set_cookie(token: &str, tls: bool) -> Option<HeaderValue> {
+    let secure = if tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", cookie_name(tls))).ok()
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+#[must_use]
+pub fn clear_cookie(tls: bool) -> Option<HeaderValue> {
+    let secure = if tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}", cookie_name(tls))).ok()
+}
+
+/// The session token from the request's cookies.
+#[must_use]
+pub fn read_token(headers: &HeaderMap, tls: bool) -> Option<String> {
+    let name = cookie_name(tls);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 64)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Password hashing for logins, with a dummy hash so that an unknown login ID costs as much
+/// time as a known one.
+#[derive(Debug)]
+pub struct Passwords {
+    /// The configured hasher.
+    pub hasher: PasswordHasher,
+    dummy: PasswordHash,
+}
+
+impl Passwords {
+    /// A hasher with the configured parameters and its dummy hash.
+    ///
+    /// # Errors
+    /// When argon2 refuses the parameters.
+    pub fn new(config: &mamori_core::config::PasswordConfig) -> Result<Self, mamori_crypto::PasswordError> {
+        let hasher =
+            PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism)?;
+        let dummy = hasher.hash(&Secret::new("mamori timing equaliser"), &mut rand_core::OsRng)?;
+        Ok(Self { hasher, dummy })
+    }
+
+    /// Spends the time of one verification without any account.
+    pub fn waste_time(&self, password: &Secret) {
+        let _ = self.hasher.verify(&self.dummy, password);
+    }
+}
+
+/// A request's session, loaded and evaluated.
+#[derive(Debug)]
+pub struct LoadedSession {
+    /// The cookie's token.
+    pub token: String,
+    /// The stored record.
+    pub record: SessionRecord,
+    /// Its state now.
+    pub state: SessionState,
+}
+
+/// Loads the session named by the request's cookie. An expired session is deleted and
+/// reported as none.
+///
+/// # Errors
+/// Store failures.
+pub async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<LoadedSession>, ApiError> {
+    let Some(token) = read_token(headers, state.tls) else { return Ok(None) };
+    let hash = mamori_crypto::token::token_hash(&token);
+    let Some(record) = state.store.session(&hash).await? else { return Ok(None) };
+    let now = state.clock.now();
+    let session_state = evaluate(&record, now, state.config.get().session.idle_lock.0);
+    if session_state == SessionState::Expired {
+        state.store.delete_session(record.institution, &hash).await?;
+        return Ok(None);
+    }
+    Ok(Some(LoadedSession { token, record, state: session_state }))
+}
+
+/// A fully authenticated (two-factor), active, not idle-locked session and its user. Building
+/// one counts as activity.
+#[derive(Debug)]
+pub struct Authenticated {
+    /// The cookie's token.
+    pub token: String,
+    /// The session.
+    pub session: SessionRecord,
+    /// The user, as stored now.
+    pub user: User,
+}
+
+impl Authenticated {
+    /// The principal for [`mamori_core::authz::authorize`].
+    #[must_use]
+    pub fn principal(&self) -> Principal {
+        Principal {
+            institution: self.user.institution_id,
+            user: self.user.id,
+            roles: self.user.roles.clone(),
+            status: self.user.status,
+            emergency_grants: Vec::new(),
+        }
+    }
+
+    /// Refuses (403) while the user still has to replace a one-time password.
+    ///
+    /// # Errors
+    /// 403 `password_change_required`.
+    pub fn ready(&self) -> Result<(), ApiError> {
+        if self.user.password_change_required {
+            Err(ApiError::forbidden(
+                "password_change_required",
+                Message::new(
+                    "初回パスワードを変更してください（POST /api/v1/me/password）。",
+                    "change your one-time password first (POST /api/v1/me/password)",
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(loaded) = load(state, &parts.headers).await? else { return Err(ApiError::unauthenticated()) };
+        match loaded.state {
+            SessionState::Active => {}
+            SessionState::Locked => {
+                if !loaded.record.locked {
+                    let record = SessionRecord { locked: true, ..loaded.record };
+                    state.store.update_session(&record).await?;
+                    tracing::info!(institution = %record.institution, user = %record.user, "session idle-locked");
+                }
+                return Err(ApiError::session_locked());
+            }
+            SessionState::Pending(_) | SessionState::Expired => return Err(ApiError::unauthenticated()),
+        }
+        let record = loaded.record;
+        let Some(user) = state.store.user(record.institution, record.user).await? else {
+            return Err(ApiError::unauthenticated());
+        };
+        if user.status != mamori_core::UserStatus::Active {
+            state.store.delete_session(record.institution, &record.token_hash).await?;
+            return Err(ApiError::unauthenticated());
+        }
+        let now = state.clock.now();
+        state.store.touch_session(record.institution, &record.token_hash, now).await?;
+        Ok(Self { token: loaded.token, session: SessionRecord { last_seen_at: now, ..record }, user })
+    }
+}
