@@ -26,3 +26,39 @@ impl std::fmt::Debug for TotpRecord {
             .finish()
     }
 }
+
+/// A re-enrollment pass (MDS 4.1.2): issued by an administrator, after re-authenticating and
+/// stating a reason, for a user who lost or broke their device. Single use, time-limited; using
+/// it removes the user's second factors and forces a new enrollment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReenrollPass {
+    /// The user's institution.
+    pub institution: crate::InstitutionId,
+    /// The user it is for.
+    pub user: crate::UserId,
+    /// SHA-256 of the pass (the pass itself is shown once to the administrator).
+    pub pass_hash: [u8; 32],
+    /// The administrator who issued it.
+    pub issued_by: crate::UserId,
+    /// Why (recorded for review).
+    pub reason: String,
+    /// When it was issued.
+    pub issued_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+    /// When it was used, if it was.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for ReenrollPass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReenrollPass")
+            .field("institution", &self.institution)
+            .field("user", &self.user)
+            .field("issued_by", &self.issued_by)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
