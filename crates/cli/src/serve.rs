@@ -111,13 +111,15 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         clock,
         tls: tls.is_some(),
     });
+    let shutdown = mamori_server::shutdown_signal()
+        .map_err(|e| Failure::failed(format!("シグナルを受け取れません / cannot install signal handlers: {e}")))?;
     tracing::info!(url = %format!("{scheme}://{bound}/"), backend = store.backend().as_str(), "mamori listening");
     #[allow(clippy::print_stdout)]
     {
         println!("mamori: listening on {scheme}://{bound}/");
     }
     let app = mamori_server::app(state);
-    mamori_server::run(listener, tls, app, metrics, mamori_server::shutdown_signal()).await.map_err(Failure::failed)?;
+    mamori_server::run(listener, tls, app, metrics, shutdown).await.map_err(Failure::failed)?;
     store.close().await;
     tracing::info!("mamori stopped");
     Ok(())

@@ -304,6 +304,25 @@ impl LockoutConfig {
     }
 }
 
+/// `[accounts]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// An active account unused this long is flagged in the ledger and the access review.
+    pub inactive_after: HumanDuration,
+    /// How long an administrator's re-enrollment pass stays valid.
+    pub reenroll_pass_ttl: HumanDuration,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            inactive_after: HumanDuration(Duration::from_secs(90 * 24 * 60 * 60)),
+            reenroll_pass_ttl: HumanDuration(Duration::from_secs(24 * 60 * 60)),
+        }
+    }
+}
+
 /// `[keys]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -334,6 +353,8 @@ pub struct Config {
     pub password: PasswordConfig,
     /// `[lockout]`
     pub lockout: LockoutConfig,
+    /// `[accounts]`
+    pub accounts: AccountsConfig,
     /// `[keys]`
     pub keys: KeysConfig,
 }
@@ -366,6 +387,8 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_ARGON2_PARALLELISM", "password", "argon2_parallelism", EnvKind::Integer),
     ("MAMORI_LOCKOUT_THRESHOLD", "lockout", "threshold", EnvKind::Integer),
     ("MAMORI_LOCKOUT_WINDOW", "lockout", "window", EnvKind::Text),
+    ("MAMORI_INACTIVE_AFTER", "accounts", "inactive_after", EnvKind::Text),
+    ("MAMORI_REENROLL_PASS_TTL", "accounts", "reenroll_pass_ttl", EnvKind::Text),
     ("MAMORI_CHECKPOINT_SIGNING_KEY", "keys", "checkpoint_signing_key", EnvKind::Text),
 ];
 
@@ -506,6 +529,22 @@ impl Config {
                 "lockout.window",
                 "ロックの期間は1分〜24時間にしてください（既定15分）。",
                 "lockout.window must be between 1m and 24h (default 15m)",
+            ));
+        }
+        let inactive = self.accounts.inactive_after.0;
+        if inactive < Duration::from_secs(24 * 60 * 60) || inactive > Duration::from_secs(3 * 366 * 24 * 60 * 60) {
+            return Err(invalid(
+                "accounts.inactive_after",
+                "未使用アカウントとみなす期間は1日〜3年にしてください（既定90日）。",
+                "accounts.inactive_after must be between 1d and 3 years (default 90d)",
+            ));
+        }
+        let ttl = self.accounts.reenroll_pass_ttl.0;
+        if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(7 * 24 * 60 * 60) {
+            return Err(invalid(
+                "accounts.reenroll_pass_ttl",
+                "再登録パスの有効期間は1分〜7日にしてください（既定24時間）。",
+                "accounts.reenroll_pass_ttl must be between 1m and 7d (default 24h)",
             ));
         }
         let p = &self.password;

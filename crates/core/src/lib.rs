@@ -12,6 +12,7 @@ pub mod ids;
 pub mod institution;
 pub mod lockout;
 pub mod message;
+pub mod review;
 pub mod session;
 pub mod user;
 

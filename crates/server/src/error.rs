@@ -141,6 +141,28 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
+    /// 409 with a message.
+    #[must_use]
+    pub fn conflict(code: &'static str, message: Message) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 404 for a thing that does not exist in the caller's institution.
+    #[must_use]
+    pub fn no_such(what_ja: &str, what_en: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Message::new(format!("{what_ja}が見つかりません。"), format!("no such {what_en}")),
+        )
+    }
+
+    /// 403 for an action the user's roles do not grant.
+    #[must_use]
+    pub fn denied(denied: mamori_core::authz::Denied) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", denied.message())
+    }
+
     /// 400 with a message naming the field.
     #[must_use]
     pub fn bad_request(message: Message) -> Self {

@@ -5,28 +5,36 @@
 //! # Invariants
 //!
 //! - **Every query of institution data names the institution.** Each statement that reads or
-//!   writes users, roles, second factors or sessions binds `institution_id` in its `WHERE`
-//!   clause (or in the key it inserts), and every table of institution data has
-//!   `institution_id` in its primary key, except `sessions`, keyed by the token's SHA-256
-//!   (with `institution_id` a column every change binds). A user of one institution is
-//!   invisible through another institution's ID, and so are its second factors and sessions.
+//!   writes users, roles, second factors, re-enrollment passes or sessions binds
+//!   `institution_id` in its `WHERE` clause (or in the key it inserts), and every table of
+//!   institution data has `institution_id` in its primary key, except `sessions` and
+//!   `reenroll_passes`, keyed by the SHA-256 of their secret (with `institution_id` a column
+//!   every statement binds). A user of one institution is invisible through another
+//!   institution's ID, and so are its second factors, passes and sessions; a pass's user and
+//!   issuer are users of the pass's institution (foreign keys).
 //!   The only statements that range over all institutions are deployment-level, each marked in
 //!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
 //!   across the deployment), the login throttles (keyed by the login ID as typed, known or
 //!   not), and finding a session by its token hash (the record then names its institution).
 //!   All statements are static text in `sql.rs` with bound parameters.
-//! - **Single-use secrets are used once.** A TOTP time step and a recovery code are each
-//!   consumed by one conditional `UPDATE` whose affected-row count is the answer, so of
-//!   concurrent attempts exactly one succeeds. Session tokens and recovery codes are stored
-//!   only as SHA-256 digests.
+//! - **Single-use secrets are used once.** A TOTP time step, a recovery code and a
+//!   re-enrollment pass are each consumed by one conditional `UPDATE` whose affected-row count
+//!   is the answer, so of concurrent attempts exactly one succeeds; a pass also only before its
+//!   `expires_at` (at that instant it is expired). Session tokens, recovery codes and passes are
+//!   stored only as SHA-256 digests.
 //! - **Login IDs are unique across the deployment and never reused.** The `users.login_id`
 //!   column is `UNIQUE` over all institutions, whatever the account's status, and the store has
 //!   no delete path for users: a retired account keeps its login ID forever. Creating a user
 //!   with a taken login ID gives [`StoreError::Conflict`].
+//! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
+//!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
+//!   `users_retired_is_final`, migration 0003).
 //! - **Bootstrap is atomic.** [`Store::bootstrap`] checks that no institution exists and
 //!   inserts the institution, the administrator and its roles in one transaction that also
 //!   serializes concurrent bootstraps; on any error nothing is left behind. The same holds for
-//!   [`Store::create_user`] (user row and roles together).
+//!   [`Store::create_user`] (user row and roles together), [`Store::set_user_roles`] (all roles
+//!   replaced or none), [`Store::replace_recovery_codes`] and [`Store::delete_second_factors`]
+//!   (TOTP enrollment and recovery codes together).
 //! - **Values round-trip exactly.** IDs are stored as UUIDs (PostgreSQL) or lower-case
 //!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
 //!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
@@ -45,10 +53,10 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use mamori_core::config::{Backend, DatabaseUrl};
-use mamori_core::factor::TotpRecord;
+use mamori_core::factor::{ReenrollPass, TotpRecord};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
-use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId};
+use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -133,6 +141,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         change_required: bool,
     ) -> Result<(), StoreError>;
 
+    /// Changes an account's status.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"retired account"`) when the account is retired, whatever the
+    /// new status (retired is final; nothing changes); [`StoreError::NotFound`] when the
+    /// institution has no such user.
+    async fn set_user_status(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        status: UserStatus,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the user's roles with `roles`, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the institution has no such user; [`StoreError::Conflict`]
+    /// (`"role"`) when `roles` names a role twice. Either way the old roles are kept.
+    async fn set_user_roles(&self, institution: InstitutionId, user: UserId, roles: &[Role]) -> Result<(), StoreError>;
+
+    /// The user-ID ledger (ID台帳): every user of the institution, whatever its status, by login
+    /// ID, each with the time of its last successful login (`None` if it never logged in).
+    async fn user_ledger(&self, institution: InstitutionId) -> Result<Vec<(User, Option<OffsetDateTime>)>, StoreError>;
+
     /// Records a successful login at `at`: returns the previous successful login (`None` for
     /// the first) and the failures counted since it, and sets the last login to `at` and the
     /// count to zero, atomically (no failure counted concurrently is lost or reported twice).
@@ -207,6 +239,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// How many of the user's recovery codes are unused.
     async fn unused_recovery_codes(&self, institution: InstitutionId, user: UserId) -> Result<u32, StoreError>;
+
+    /// Removes the user's TOTP enrollment and all its recovery codes (used or not), in one
+    /// transaction; returns whether a TOTP enrollment existed. `false`, not an error, for a user
+    /// the institution does not have.
+    async fn delete_second_factors(&self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError>;
+
+    /// Stores a re-enrollment pass (`pass.used_at` as given, normally `None`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when `pass.institution` has no user `pass.user` or no
+    /// user `pass.issued_by`; [`StoreError::Conflict`] (`"re-enrollment pass"`) when the hash is
+    /// taken. A reason that is not 1 to 500 characters is refused by the database.
+    async fn create_reenroll_pass(&self, pass: &ReenrollPass) -> Result<(), StoreError>;
+
+    /// Uses a re-enrollment pass at `at`: `true` iff a pass with this hash exists for this
+    /// institution and user, is unused, and `at` is before its `expires_at`; it is then marked
+    /// used at `at`. One conditional `UPDATE`, so of concurrent uses exactly one gets `true`.
+    async fn use_reenroll_pass(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        pass_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Every re-enrollment pass of the institution (for review), newest first (by `issued_at`).
+    async fn reenroll_passes(&self, institution: InstitutionId) -> Result<Vec<ReenrollPass>, StoreError>;
 
     /// Stores a new session.
     ///

@@ -2,15 +2,15 @@
 
 use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, one_line, user_data_insert_error};
 use crate::rows::{
-    InstitutionRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_one_user, assemble_users, counter,
-    created_user, stored_time,
+    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_ledger, assemble_one_user,
+    assemble_users, counter, created_user, status_unchanged, stored_time,
 };
 use crate::{Store, StoreError, sql};
 use mamori_core::config::{Backend, DatabaseUrl};
-use mamori_core::factor::TotpRecord;
+use mamori_core::factor::{ReenrollPass, TotpRecord};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
-use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId, UserStatus};
+use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use std::str::FromStr;
@@ -161,6 +161,7 @@ fn user_rows(rows: &[PgRow]) -> Result<Vec<UserRow>, StoreError> {
                 password_hash: get(row, "password_hash")?,
                 password_change_required: get(row, "password_change_required")?,
                 created_at: get(row, "created_at")?,
+                last_login_at: get(row, "last_login_at")?,
                 role: get(row, "role")?,
             })
         })
@@ -181,6 +182,19 @@ fn session_row(row: &PgRow) -> Result<SessionRow, StoreError> {
         previous_login_at: get(row, "previous_login_at")?,
         failures_since_previous: get(row, "failures_since_previous")?,
         client_cert_sha256: get(row, "client_cert_sha256")?,
+    })
+}
+
+fn reenroll_pass_row(row: &PgRow) -> Result<ReenrollPassRow, StoreError> {
+    Ok(ReenrollPassRow {
+        institution_id: get(row, "institution_id")?,
+        user_id: get(row, "user_id")?,
+        pass_hash: get(row, "pass_hash")?,
+        issued_by: get(row, "issued_by")?,
+        reason: get(row, "reason")?,
+        issued_at: get(row, "issued_at")?,
+        expires_at: get(row, "expires_at")?,
+        used_at: get(row, "used_at")?,
     })
 }
 
@@ -336,6 +350,73 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         one_row(&result, "user")
+    }
+
+    async fn set_user_status(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        status: UserStatus,
+    ) -> Result<(), StoreError> {
+        let (institution, user) = (institution.as_uuid(), user.as_uuid());
+        let result = sqlx::query(sql::UPDATE_USER_STATUS)
+            .bind(institution)
+            .bind(user)
+            .bind(status.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if result.rows_affected() == 1 {
+            return Ok(());
+        }
+        // Retired is final, so a user found retired now was retired at the UPDATE.
+        let current: Option<String> = sqlx::query_scalar(sql::SELECT_USER_STATUS)
+            .bind(institution)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Err(status_unchanged(current))
+    }
+
+    async fn set_user_roles(&self, institution: InstitutionId, user: UserId, roles: &[Role]) -> Result<(), StoreError> {
+        let (institution, user) = (institution.as_uuid(), user.as_uuid());
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // Locks the user row: a concurrent replacement waits, then replaces these roles.
+        sqlx::query(sql::PG_LOCK_USER)
+            .bind(institution)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "user" })?;
+        sqlx::query(sql::DELETE_USER_ROLES)
+            .bind(institution)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        for role in roles {
+            sqlx::query(sql::INSERT_USER_ROLE)
+                .bind(institution)
+                .bind(user)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
+                })?;
+        }
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn user_ledger(&self, institution: InstitutionId) -> Result<Vec<(User, Option<OffsetDateTime>)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_USERS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_ledger(user_rows(&rows)?)
     }
 
     async fn record_login_success(
@@ -531,6 +612,68 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         counter("COUNT(user_recovery_codes)", count)
+    }
+
+    async fn delete_second_factors(&self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError> {
+        let (institution, user) = (institution.as_uuid(), user.as_uuid());
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        let totp = sqlx::query(sql::DELETE_TOTP)
+            .bind(institution)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::DELETE_RECOVERY_CODES)
+            .bind(institution)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(totp.rows_affected() > 0)
+    }
+
+    async fn create_reenroll_pass(&self, pass: &ReenrollPass) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_REENROLL_PASS)
+            .bind(pass.institution.as_uuid())
+            .bind(pass.user.as_uuid())
+            .bind(pass.pass_hash.as_slice())
+            .bind(pass.issued_by.as_uuid())
+            .bind(&pass.reason)
+            .bind(stored_time(pass.issued_at))
+            .bind(stored_time(pass.expires_at))
+            .bind(pass.used_at.map(stored_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "re-enrollment pass"))?;
+        Ok(())
+    }
+
+    async fn use_reenroll_pass(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        pass_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::USE_REENROLL_PASS)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(pass_hash.as_slice())
+            .bind(stored_time(at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn reenroll_passes(&self, institution: InstitutionId) -> Result<Vec<ReenrollPass>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_REENROLL_PASSES)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| reenroll_pass_row(row)?.into_pass()).collect()
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {

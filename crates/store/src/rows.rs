@@ -4,7 +4,7 @@
 //! column, never the value.
 
 use crate::StoreError;
-use mamori_core::factor::TotpRecord;
+use mamori_core::factor::{ReenrollPass, TotpRecord};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::{
@@ -41,11 +41,13 @@ pub(crate) struct UserRow {
     pub(crate) password_hash: String,
     pub(crate) password_change_required: bool,
     pub(crate) created_at: OffsetDateTime,
+    pub(crate) last_login_at: Option<OffsetDateTime>,
     pub(crate) role: Option<String>,
 }
 
 impl UserRow {
-    fn into_user(self) -> Result<User, StoreError> {
+    /// The user and its last successful login.
+    fn into_user(self) -> Result<(User, Option<OffsetDateTime>), StoreError> {
         let mut user = User {
             institution_id: InstitutionId::from_uuid(self.institution_id),
             id: UserId::from_uuid(self.id),
@@ -61,7 +63,7 @@ impl UserRow {
         if let Some(role) = self.role {
             user.roles.push(parse_role(&role)?);
         }
-        Ok(user)
+        Ok((user, self.last_login_at))
     }
 }
 
@@ -70,12 +72,13 @@ fn parse_role(text: &str) -> Result<Role, StoreError> {
 }
 
 /// Folds join rows (grouped by user, as every user query orders them) into users with sorted
-/// roles, keeping the order in which users first appear.
-pub(crate) fn assemble_users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError> {
-    let mut users: Vec<User> = Vec::new();
+/// roles, each with its last successful login (the ID ledger), keeping the order in which users
+/// first appear.
+pub(crate) fn assemble_ledger(rows: Vec<UserRow>) -> Result<Vec<(User, Option<OffsetDateTime>)>, StoreError> {
+    let mut users: Vec<(User, Option<OffsetDateTime>)> = Vec::new();
     for row in rows {
         match users.last_mut() {
-            Some(last) if last.id.as_uuid() == row.id && last.institution_id.as_uuid() == row.institution_id => {
+            Some((last, _)) if last.id.as_uuid() == row.id && last.institution_id.as_uuid() == row.institution_id => {
                 if let Some(role) = row.role {
                     last.roles.push(parse_role(&role)?);
                 }
@@ -83,10 +86,15 @@ pub(crate) fn assemble_users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError
             _ => users.push(row.into_user()?),
         }
     }
-    for user in &mut users {
+    for (user, _) in &mut users {
         user.roles.sort_unstable();
     }
     Ok(users)
+}
+
+/// [`assemble_ledger`] without the last logins.
+pub(crate) fn assemble_users(rows: Vec<UserRow>) -> Result<Vec<User>, StoreError> {
+    Ok(assemble_ledger(rows)?.into_iter().map(|(user, _)| user).collect())
 }
 
 /// At most one user from a query keyed by institution and user ID or login ID.
@@ -96,6 +104,17 @@ pub(crate) fn assemble_one_user(rows: Vec<UserRow>) -> Result<Option<User>, Stor
         return Err(StoreError::Corrupt { detail: "a unique user lookup matched several users".to_owned() });
     }
     Ok(users.pop())
+}
+
+/// Why a status change guarded by "not retired" changed no row, from the user's status as read
+/// afterwards: a retired account is final ([`StoreError::Conflict`]); no account (or one that
+/// appeared only since) is [`StoreError::NotFound`].
+pub(crate) fn status_unchanged(current: Option<String>) -> StoreError {
+    match current.map(|s| s.parse::<UserStatus>()) {
+        Some(Ok(UserStatus::Retired)) => StoreError::Conflict { what: "retired account" },
+        Some(Err(m)) => corrupt("users.status", &m.en),
+        _ => StoreError::NotFound { what: "user" },
+    }
 }
 
 /// A `login_throttles` row.
@@ -133,6 +152,39 @@ impl TotpRow {
         }
     }
 }
+
+/// A `reenroll_passes` row.
+pub(crate) struct ReenrollPassRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) pass_hash: Vec<u8>,
+    pub(crate) issued_by: Uuid,
+    pub(crate) reason: String,
+    pub(crate) issued_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
+    pub(crate) used_at: Option<OffsetDateTime>,
+}
+
+impl ReenrollPassRow {
+    pub(crate) fn into_pass(self) -> Result<ReenrollPass, StoreError> {
+        if !(1..=REENROLL_REASON_MAX_CHARS).contains(&self.reason.chars().count()) {
+            return Err(corrupt("reenroll_passes.reason", "not 1 to 500 characters"));
+        }
+        Ok(ReenrollPass {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            user: UserId::from_uuid(self.user_id),
+            pass_hash: digest("reenroll_passes.pass_hash", self.pass_hash)?,
+            issued_by: UserId::from_uuid(self.issued_by),
+            reason: self.reason,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            used_at: self.used_at,
+        })
+    }
+}
+
+/// The longest reason a re-enrollment pass keeps (the schema checks it too).
+const REENROLL_REASON_MAX_CHARS: usize = 500;
 
 /// A `sessions` row.
 pub(crate) struct SessionRow {
@@ -221,6 +273,7 @@ mod tests {
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
             password_change_required: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
+            last_login_at: id.is_multiple_of(2).then_some(OffsetDateTime::UNIX_EPOCH),
             role: role.map(str::to_owned),
         }
     }
@@ -232,6 +285,16 @@ mod tests {
         assert_eq!(
             users.map(|u| u.into_iter().map(|u| (u.id.as_uuid().as_u128(), u.roles)).collect::<Vec<_>>()),
             Ok(vec![(2, vec![Role::Doctor, Role::SystemAdministrator]), (3, vec![])])
+        );
+    }
+
+    #[test]
+    fn the_ledger_keeps_each_users_last_login() {
+        let ledger = assemble_ledger(vec![row(2, Some("doctor")), row(2, Some("clerk")), row(3, None)]);
+        let ledger = ledger.map_err(|e| e.to_string());
+        assert_eq!(
+            ledger.map(|l| l.into_iter().map(|(u, at)| (u.id.as_uuid().as_u128(), u.roles, at)).collect::<Vec<_>>()),
+            Ok(vec![(2, vec![Role::Doctor, Role::Clerk], Some(OffsetDateTime::UNIX_EPOCH)), (3, vec![], None),])
         );
     }
 
@@ -282,6 +345,32 @@ mod tests {
         assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("sessions.token_hash")));
         let err = session(vec![7; 32], "admin").into_session().err();
         assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("sessions.stage")));
+    }
+
+    #[test]
+    fn reenroll_pass_rows_are_checked() {
+        let pass = |pass_hash: Vec<u8>, reason: &str| ReenrollPassRow {
+            institution_id: Uuid::from_u128(1),
+            user_id: Uuid::from_u128(2),
+            pass_hash,
+            issued_by: Uuid::from_u128(3),
+            reason: reason.to_owned(),
+            issued_at: OffsetDateTime::UNIX_EPOCH,
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            used_at: None,
+        };
+        assert!(pass(vec![7; 32], "端末紛失").into_pass().is_ok_and(|p| p.pass_hash == [7; 32]));
+        assert!(pass(vec![7; 32], &"理".repeat(500)).into_pass().is_ok());
+        let err = pass(vec![7; 31], "端末紛失").into_pass().err();
+        assert!(
+            matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("reenroll_passes.pass_hash"))
+        );
+        for reason in [String::new(), "理".repeat(501)] {
+            let err = pass(vec![7; 32], &reason).into_pass().err();
+            assert!(
+                matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("reenroll_passes.reason"))
+            );
+        }
     }
 
     #[test]

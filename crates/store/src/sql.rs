@@ -38,12 +38,14 @@ pub(crate) const INSERT_USER: &str = "INSERT INTO users \
 pub(crate) const INSERT_USER_ROLE: &str = "INSERT INTO user_roles (institution_id, user_id, role) VALUES ($1, $2, $3)";
 
 /// The columns [`crate::rows::UserRow`] reads: one row per (user, role), `role` NULL for a user
-/// without roles.
+/// without roles. `last_login_at` is bookkeeping, not part of [`mamori_core::User`]; only the
+/// ID ledger reports it.
 macro_rules! select_users {
     ($where_and_order:literal) => {
         concat!(
             "SELECT u.institution_id, u.id, u.login_id, u.display_name, u.job_type, u.status, \
-                    u.password_hash, u.password_change_required, u.created_at, r.role \
+                    u.password_hash, u.password_change_required, u.created_at, u.last_login_at, \
+                    r.role \
              FROM users u \
              LEFT JOIN user_roles r \
                ON r.institution_id = u.institution_id AND r.user_id = u.id \
@@ -58,6 +60,8 @@ pub(crate) const SELECT_USER: &str = select_users!("WHERE u.institution_id = $1 
 pub(crate) const SELECT_USER_BY_LOGIN_ID: &str =
     select_users!("WHERE u.institution_id = $1 AND u.login_id = $2 ORDER BY r.role");
 
+/// Every user of the institution, whatever its status, by login ID: the user list and the ID
+/// ledger (ID台帳), which also reports `last_login_at`.
 pub(crate) const SELECT_USERS: &str = select_users!("WHERE u.institution_id = $1 ORDER BY u.login_id, u.id, r.role");
 
 /// Deployment-level: login IDs are unique across the deployment, so the login step finds the
@@ -75,6 +79,16 @@ macro_rules! select_user_exists {
 pub(crate) const SELECT_USER_EXISTS: &str = select_user_exists!("");
 
 pub(crate) const PG_LOCK_USER: &str = select_user_exists!(" FOR UPDATE");
+
+/// Changes the status of a user that is not retired: a retired account's status is final (the
+/// schema's `users_retired_is_final` trigger refuses it too). No row changed means the user is
+/// retired or missing; [`SELECT_USER_STATUS`] tells which.
+pub(crate) const UPDATE_USER_STATUS: &str = "UPDATE users SET status = $3 \
+     WHERE institution_id = $1 AND id = $2 AND status <> 'retired'";
+
+pub(crate) const SELECT_USER_STATUS: &str = "SELECT status FROM users WHERE institution_id = $1 AND id = $2";
+
+pub(crate) const DELETE_USER_ROLES: &str = "DELETE FROM user_roles WHERE institution_id = $1 AND user_id = $2";
 
 pub(crate) const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = $3, password_change_required = $4 \
      WHERE institution_id = $1 AND id = $2";
@@ -131,6 +145,8 @@ pub(crate) const CONFIRM_TOTP: &str =
 pub(crate) const USE_TOTP_STEP: &str = "UPDATE user_totp SET last_used_step = $3 \
      WHERE institution_id = $1 AND user_id = $2 AND (last_used_step IS NULL OR last_used_step < $3)";
 
+pub(crate) const DELETE_TOTP: &str = "DELETE FROM user_totp WHERE institution_id = $1 AND user_id = $2";
+
 pub(crate) const DELETE_RECOVERY_CODES: &str =
     "DELETE FROM user_recovery_codes WHERE institution_id = $1 AND user_id = $2";
 
@@ -167,3 +183,19 @@ pub(crate) const TOUCH_SESSION: &str =
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE institution_id = $1 AND token_hash = $2";
 
 pub(crate) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE institution_id = $1 AND user_id = $2";
+
+pub(crate) const INSERT_REENROLL_PASS: &str = "INSERT INTO reenroll_passes \
+     (institution_id, user_id, pass_hash, issued_by, reason, issued_at, expires_at, used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// One conditional UPDATE: a pass is used at most once, before it expires (`expires_at` itself
+/// is too late), and only by its own user in its own institution. Of concurrent uses exactly
+/// one changes the row.
+pub(crate) const USE_REENROLL_PASS: &str = "UPDATE reenroll_passes SET used_at = $4 \
+     WHERE institution_id = $1 AND user_id = $2 AND pass_hash = $3 AND used_at IS NULL \
+       AND $4 < expires_at";
+
+/// For review: the institution's passes, newest first.
+pub(crate) const SELECT_REENROLL_PASSES: &str = "SELECT institution_id, user_id, pass_hash, issued_by, reason, \
+            issued_at, expires_at, used_at \
+     FROM reenroll_passes WHERE institution_id = $1 ORDER BY issued_at DESC, pass_hash";

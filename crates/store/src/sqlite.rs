@@ -5,15 +5,15 @@
 
 use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, user_data_insert_error};
 use crate::rows::{
-    InstitutionRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_one_user, assemble_users, counter,
-    created_user, stored_time,
+    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_ledger, assemble_one_user,
+    assemble_users, counter, created_user, status_unchanged, stored_time,
 };
 use crate::{Store, StoreError, sql};
 use mamori_core::config::Backend;
-use mamori_core::factor::TotpRecord;
+use mamori_core::factor::{ReenrollPass, TotpRecord};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
-use mamori_core::{Institution, InstitutionId, LoginId, NewUser, User, UserId, UserStatus};
+use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -198,6 +198,7 @@ fn user_rows(rows: &[SqliteRow]) -> Result<Vec<UserRow>, StoreError> {
                 password_hash: get(row, "password_hash")?,
                 password_change_required: get(row, "password_change_required")?,
                 created_at: get_time(row, "created_at")?,
+                last_login_at: get_opt_time(row, "last_login_at")?,
                 role: get(row, "role")?,
             })
         })
@@ -218,6 +219,19 @@ fn session_row(row: &SqliteRow) -> Result<SessionRow, StoreError> {
         previous_login_at: get_opt_time(row, "previous_login_at")?,
         failures_since_previous: get(row, "failures_since_previous")?,
         client_cert_sha256: get(row, "client_cert_sha256")?,
+    })
+}
+
+fn reenroll_pass_row(row: &SqliteRow) -> Result<ReenrollPassRow, StoreError> {
+    Ok(ReenrollPassRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        user_id: get_uuid(row, "user_id")?,
+        pass_hash: get(row, "pass_hash")?,
+        issued_by: get_uuid(row, "issued_by")?,
+        reason: get(row, "reason")?,
+        issued_at: get_time(row, "issued_at")?,
+        expires_at: get_time(row, "expires_at")?,
+        used_at: get_opt_time(row, "used_at")?,
     })
 }
 
@@ -371,6 +385,73 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         one_row(&result, "user")
+    }
+
+    async fn set_user_status(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        status: UserStatus,
+    ) -> Result<(), StoreError> {
+        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
+        let result = sqlx::query(sql::UPDATE_USER_STATUS)
+            .bind(&institution)
+            .bind(&user)
+            .bind(status.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if result.rows_affected() == 1 {
+            return Ok(());
+        }
+        // Retired is final, so a user found retired now was retired at the UPDATE.
+        let current: Option<String> = sqlx::query_scalar(sql::SELECT_USER_STATUS)
+            .bind(&institution)
+            .bind(&user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Err(status_unchanged(current))
+    }
+
+    async fn set_user_roles(&self, institution: InstitutionId, user: UserId, roles: &[Role]) -> Result<(), StoreError> {
+        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
+        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // The write lock is held from the check to the commit.
+        sqlx::query(sql::SELECT_USER_EXISTS)
+            .bind(&institution)
+            .bind(&user)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "user" })?;
+        sqlx::query(sql::DELETE_USER_ROLES)
+            .bind(&institution)
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        for role in roles {
+            sqlx::query(sql::INSERT_USER_ROLE)
+                .bind(&institution)
+                .bind(&user)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
+                })?;
+        }
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn user_ledger(&self, institution: InstitutionId) -> Result<Vec<(User, Option<OffsetDateTime>)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_USERS)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_ledger(user_rows(&rows)?)
     }
 
     async fn record_login_success(
@@ -565,6 +646,68 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         counter("COUNT(user_recovery_codes)", count)
+    }
+
+    async fn delete_second_factors(&self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError> {
+        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
+        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        let totp = sqlx::query(sql::DELETE_TOTP)
+            .bind(&institution)
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::DELETE_RECOVERY_CODES)
+            .bind(&institution)
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(totp.rows_affected() > 0)
+    }
+
+    async fn create_reenroll_pass(&self, pass: &ReenrollPass) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_REENROLL_PASS)
+            .bind(uuid_text(pass.institution.as_uuid()))
+            .bind(uuid_text(pass.user.as_uuid()))
+            .bind(pass.pass_hash.as_slice())
+            .bind(uuid_text(pass.issued_by.as_uuid()))
+            .bind(&pass.reason)
+            .bind(time_text(pass.issued_at)?)
+            .bind(time_text(pass.expires_at)?)
+            .bind(opt_time_text(pass.used_at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "re-enrollment pass"))?;
+        Ok(())
+    }
+
+    async fn use_reenroll_pass(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        pass_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::USE_REENROLL_PASS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(user.as_uuid()))
+            .bind(pass_hash.as_slice())
+            .bind(time_text(at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn reenroll_passes(&self, institution: InstitutionId) -> Result<Vec<ReenrollPass>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_REENROLL_PASSES)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| reenroll_pass_row(row)?.into_pass()).collect()
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use mamori_core::config::{Backend, DatabaseUrl};
-use mamori_core::factor::TotpRecord;
+use mamori_core::factor::{ReenrollPass, TotpRecord};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::{
@@ -23,7 +23,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 2;
+const LATEST_SCHEMA_VERSION: i64 = 3;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -254,6 +254,40 @@ async fn two_institutions(store: &dyn Store, rng: &mut TestRng) -> Two {
     let carol = store.create_user(a.id, &new_user(rng, "carol", &[Role::Nurse])).await.expect("carol");
     let bob = store.create_user(b.id, &new_user(rng, "bob", &[Role::Clerk])).await.expect("bob");
     Two { a, b, alice, carol, bob }
+}
+
+/// A pass for `user`, issued by `issuer` at T0, valid for an hour; `hash` is its hash's bytes.
+fn reenroll_pass(user: &User, issuer: &User, hash: u8) -> ReenrollPass {
+    ReenrollPass {
+        institution: user.institution_id,
+        user: user.id,
+        pass_hash: [hash; 32],
+        issued_by: issuer.id,
+        reason: "スマートフォンを紛失したため / lost phone".to_owned(),
+        issued_at: T0,
+        expires_at: T0 + Duration::hours(1),
+        used_at: None,
+    }
+}
+
+/// Runs one statement on the test database over a connection of its own, outside the store
+/// (to show what the schema itself refuses).
+async fn execute_outside_the_store(db: &TestDb, statement: &'static str) -> Result<u64, sqlx::Error> {
+    match db {
+        TestDb::Sqlite { path } => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+            let result = sqlx::raw_sql(statement).execute(&mut conn).await.map(|r| r.rows_affected());
+            let _ = conn.close().await;
+            result
+        }
+        TestDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url.expose()).await?;
+            let result = sqlx::raw_sql(statement).execute(&mut conn).await.map(|r| r.rows_affected());
+            let _ = conn.close().await;
+            result
+        }
+    }
 }
 
 fn totp_record(secret_byte: u8) -> TotpRecord {
@@ -922,6 +956,241 @@ async fn identity_data_is_invisible_through_another_institution(store: &dyn Stor
     assert_eq!(store.record_login_success(a, alice, T0 + Duration::hours(2)).await.expect("login"), (Some(T0), 1));
 }
 
+async fn user_status_changes_round_trip_and_retired_is_final(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    for status in [UserStatus::Disabled, UserStatus::Active, UserStatus::Active, UserStatus::Disabled] {
+        store.set_user_status(a, alice, status).await.expect("set status");
+        assert_eq!(store.user(a, alice).await.expect("user"), Some(User { status, ..two.alice.clone() }));
+    }
+    store.set_user_status(a, alice, UserStatus::Retired).await.expect("retire");
+    let retired = User { status: UserStatus::Retired, ..two.alice.clone() };
+    assert_eq!(store.user(a, alice).await.expect("user"), Some(retired.clone()));
+
+    // Retired is final: every status, retired included, is refused and nothing changes.
+    for status in UserStatus::ALL {
+        let err = store.set_user_status(a, alice, *status).await;
+        assert!(matches!(err, Err(StoreError::Conflict { what: "retired account" })), "{status}: {err:?}");
+        assert_eq!(store.user(a, alice).await.expect("user"), Some(retired.clone()));
+    }
+    // The schema refuses it too, whatever statement tries.
+    let outside = execute_outside_the_store(db, "UPDATE users SET status = 'active' WHERE login_id = 'alice'").await;
+    assert!(outside.as_ref().is_err_and(|e| e.to_string().contains("a retired account stays retired")), "{outside:?}");
+    assert_eq!(store.user(a, alice).await.expect("user"), Some(retired.clone()));
+
+    // The retired account keeps its login ID: nobody gets it, in any institution.
+    assert_eq!(store.find_login(&login("alice")).await.expect("find"), Some(retired.clone()));
+    for inst in [a, two.b.id] {
+        let err = store.create_user(inst, &new_user(&mut rng, "alice", &[])).await;
+        assert!(matches!(err, Err(StoreError::Conflict { what: "login ID" })), "{err:?}");
+    }
+
+    let err = store.set_user_status(a, UserId::generate(&mut rng), UserStatus::Disabled).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    assert_eq!(store.user(a, two.carol.id).await.expect("user"), Some(two.carol));
+    assert_eq!(store.user(two.b.id, two.bob.id).await.expect("user"), Some(two.bob));
+}
+
+async fn set_user_roles_replaces_every_role_or_none(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    let roles_of = |user: Option<User>| user.map(|u| u.roles);
+
+    store.set_user_roles(a, alice, &[Role::SystemAdministrator, Role::Nurse]).await.expect("set roles");
+    assert_eq!(
+        store.user(a, alice).await.expect("user"),
+        Some(User { roles: vec![Role::Nurse, Role::SystemAdministrator], ..two.alice.clone() })
+    );
+    store.set_user_roles(a, alice, &[]).await.expect("no roles");
+    assert_eq!(roles_of(store.user(a, alice).await.expect("user")), Some(vec![]));
+    store.set_user_roles(a, alice, Role::ALL).await.expect("every role");
+    assert_eq!(roles_of(store.user(a, alice).await.expect("user")), Some(Role::ALL.to_vec()));
+    store.set_user_roles(a, alice, &[Role::Auditor, Role::Doctor]).await.expect("set roles");
+
+    // A repeated role fails after the old roles were deleted and some inserted: all are kept.
+    let err = store.set_user_roles(a, alice, &[Role::Clerk, Role::Pharmacist, Role::Clerk]).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "role" })), "{err:?}");
+    assert_eq!(store.user(a, alice).await.expect("user"), Some(two.alice.clone()));
+
+    let err = store.set_user_roles(a, UserId::generate(&mut rng), &[Role::Doctor]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    assert_eq!(store.user(a, two.carol.id).await.expect("user"), Some(two.carol));
+    assert_eq!(store.user(two.b.id, two.bob.id).await.expect("user"), Some(two.bob));
+}
+
+async fn the_user_ledger_lists_every_status_with_its_last_login(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let ben = store.create_user(a, &new_user(&mut rng, "ben", &[Role::Clerk])).await.expect("ben");
+    let zed = store.create_user(a, &new_user(&mut rng, "zed", &[])).await.expect("zed");
+    assert_eq!(
+        store.user_ledger(a).await.expect("ledger"),
+        vec![(two.alice.clone(), None), (ben.clone(), None), (two.carol.clone(), None), (zed.clone(), None)],
+        "no one has logged in yet"
+    );
+
+    // Given in JST with nanoseconds: reported in UTC, to the microsecond.
+    store.record_login_success(a, two.alice.id, datetime!(2026-11-25 19:00:00.777777999 +09:00)).await.expect("login");
+    let alice_at = datetime!(2026-11-25 10:00:00.777777 UTC);
+    store.record_login_success(a, zed.id, T0).await.expect("login");
+    store.record_login_success(a, zed.id, T0 + Duration::days(1)).await.expect("a later login");
+    store.set_user_status(a, ben.id, UserStatus::Disabled).await.expect("disable");
+    store.set_user_status(a, zed.id, UserStatus::Retired).await.expect("retire");
+    let ben = User { status: UserStatus::Disabled, ..ben };
+    let zed = User { status: UserStatus::Retired, ..zed };
+    let ledger = store.user_ledger(a).await.expect("ledger");
+    assert_eq!(
+        ledger,
+        vec![
+            (two.alice.clone(), Some(alice_at)),
+            (ben, None),
+            (two.carol.clone(), None),
+            (zed, Some(T0 + Duration::days(1))),
+        ]
+    );
+    assert_eq!(ledger[0].1.map(OffsetDateTime::offset), Some(UtcOffset::UTC));
+    let users: Vec<User> = ledger.into_iter().map(|(user, _)| user).collect();
+    assert_eq!(store.users(a).await.expect("users"), users, "the ledger and the user list agree");
+
+    assert_eq!(store.user_ledger(two.b.id).await.expect("ledger"), vec![(two.bob, None)]);
+    assert!(store.user_ledger(InstitutionId::generate(&mut rng)).await.expect("ledger").is_empty());
+}
+
+async fn deleting_second_factors_removes_the_totp_and_every_recovery_code(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, two.alice.id, two.carol.id);
+    store.put_totp(a, alice, &TotpRecord { confirmed: true, ..totp_record(1) }).await.expect("alice's totp");
+    store.replace_recovery_codes(a, alice, &[[1; 32], [2; 32], [3; 32]], T0).await.expect("alice's codes");
+    assert!(store.use_recovery_code(a, alice, &[1; 32], T0).await.expect("use"));
+    store.put_totp(a, carol, &totp_record(2)).await.expect("carol's totp");
+    store.replace_recovery_codes(a, carol, &[[4; 32], [5; 32]], T0).await.expect("carol's codes");
+
+    assert!(store.delete_second_factors(a, alice).await.expect("delete"), "alice had a TOTP enrollment");
+    assert_eq!(store.totp(a, alice).await.expect("totp"), None);
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 0);
+    assert!(!store.use_recovery_code(a, alice, &[2; 32], T0).await.expect("use"), "a removed code");
+    assert!(!store.use_totp_step(a, alice, 1).await.expect("use"), "no enrollment, no code");
+    // The used code went too: the same hash can be issued again.
+    store.replace_recovery_codes(a, alice, &[[1; 32]], T0).await.expect("reissue");
+    assert!(!store.delete_second_factors(a, alice).await.expect("delete again"), "no TOTP enrollment now");
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 0, "codes go without a TOTP too");
+
+    // Carol's are untouched; a user the institution does not have has none.
+    assert_eq!(store.totp(a, carol).await.expect("totp"), Some(totp_record(2)));
+    assert_eq!(store.unused_recovery_codes(a, carol).await.expect("count"), 2);
+    assert!(!store.delete_second_factors(a, UserId::generate(&mut rng)).await.expect("delete"));
+    // A new enrollment after the deletion works as the first one did.
+    store.put_totp(a, alice, &totp_record(3)).await.expect("re-enroll");
+    assert!(store.use_totp_step(a, alice, 1).await.expect("use"));
+}
+
+async fn reenroll_passes_round_trip_and_are_used_once_before_they_expire(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    assert!(store.reenroll_passes(a).await.expect("passes").is_empty());
+
+    // Given in JST with nanoseconds: stored in UTC, to the microsecond.
+    let first = ReenrollPass {
+        issued_at: datetime!(2026-11-25 18:00:00.123456789 +09:00),
+        expires_at: datetime!(2026-11-25 19:00:00.123456789 +09:00),
+        reason: "理".repeat(500),
+        ..reenroll_pass(carol, alice, 1)
+    };
+    store.create_reenroll_pass(&first).await.expect("create");
+    let first = ReenrollPass {
+        issued_at: datetime!(2026-11-25 09:00:00.123456 UTC),
+        expires_at: datetime!(2026-11-25 10:00:00.123456 UTC),
+        ..first
+    };
+    let second = ReenrollPass { issued_at: T0 + Duration::minutes(1), ..reenroll_pass(alice, carol, 2) };
+    store.create_reenroll_pass(&second).await.expect("create");
+    let used = ReenrollPass { used_at: Some(T0 + Duration::seconds(30)), ..reenroll_pass(alice, alice, 3) };
+    store.create_reenroll_pass(&used).await.expect("create a used one");
+    let passes = store.reenroll_passes(a).await.expect("passes");
+    assert_eq!(passes, vec![second.clone(), first.clone(), used.clone()], "newest first");
+    assert_eq!(passes[1].issued_at.offset(), UtcOffset::UTC);
+
+    // Used once, by its user, in its institution, before it expires.
+    let hash = first.pass_hash;
+    assert!(!store.use_reenroll_pass(a, alice.id, &hash, T0).await.expect("use"), "another user");
+    assert!(!store.use_reenroll_pass(two.b.id, carol.id, &hash, T0).await.expect("use"), "another institution");
+    assert!(!store.use_reenroll_pass(a, carol.id, &[9; 32], T0).await.expect("use"), "an unknown pass");
+    assert!(!store.use_reenroll_pass(a, carol.id, &hash, first.expires_at).await.expect("use"), "at expiry");
+    let err = store.use_reenroll_pass(a, carol.id, &hash, first.expires_at + Duration::hours(1)).await;
+    assert!(!err.expect("use"), "after expiry");
+    let at = first.expires_at - Duration::microseconds(1);
+    assert!(store.use_reenroll_pass(a, carol.id, &hash, at).await.expect("use"), "just before expiry");
+    assert!(!store.use_reenroll_pass(a, carol.id, &hash, at).await.expect("use"), "the second use");
+    assert!(!store.use_reenroll_pass(a, alice.id, &used.pass_hash, T0).await.expect("use"), "an already used pass");
+    let first = ReenrollPass { used_at: Some(at), ..first };
+    assert_eq!(store.reenroll_passes(a).await.expect("passes"), vec![second.clone(), first, used]);
+
+    let (r1, r2, r3) = tokio::join!(
+        store.use_reenroll_pass(a, alice.id, &second.pass_hash, T0 + Duration::minutes(2)),
+        store.use_reenroll_pass(a, alice.id, &second.pass_hash, T0 + Duration::minutes(2)),
+        store.use_reenroll_pass(a, alice.id, &second.pass_hash, T0 + Duration::minutes(2)),
+    );
+    let accepted = [r1, r2, r3].into_iter().map(|r| r.expect("use")).filter(|ok| *ok).count();
+    assert_eq!(accepted, 1, "concurrent uses of one pass");
+
+    // Refused: unknown users and issuers, an issuer of another institution, a taken hash.
+    for pass in [
+        ReenrollPass { user: UserId::generate(&mut rng), ..reenroll_pass(carol, alice, 10) },
+        ReenrollPass { issued_by: UserId::generate(&mut rng), ..reenroll_pass(carol, alice, 11) },
+        reenroll_pass(carol, &two.bob, 12),
+    ] {
+        let err = store.create_reenroll_pass(&pass).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    }
+    let err = store.create_reenroll_pass(&ReenrollPass { user: alice.id, ..reenroll_pass(carol, alice, 1) }).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "re-enrollment pass" })), "{err:?}");
+    // The database keeps a reason of 1 to 500 characters.
+    for reason in [String::new(), "理".repeat(501)] {
+        let err = store.create_reenroll_pass(&ReenrollPass { reason, ..reenroll_pass(carol, alice, 13) }).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    }
+    assert_eq!(store.reenroll_passes(a).await.expect("passes").len(), 3);
+}
+
+async fn lifecycle_data_is_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, b, alice) = (two.a.id, two.b.id, two.alice.id);
+    store.put_totp(a, alice, &totp_record(7)).await.expect("put totp");
+    store.replace_recovery_codes(a, alice, &[[1; 32], [2; 32]], T0).await.expect("codes");
+    let pass = reenroll_pass(&two.alice, &two.carol, 1);
+    store.create_reenroll_pass(&pass).await.expect("pass");
+
+    // Every new method, given B's ID and A's user.
+    let err = store.set_user_status(b, alice, UserStatus::Retired).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "set_user_status: {err:?}");
+    let err = store.set_user_roles(b, alice, &[Role::SystemAdministrator]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "set_user_roles: {err:?}");
+    assert_eq!(store.user_ledger(b).await.expect("user_ledger"), vec![(two.bob.clone(), None)]);
+    assert!(!store.delete_second_factors(b, alice).await.expect("delete_second_factors"));
+    for through_b in [
+        ReenrollPass { institution: b, ..reenroll_pass(&two.alice, &two.carol, 2) },
+        ReenrollPass { institution: b, ..reenroll_pass(&two.alice, &two.bob, 3) },
+        ReenrollPass { institution: b, ..reenroll_pass(&two.bob, &two.alice, 4) },
+    ] {
+        let err = store.create_reenroll_pass(&through_b).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "create_reenroll_pass: {err:?}");
+    }
+    assert!(!store.use_reenroll_pass(b, alice, &pass.pass_hash, T0).await.expect("use_reenroll_pass"));
+    assert!(store.reenroll_passes(b).await.expect("reenroll_passes").is_empty());
+
+    // Nothing of A's changed.
+    assert_eq!(store.user(a, alice).await.expect("user"), Some(two.alice.clone()));
+    assert_eq!(store.totp(a, alice).await.expect("totp"), Some(totp_record(7)));
+    assert_eq!(store.unused_recovery_codes(a, alice).await.expect("count"), 2);
+    assert_eq!(store.reenroll_passes(a).await.expect("passes"), vec![pass.clone()]);
+    assert!(store.use_reenroll_pass(a, alice, &pass.pass_hash, T0).await.expect("the pass is still unused"));
+}
+
 /// The migrations as embedded in the store, to build a database at an older schema version.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -935,7 +1204,21 @@ const VERSION_1_ROWS: &str = "\
     VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'olduser', \
             '旧 ユーザー', 'doctor', 'active', 'old-hash', FALSE, '2026-01-01T00:00:00.000000Z');";
 
-async fn the_identity_migration_upgrades_an_existing_database(_store: &dyn Store, db: &TestDb) {
+/// Rows as schema version 2 held them: an active user who has logged in and a retired one.
+const VERSION_2_ROWS: &str = "\
+    INSERT INTO institutions (id, name, created_at) \
+    VALUES ('00000000-0000-4000-8000-000000000001', '旧病院', '2026-01-01T00:00:00.000000Z'); \
+    INSERT INTO users (institution_id, id, login_id, display_name, job_type, status, password_hash, \
+                       password_change_required, created_at, last_login_at, failures_since_login) \
+    VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'olduser', \
+            '旧 ユーザー', 'doctor', 'active', 'old-hash', FALSE, '2026-01-01T00:00:00.000000Z', \
+            '2026-01-02T03:04:05.000006Z', 2), \
+           ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000003', 'retiree', \
+            '退職 ユーザー', 'nurse', 'retired', 'old-hash', FALSE, '2026-01-01T00:00:00.000000Z', \
+            NULL, 0);";
+
+/// A new database (on the same server as `db`) migrated to `version` only, holding `rows`.
+async fn database_at_version(db: &TestDb, version: i64, rows: &'static str) -> TestDb {
     let old = match db {
         TestDb::Sqlite { .. } => TestDb::sqlite("upgrade"),
         TestDb::Postgres { .. } => TestDb::postgres("upgrade").await.expect("the test server"),
@@ -944,18 +1227,22 @@ async fn the_identity_migration_upgrades_an_existing_database(_store: &dyn Store
         TestDb::Sqlite { path } => {
             let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
             let pool = sqlx::SqlitePool::connect_with(options).await.expect("open sqlite");
-            SQLITE_MIGRATIONS.run_to(1, &pool).await.expect("migrate to version 1");
-            sqlx::raw_sql(VERSION_1_ROWS).execute(&pool).await.expect("version 1 rows");
+            SQLITE_MIGRATIONS.run_to(version, &pool).await.expect("migrate to the old version");
+            sqlx::raw_sql(rows).execute(&pool).await.expect("old rows");
             pool.close().await;
         }
         TestDb::Postgres { url, .. } => {
             let pool = sqlx::PgPool::connect(url.expose()).await.expect("connect postgres");
-            POSTGRES_MIGRATIONS.run_to(1, &pool).await.expect("migrate to version 1");
-            sqlx::raw_sql(VERSION_1_ROWS).execute(&pool).await.expect("version 1 rows");
+            POSTGRES_MIGRATIONS.run_to(version, &pool).await.expect("migrate to the old version");
+            sqlx::raw_sql(rows).execute(&pool).await.expect("old rows");
             pool.close().await;
         }
     }
+    old
+}
 
+async fn the_identity_migration_upgrades_an_existing_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 1, VERSION_1_ROWS).await;
     let store = old.open().await;
     assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
     let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
@@ -964,6 +1251,35 @@ async fn the_identity_migration_upgrades_an_existing_database(_store: &dyn Store
     store.record_login_failure(user.institution_id, user.id).await.expect("failure");
     let later = T0 + Duration::minutes(1);
     assert_eq!(store.record_login_success(user.institution_id, user.id, later).await.expect("login"), (Some(T0), 1));
+    store.close().await;
+    old.remove().await;
+}
+
+async fn the_user_lifecycle_migration_upgrades_a_version_2_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 2, VERSION_2_ROWS).await;
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let retiree = store.find_login(&login("retiree")).await.expect("find").expect("the retired user is kept");
+    let inst = user.institution_id;
+    assert_eq!(
+        store.user_ledger(inst).await.expect("ledger"),
+        vec![(user.clone(), Some(datetime!(2026-01-02 03:04:05.000006 UTC))), (retiree.clone(), None)]
+    );
+
+    // An account retired before the upgrade is final too, for the store and for the schema.
+    let err = store.set_user_status(inst, retiree.id, UserStatus::Active).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "retired account" })), "{err:?}");
+    let outside = execute_outside_the_store(&old, "UPDATE users SET status = 'disabled' WHERE login_id = 'retiree'");
+    let outside = outside.await;
+    assert!(outside.as_ref().is_err_and(|e| e.to_string().contains("a retired account stays retired")), "{outside:?}");
+    store.set_user_status(inst, user.id, UserStatus::Disabled).await.expect("the active user can change");
+
+    let pass = reenroll_pass(&user, &user, 1);
+    store.create_reenroll_pass(&pass).await.expect("a pass in the new table");
+    assert_eq!(store.reenroll_passes(inst).await.expect("passes"), vec![pass.clone()]);
+    assert!(store.use_reenroll_pass(inst, user.id, &pass.pass_hash, T0).await.expect("use"));
+    assert_eq!(store.record_login_success(inst, user.id, T0).await.expect("login").1, 2, "0002's counter is kept");
     store.close().await;
     old.remove().await;
 }
@@ -996,4 +1312,11 @@ conformance!(
     sessions_cannot_be_changed_through_another_institution,
     identity_data_is_invisible_through_another_institution,
     the_identity_migration_upgrades_an_existing_database,
+    user_status_changes_round_trip_and_retired_is_final,
+    set_user_roles_replaces_every_role_or_none,
+    the_user_ledger_lists_every_status_with_its_last_login,
+    deleting_second_factors_removes_the_totp_and_every_recovery_code,
+    reenroll_passes_round_trip_and_are_used_once_before_they_expire,
+    lifecycle_data_is_invisible_through_another_institution,
+    the_user_lifecycle_migration_upgrades_a_version_2_database,
 );

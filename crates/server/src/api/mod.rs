@@ -1,6 +1,7 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
 pub mod session;
+pub mod users;
 
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
@@ -127,6 +128,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(session::unlock))
         .routes(routes!(session::get_me))
         .routes(routes!(session::change_password))
+        .routes(routes!(session::reenroll))
+        .routes(routes!(users::create, users::ledger))
+        .routes(routes!(users::ledger_csv))
+        .routes(routes!(users::set_status))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::reenroll))
 }
 
 /// The OpenAPI 3.1 document.

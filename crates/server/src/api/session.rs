@@ -148,17 +148,24 @@ fn me(state: &AppState, user: &User, session: &SessionRecord) -> Me {
     }
 }
 
-fn too_long(field: &str) -> ApiError {
+pub(crate) fn too_long(field: &str) -> ApiError {
     ApiError::bad_request(Message::new(format!("{field} が長すぎます。"), format!("{field} is too long")))
 }
 
+/// Whether `password` is the user's password (constant-time inside argon2).
+pub(crate) fn password_matches(state: &AppState, user: &User, password: &str) -> bool {
+    PasswordHash::from_phc(user.password_hash.clone())
+        .ok()
+        .is_some_and(|hash| state.passwords.hasher.verify(&hash, &Secret::new(password)).is_ok())
+}
+
 /// The throttle key for a typed login ID.
-fn throttle_key(raw: &str) -> String {
+pub(crate) fn throttle_key(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
 /// Refuses an attempt while its login ID waits or is locked out; otherwise returns the state.
-async fn gate(state: &AppState, key: &str) -> Result<Option<Throttle>, ApiError> {
+pub(crate) async fn gate(state: &AppState, key: &str) -> Result<Option<Throttle>, ApiError> {
     let throttle = state.store.throttle(key).await?;
     let now = state.clock.now();
     match lockout::gate(throttle.as_ref(), now, state.config.get().lockout.policy()) {
@@ -173,7 +180,7 @@ fn seconds_until(now: OffsetDateTime, until: OffsetDateTime) -> u64 {
 }
 
 /// Counts a failed attempt against the login ID (and the user, when there is one).
-async fn fail(state: &AppState, key: &str, throttle: Option<&Throttle>, user: Option<&User>) -> ApiError {
+pub(crate) async fn fail(state: &AppState, key: &str, throttle: Option<&Throttle>, user: Option<&User>) -> ApiError {
     let next = lockout::record_failure(throttle, key, state.clock.now(), state.config.get().lockout.policy());
     let mut result = state.store.put_throttle(&next).await;
     if let (Ok(()), Some(user)) = (&result, user) {
@@ -186,14 +193,14 @@ async fn fail(state: &AppState, key: &str, throttle: Option<&Throttle>, user: Op
     ApiError::login_failed()
 }
 
-fn with_cookie(mut response: Response, value: Option<axum::http::HeaderValue>) -> Response {
+pub(crate) fn with_cookie(mut response: Response, value: Option<axum::http::HeaderValue>) -> Response {
     if let Some(v) = value {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }
 
-async fn new_session(
+pub(crate) async fn new_session(
     state: &AppState,
     user: &User,
     stage: SessionStage,
@@ -252,11 +259,7 @@ pub async fn begin(
         state.passwords.waste_time(&password);
         return Err(fail(&state, &key, throttle.as_ref(), None).await);
     };
-    let verified = PasswordHash::from_phc(user.password_hash.clone())
-        .ok()
-        .map(|hash| state.passwords.hasher.verify(&hash, &password).is_ok())
-        .unwrap_or(false);
-    if !verified {
+    if !password_matches(&state, &user, password.expose()) {
         return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
     }
     if user.status != UserStatus::Active {
@@ -277,7 +280,7 @@ pub async fn begin(
 }
 
 /// The pre-authentication session of a request and its user, in the given stage.
-async fn pending(
+pub(crate) async fn pending(
     state: &AppState,
     headers: &HeaderMap,
     stage: SessionStage,
@@ -294,7 +297,12 @@ async fn pending(
 }
 
 /// Checks a TOTP code against the user's enrollment and spends its step (each code once).
-async fn spend_totp(state: &AppState, user: &User, record: &TotpRecord, code: &str) -> Result<bool, ApiError> {
+pub(crate) async fn spend_totp(
+    state: &AppState,
+    user: &User,
+    record: &TotpRecord,
+    code: &str,
+) -> Result<bool, ApiError> {
     let secret = TotpSecret::from_bytes(&record.secret);
     let now = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
     let Some(step) = mamori_crypto::totp::verify(&secret, code, now) else { return Ok(false) };
@@ -302,7 +310,7 @@ async fn spend_totp(state: &AppState, user: &User, record: &TotpRecord, code: &s
 }
 
 /// Turns a pre-authentication session into a full one under a new token.
-async fn complete_login(
+pub(crate) async fn complete_login(
     state: &AppState,
     old: &LoadedSession,
     user: &User,
@@ -403,6 +411,36 @@ pub async fn recovery(
     Ok(with_cookie(Json(me(&state, &user, &session)).into_response(), auth::set_cookie(&token_text, state.tls)))
 }
 
+/// A lost device: the re-enrollment pass an administrator issued replaces the second factor
+/// step once; the old factors are removed and a new enrollment follows.
+#[utoipa::path(post, path = "/api/v1/session/reenroll", tag = "session", request_body = CodeRequest,
+    responses(
+        (status = 200, description = "Pass accepted: old factors removed; enroll a new one next", body = LoginStep),
+        (status = 401, description = "Unknown, used or expired pass; no pending session", body = crate::error::ErrorEnvelope),
+        (status = 429, description = "Too soon after a failed attempt", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn reenroll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> Result<Json<LoginStep>, ApiError> {
+    if req.code.chars().count() > MAX_CODE {
+        return Err(too_long("code"));
+    }
+    let (loaded, user) = pending(&state, &headers, SessionStage::SecondFactor).await?;
+    let key = throttle_key(user.login_id.as_str());
+    let throttle = gate(&state, &key).await?;
+    let hash = token::recovery_code_hash(&req.code);
+    if !state.store.use_reenroll_pass(user.institution_id, user.id, &hash, state.clock.now()).await? {
+        return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
+    }
+    state.store.delete_second_factors(user.institution_id, user.id).await?;
+    let record = SessionRecord { stage: SessionStage::Enroll, ..loaded.record };
+    state.store.update_session(&record).await?;
+    tracing::warn!(institution = %user.institution_id, user = %user.id, "re-enrollment pass used; second factors removed");
+    Ok(Json(LoginStep { next: "enroll", password_change_required: user.password_change_required }))
+}
+
 /// Enrollment, step 1: a new TOTP secret for the authenticator app.
 #[utoipa::path(post, path = "/api/v1/session/enroll/totp", tag = "session",
     responses(
@@ -485,10 +523,7 @@ pub async fn unlock(
     };
     let key = throttle_key(user.login_id.as_str());
     let throttle = gate(&state, &key).await?;
-    let password_ok = PasswordHash::from_phc(user.password_hash.clone())
-        .ok()
-        .map(|hash| state.passwords.hasher.verify(&hash, &Secret::new(req.password)).is_ok())
-        .unwrap_or(false);
+    let password_ok = password_matches(&state, &user, &req.password);
     let record = state.store.totp(user.institution_id, user.id).await?.filter(|t| t.confirmed);
     let code_ok = match (&record, password_ok) {
         (Some(record), true) => spend_totp(&state, &user, record, &req.code).await?,
@@ -542,11 +577,7 @@ pub async fn change_password(
     let user = &auth.user;
     let key = throttle_key(user.login_id.as_str());
     let throttle = gate(&state, &key).await?;
-    let current_ok = PasswordHash::from_phc(user.password_hash.clone())
-        .ok()
-        .map(|hash| state.passwords.hasher.verify(&hash, &Secret::new(req.current_password.clone())).is_ok())
-        .unwrap_or(false);
-    if !current_ok {
+    if !password_matches(&state, user, &req.current_password) {
         return Err(fail(&state, &key, throttle.as_ref(), Some(user)).await);
     }
     if req.new_password == req.current_password {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tower::ServiceExt as _;
 
 mod session;
+mod users;
 
 struct Fixture {
     state: AppState,
@@ -86,7 +87,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             let body = if method == Method::GET { Body::empty() } else { Body::from("{}") };
             let req = Request::builder()
                 .method(method.clone())
-                .uri(path.as_str())
+                .uri(path.replace("{login_id}", "some-user"))
                 .header("content-type", "application/json")
                 .body(body)
                 .unwrap();
@@ -105,6 +106,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "DELETE /api/v1/session",
             "GET /api/v1/me",
             "GET /api/v1/openapi.json",
+            "GET /api/v1/users",
+            "GET /api/v1/users/ledger.csv",
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
@@ -113,8 +116,13 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/session/enroll/totp",
             "POST /api/v1/session/enroll/totp/confirm",
             "POST /api/v1/session/recovery",
+            "POST /api/v1/session/reenroll",
             "POST /api/v1/session/totp",
             "POST /api/v1/session/unlock",
+            "POST /api/v1/users",
+            "POST /api/v1/users/{login_id}/reenroll",
+            "POST /api/v1/users/{login_id}/status",
+            "POST /api/v1/users/{login_id}/unlock",
         ]
     );
 }

@@ -11,26 +11,26 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tower::ServiceExt as _;
 
-const PASSWORD: &str = "kesa-no-asa-wa-samui-desu-ne";
+pub(super) const PASSWORD: &str = "kesa-no-asa-wa-samui-desu-ne";
 
 /// A browser-like client: keeps the session cookie.
-struct Client<'a> {
+pub(super) struct Client<'a> {
     fx: &'a Fixture,
-    cookie: Option<String>,
+    pub cookie: Option<String>,
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
+pub(super) struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
 }
 
 impl<'a> Client<'a> {
-    fn new(fx: &'a Fixture) -> Self {
+    pub fn new(fx: &'a Fixture) -> Self {
         Self { fx, cookie: None }
     }
 
-    async fn send(&mut self, method: &str, uri: &str, body: Option<Value>) -> Reply {
+    pub async fn send(&mut self, method: &str, uri: &str, body: Option<Value>) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
@@ -55,22 +55,34 @@ impl<'a> Client<'a> {
         Reply { status, headers, body }
     }
 
-    async fn post(&mut self, uri: &str, body: Value) -> Reply {
+    pub async fn post(&mut self, uri: &str, body: Value) -> Reply {
         self.send("POST", uri, Some(body)).await
     }
 
-    async fn get(&mut self, uri: &str) -> Reply {
+    pub async fn get(&mut self, uri: &str) -> Reply {
         self.send("GET", uri, None).await
     }
 }
 
-struct Account {
-    id: UserId,
-    login: &'static str,
-    totp: Option<TotpSecret>,
+pub(super) struct Account {
+    pub id: UserId,
+    pub login: &'static str,
+    pub totp: Option<TotpSecret>,
 }
 
-async fn account(fx: &Fixture, login: &'static str, enrolled: bool, change_required: bool) -> Account {
+pub(super) async fn account(fx: &Fixture, login: &'static str, enrolled: bool, change_required: bool) -> Account {
+    account_with(fx, fx.institution, login, JobType::Nurse, &[Role::Nurse], enrolled, change_required).await
+}
+
+pub(super) async fn account_with(
+    fx: &Fixture,
+    institution: mamori_core::InstitutionId,
+    login: &'static str,
+    job: JobType,
+    roles: &[Role],
+    enrolled: bool,
+    change_required: bool,
+) -> Account {
     let store = &fx.state.store;
     let hash = fx.state.passwords.hasher.hash(&Secret::new(PASSWORD), &mut rand_core::OsRng).unwrap();
     let id = UserId::generate(&mut rand_core::OsRng);
@@ -78,13 +90,13 @@ async fn account(fx: &Fixture, login: &'static str, enrolled: bool, change_requi
         id,
         login_id: LoginId::parse(login).unwrap(),
         display_name: DisplayName::parse("山田 花子").unwrap(),
-        job_type: JobType::Nurse,
-        roles: vec![Role::Nurse],
+        job_type: job,
+        roles: roles.to_vec(),
         password_hash: hash.as_phc().to_owned(),
         password_change_required: change_required,
         created_at: fx.clock_now(),
     };
-    store.create_user(fx.institution, &user).await.unwrap();
+    store.create_user(institution, &user).await.unwrap();
     let totp = if enrolled {
         let secret = TotpSecret::generate(&mut rand_core::OsRng);
         let record = TotpRecord {
@@ -93,7 +105,7 @@ async fn account(fx: &Fixture, login: &'static str, enrolled: bool, change_requi
             last_used_step: None,
             created_at: fx.clock_now(),
         };
-        store.put_totp(fx.institution, id, &record).await.unwrap();
+        store.put_totp(institution, id, &record).await.unwrap();
         Some(secret)
     } else {
         None
@@ -102,20 +114,20 @@ async fn account(fx: &Fixture, login: &'static str, enrolled: bool, change_requi
 }
 
 impl Fixture {
-    fn clock_now(&self) -> time::OffsetDateTime {
+    pub(super) fn clock_now(&self) -> time::OffsetDateTime {
         mamori_core::Clock::now(self.clock.as_ref())
     }
 
-    fn code(&self, secret: &TotpSecret) -> String {
+    pub(super) fn code(&self, secret: &TotpSecret) -> String {
         secret.code_at(u64::try_from(self.clock_now().unix_timestamp()).unwrap())
     }
 
-    fn advance(&self, d: Duration) {
+    pub(super) fn advance(&self, d: Duration) {
         self.clock.advance(d);
     }
 }
 
-async fn login<'a>(fx: &'a Fixture, who: &Account) -> Client<'a> {
+pub(super) async fn login<'a>(fx: &'a Fixture, who: &Account) -> Client<'a> {
     let mut c = Client::new(fx);
     let r = c.post("/api/v1/session", json!({"login_id": who.login, "password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
