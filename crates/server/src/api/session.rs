@@ -242,25 +242,38 @@ pub async fn begin(
     conn: Option<axum::Extension<crate::serve::ConnInfo>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if req.login_id.chars().count() > MAX_LOGIN_ID {
+    let client_cert = conn.and_then(|c| c.0.client_cert_sha256);
+    let (body, token_text) = password_step(&state, &req.login_id, req.password, client_cert).await?;
+    Ok(with_cookie(Json(body).into_response(), auth::set_cookie(&token_text, state.tls)))
+}
+
+/// Login step 1, shared by the API and the pages: checks the password and opens a
+/// pre-authentication session. Returns the next step and the new session token.
+pub(crate) async fn password_step(
+    state: &AppState,
+    login_id: &str,
+    password: String,
+    client_cert: Option<String>,
+) -> Result<(LoginStep, String), ApiError> {
+    if login_id.chars().count() > MAX_LOGIN_ID {
         return Err(too_long("login_id"));
     }
-    if req.password.len() > MAX_PASSWORD_BYTES {
+    if password.len() > MAX_PASSWORD_BYTES {
         return Err(too_long("password"));
     }
-    let key = throttle_key(&req.login_id);
-    let throttle = gate(&state, &key).await?;
-    let password = Secret::new(req.password);
+    let key = throttle_key(login_id);
+    let throttle = gate(state, &key).await?;
+    let password = Secret::new(password);
     let user = match LoginId::parse(&key) {
         Ok(id) => state.store.find_login(&id).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
         state.passwords.waste_time(&password);
-        return Err(fail(&state, &key, throttle.as_ref(), None).await);
+        return Err(fail(state, &key, throttle.as_ref(), None).await);
     };
-    if !password_matches(&state, &user, password.expose()) {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
+    if !password_matches(state, &user, password.expose()) {
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
     }
     if user.status != UserStatus::Active {
         return Err(ApiError::forbidden(
@@ -273,10 +286,8 @@ pub async fn begin(
     }
     let enrolled = state.store.totp(user.institution_id, user.id).await?.is_some_and(|t| t.confirmed);
     let (stage, next) = if enrolled { (SessionStage::SecondFactor, "totp") } else { (SessionStage::Enroll, "enroll") };
-    let client_cert = conn.and_then(|c| c.0.client_cert_sha256);
-    let (token_text, _) = new_session(&state, &user, stage, PRE_AUTH_TTL, (None, 0), client_cert).await?;
-    let body = LoginStep { next, password_change_required: user.password_change_required };
-    Ok(with_cookie(Json(body).into_response(), auth::set_cookie(&token_text, state.tls)))
+    let (token_text, _) = new_session(state, &user, stage, PRE_AUTH_TTL, (None, 0), client_cert).await?;
+    Ok((LoginStep { next, password_change_required: user.password_change_required }, token_text))
 }
 
 /// The pre-authentication session of a request and its user, in the given stage.
@@ -328,7 +339,7 @@ pub(crate) async fn complete_login(
 
 /// The second factors a pending session can present.
 #[derive(Debug, Clone, Copy)]
-enum Factor {
+pub(crate) enum Factor {
     /// A code from the confirmed authenticator app.
     Totp,
     /// A single-use recovery code.
@@ -339,7 +350,7 @@ enum Factor {
 
 /// Checks `code` as `factor` for the request's pending session, feeding the throttle on
 /// failure; on success the login completes under a new session token.
-async fn second_factor(
+pub(crate) async fn second_factor(
     state: &AppState,
     headers: &HeaderMap,
     factor: Factor,
@@ -448,7 +459,12 @@ pub async fn reenroll(
         (status = 401, description = "No session in the enrollment stage", body = crate::error::ErrorEnvelope)
     ))]
 pub async fn enroll_totp(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<TotpEnrollment>, ApiError> {
-    let (_, user) = pending(&state, &headers, SessionStage::Enroll).await?;
+    start_enrollment(&state, &headers).await.map(Json)
+}
+
+/// Enrollment step 1, shared by the API and the pages: a new, unconfirmed TOTP secret.
+pub(crate) async fn start_enrollment(state: &AppState, headers: &HeaderMap) -> Result<TotpEnrollment, ApiError> {
+    let (_, user) = pending(state, headers, SessionStage::Enroll).await?;
     let secret = TotpSecret::generate(&mut rand_core::OsRng);
     let record = TotpRecord {
         secret: secret.as_bytes().to_vec(),
@@ -461,7 +477,7 @@ pub async fn enroll_totp(State(state): State<AppState>, headers: HeaderMap) -> R
     let qr_svg = qrcode::QrCode::new(uri.as_bytes())
         .map(|code| code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
         .map_err(|_| ApiError::internal())?;
-    Ok(Json(TotpEnrollment { secret_base32: secret.to_base32(), otpauth_uri: uri, qr_svg }))
+    Ok(TotpEnrollment { secret_base32: secret.to_base32(), otpauth_uri: uri, qr_svg })
 }
 
 /// Enrollment, step 2: the first code proves the app has the secret; the session becomes full
@@ -477,12 +493,22 @@ pub async fn confirm_totp(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, token_text, session) = second_factor(&state, &headers, Factor::EnrollTotp, &req.code).await?;
+    let (body, token_text) = finish_enrollment(&state, &headers, &req.code).await?;
+    Ok(with_cookie(Json(body).into_response(), auth::set_cookie(&token_text, state.tls)))
+}
+
+/// Enrollment step 2, shared by the API and the pages: confirms the app with its first code,
+/// issues the recovery codes and completes the login. Returns the body and the new token.
+pub(crate) async fn finish_enrollment(
+    state: &AppState,
+    headers: &HeaderMap,
+    code: &str,
+) -> Result<(Enrolled, String), ApiError> {
+    let (user, token_text, session) = second_factor(state, headers, Factor::EnrollTotp, code).await?;
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| token::recovery_code(&mut rand_core::OsRng)).collect();
     let hashes: Vec<[u8; 32]> = codes.iter().map(|c| token::recovery_code_hash(c)).collect();
     state.store.replace_recovery_codes(user.institution_id, user.id, &hashes, state.clock.now()).await?;
-    let body = Enrolled { recovery_codes: codes, me: me(&state, &user, &session) };
-    Ok(with_cookie(Json(body).into_response(), auth::set_cookie(&token_text, state.tls)))
+    Ok((Enrolled { recovery_codes: codes, me: me(state, &user, &session) }, token_text))
 }
 
 /// Who is logged in.
@@ -508,13 +534,24 @@ pub async fn unlock(
     headers: HeaderMap,
     ApiJson(req): ApiJson<UnlockRequest>,
 ) -> Result<Json<Me>, ApiError> {
-    if req.password.len() > MAX_PASSWORD_BYTES {
+    let (user, session) = unlock_step(&state, &headers, &req.password, &req.code).await?;
+    Ok(Json(me(&state, &user, &session)))
+}
+
+/// Unlocks the request's idle-locked session, shared by the API and the lock screen.
+pub(crate) async fn unlock_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    password: &str,
+    code: &str,
+) -> Result<(User, SessionRecord), ApiError> {
+    if password.len() > MAX_PASSWORD_BYTES {
         return Err(too_long("password"));
     }
-    if req.code.chars().count() > MAX_CODE {
+    if code.chars().count() > MAX_CODE {
         return Err(too_long("code"));
     }
-    let Some(loaded) = auth::load(&state, &headers).await? else { return Err(ApiError::unauthenticated()) };
+    let Some(loaded) = auth::load(state, headers).await? else { return Err(ApiError::unauthenticated()) };
     if !matches!(loaded.state, SessionState::Locked | SessionState::Active) {
         return Err(ApiError::unauthenticated());
     }
@@ -522,21 +559,21 @@ pub async fn unlock(
         return Err(ApiError::unauthenticated());
     };
     let key = throttle_key(user.login_id.as_str());
-    let throttle = gate(&state, &key).await?;
-    let password_ok = password_matches(&state, &user, &req.password);
+    let throttle = gate(state, &key).await?;
+    let password_ok = password_matches(state, &user, password);
     let record = state.store.totp(user.institution_id, user.id).await?.filter(|t| t.confirmed);
     let code_ok = match (&record, password_ok) {
-        (Some(record), true) => spend_totp(&state, &user, record, &req.code).await?,
+        (Some(record), true) => spend_totp(state, &user, record, code).await?,
         _ => false,
     };
     if !code_ok || user.status != UserStatus::Active {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
     }
     state.store.clear_throttle(&key).await?;
     let session = SessionRecord { locked: false, last_seen_at: state.clock.now(), ..loaded.record };
     state.store.update_session(&session).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "session unlocked");
-    Ok(Json(me(&state, &user, &session)))
+    Ok((user, session))
 }
 
 fn weakness_message(w: &mamori_crypto::strength::Weakness) -> Message {
@@ -571,25 +608,36 @@ pub async fn change_password(
     auth: Authenticated,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    if req.current_password.len() > MAX_PASSWORD_BYTES || req.new_password.len() > MAX_PASSWORD_BYTES {
+    password_change_step(&state, &auth, &req.current_password, &req.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the password, shared by the API and the pages.
+pub(crate) async fn password_change_step(
+    state: &AppState,
+    auth: &Authenticated,
+    current_password: &str,
+    new_password: &str,
+) -> Result<(), ApiError> {
+    if current_password.len() > MAX_PASSWORD_BYTES || new_password.len() > MAX_PASSWORD_BYTES {
         return Err(too_long("password"));
     }
     let user = &auth.user;
     let key = throttle_key(user.login_id.as_str());
-    let throttle = gate(&state, &key).await?;
-    if !password_matches(&state, user, &req.current_password) {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(user)).await);
+    let throttle = gate(state, &key).await?;
+    if !password_matches(state, user, current_password) {
+        return Err(fail(state, &key, throttle.as_ref(), Some(user)).await);
     }
-    if req.new_password == req.current_password {
+    if new_password == current_password {
         return Err(ApiError::bad_request(Message::new(
             "新しいパスワードは現在のものと違うものにしてください。",
             "the new password must differ from the current one",
         )));
     }
     let personal = [user.login_id.as_str(), user.display_name.as_str()];
-    mamori_crypto::strength::check(&req.new_password, state.config.get().password.min_length, &personal)
+    mamori_crypto::strength::check(new_password, state.config.get().password.min_length, &personal)
         .map_err(|w| ApiError::bad_request(weakness_message(&w)))?;
-    let hash = state.passwords.hasher.hash(&Secret::new(req.new_password), &mut rand_core::OsRng).map_err(|e| {
+    let hash = state.passwords.hasher.hash(&Secret::new(new_password), &mut rand_core::OsRng).map_err(|e| {
         tracing::error!(error = %e, "hashing failed");
         ApiError::internal()
     })?;
@@ -598,7 +646,7 @@ pub async fn change_password(
     state.store.delete_user_sessions(user.institution_id, user.id).await?;
     state.store.create_session(&auth.session).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "password changed; other sessions ended");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Logs out (also from a locked or pending session).
