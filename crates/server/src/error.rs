@@ -41,6 +41,24 @@ impl ApiError {
         Self { status, code, message, retry_after: None }
     }
 
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message for the person.
+    #[must_use]
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
     /// 404 for an unknown API path.
     #[must_use]
     pub fn not_found() -> Self {

@@ -25,7 +25,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use error::ApiError;
 use state::AppState;
 use std::time::{Duration, Instant};
@@ -46,6 +46,14 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/", get(pages::index))
         .route("/static/mamori.css", get(pages::stylesheet))
+        .route("/login", get(pages::login::login_form).post(pages::login::login_submit))
+        .route("/login/code", get(pages::login::code_form).post(pages::login::code_submit_totp))
+        .route("/login/recovery", post(pages::login::code_submit_recovery))
+        .route("/login/reenroll", post(pages::login::reenroll_submit))
+        .route("/enroll", get(pages::login::enroll_form).post(pages::login::enroll_submit))
+        .route("/unlock", post(pages::login::unlock_submit))
+        .route("/password", get(pages::login::password_form).post(pages::login::password_submit))
+        .route("/logout", post(pages::login::logout_submit))
         .fallback(fallback)
         .layer(middleware::from_fn(require_json_body))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))

@@ -692,3 +692,72 @@ fn browser_page_shell_is_japanese_first_and_switches_to_english() {
         browser.quit().await;
     });
 }
+
+/// Login through the real pages in Chromium: password, TOTP code, the forced password change,
+/// the idle lock screen (which hides the user's data), and the lockout message.
+#[test]
+fn browser_login_two_factors_idle_lock_and_lockout() {
+    let tmp = TempDir::new("browser-login");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[("MAMORI_IDLE_LOCK", "2s"), ("MAMORI_LOCKOUT_THRESHOLD", "3")]);
+    let shots = std::env::var("MAMORI_TEST_SCREENSHOTS").ok();
+    rt().block_on(async {
+        let Some(b) = browser::Browser::start("browser_login_two_factors_idle_lock_and_lockout").await else {
+            return;
+        };
+        let shot = |name: &'static str, png: Vec<u8>| {
+            if let Some(dir) = &shots {
+                std::fs::write(std::path::Path::new(dir).join(name), png).unwrap();
+            }
+        };
+        b.goto(&format!("{}login", server.url)).await;
+        assert_eq!(b.text("h1").await, "ログイン");
+        b.type_into("#login_id", "admin").await;
+        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
+        b.click("#submit").await;
+        assert!(b.url().await.ends_with("/login/code"), "{}", b.url().await);
+        shot("login-code.png", b.screenshot_png().await);
+        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
+        b.click("#submit").await;
+        // The one-time password must be replaced first.
+        assert!(b.url().await.ends_with("/password"), "{}", b.url().await);
+        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
+        b.type_into("#new_password", "password1234").await;
+        b.click("#submit").await;
+        assert!(b.text("#error").await.contains("推測されやすい"), "a weak password is refused with a reason");
+        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
+        b.type_into("#new_password", "aki-no-sora-wa-takaku-sunde-iru").await;
+        b.click("#submit").await;
+        assert_eq!(b.text("#welcome").await, "管理者 さん");
+        assert!(b.text("#last-login-at").await.contains("初めて"));
+        shot("home.png", b.screenshot_png().await);
+
+        // Idle for longer than the idle lock: the server locks; the page hides everything.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        b.goto(&server.url).await;
+        assert_eq!(b.text("#locked").await, "画面をロックしました");
+        let html = b.source().await;
+        assert!(!html.contains("管理者") && !html.contains("admin"), "the lock screen leaks nothing");
+        shot("lock.png", b.screenshot_png().await);
+        b.click("button.link").await; // log out from the lock screen
+        assert!(b.url().await.ends_with("/login"), "{}", b.url().await);
+
+        // Lockout: three failures (waiting out the 1 s and 3 s delays), then even the right
+        // password is refused with the lockout message.
+        for wait in [1100u64, 3100, 0] {
+            b.type_into("#login_id", "admin").await;
+            b.type_into("#password", "definitely-wrong").await;
+            b.click("#submit").await;
+            assert!(b.text("#error").await.contains("正しくありません"));
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        b.type_into("#login_id", "admin").await;
+        b.type_into("#password", "aki-no-sora-wa-takaku-sunde-iru").await;
+        b.click("#submit").await;
+        let message = b.text("#error").await;
+        assert!(message.contains("一時的にログインできません"), "{message}");
+        shot("lockout.png", b.screenshot_png().await);
+        b.quit().await;
+    });
+}

@@ -435,21 +435,26 @@ pub async fn reenroll(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Json<LoginStep>, ApiError> {
-    if req.code.chars().count() > MAX_CODE {
+    reenroll_step(&state, &headers, &req.code).await.map(Json)
+}
+
+/// Uses a re-enrollment pass, shared by the API and the pages.
+pub(crate) async fn reenroll_step(state: &AppState, headers: &HeaderMap, pass: &str) -> Result<LoginStep, ApiError> {
+    if pass.chars().count() > MAX_CODE {
         return Err(too_long("code"));
     }
-    let (loaded, user) = pending(&state, &headers, SessionStage::SecondFactor).await?;
+    let (loaded, user) = pending(state, headers, SessionStage::SecondFactor).await?;
     let key = throttle_key(user.login_id.as_str());
-    let throttle = gate(&state, &key).await?;
-    let hash = token::recovery_code_hash(&req.code);
+    let throttle = gate(state, &key).await?;
+    let hash = token::recovery_code_hash(pass);
     if !state.store.use_reenroll_pass(user.institution_id, user.id, &hash, state.clock.now()).await? {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
     }
     state.store.delete_second_factors(user.institution_id, user.id).await?;
     let record = SessionRecord { stage: SessionStage::Enroll, ..loaded.record };
     state.store.update_session(&record).await?;
     tracing::warn!(institution = %user.institution_id, user = %user.id, "re-enrollment pass used; second factors removed");
-    Ok(Json(LoginStep { next: "enroll", password_change_required: user.password_change_required }))
+    Ok(LoginStep { next: "enroll", password_change_required: user.password_change_required })
 }
 
 /// Enrollment, step 1: a new TOTP secret for the authenticator app.

@@ -13,6 +13,7 @@ use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
+mod pages;
 mod session;
 mod users;
 

@@ -1,5 +1,7 @@
 //! Server-rendered pages (askama, escaped by default).
 
+pub mod login;
+
 use crate::i18n::{LANG_COOKIE, Lang, Texts};
 use crate::state::AppState;
 use askama::Template;
@@ -11,7 +13,7 @@ use serde::Deserialize;
 /// `?lang=` on any page.
 #[derive(Debug, Default, Deserialize)]
 pub struct LangQuery {
-    lang: Option<String>,
+    pub(crate) lang: Option<String>,
 }
 
 #[derive(Template)]
@@ -33,7 +35,13 @@ struct NotFoundPage {
     version: &'static str,
 }
 
-fn render(template: &impl Template, status: StatusCode, lang: Lang, set_cookie: bool, tls: bool) -> Response {
+pub(crate) fn render(
+    template: &impl Template,
+    status: StatusCode,
+    lang: Lang,
+    set_cookie: bool,
+    tls: bool,
+) -> Response {
     match template.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
@@ -57,6 +65,9 @@ fn render(template: &impl Template, status: StatusCode, lang: Lang, set_cookie: 
 /// `GET /`: the page shell.
 pub async fn index(State(state): State<AppState>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
     let (lang, set_cookie) = Lang::negotiate(q.lang.as_deref(), &headers);
+    if let Some(page) = login::home(&state, &headers, lang, set_cookie).await {
+        return page;
+    }
     let institutions = match state.store.institutions().await {
         Ok(list) => list.into_iter().map(|i| i.name.as_str().to_owned()).collect(),
         Err(e) => {
@@ -86,7 +97,7 @@ pub async fn not_found(State(state): State<AppState>, Query(q): Query<LangQuery>
 pub async fn stylesheet() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        include_str!("../static/mamori.css"),
+        include_str!("../../static/mamori.css"),
     )
         .into_response()
 }

@@ -1,0 +1,188 @@
+//! The login pages in process: CSRF-protected forms, the same steps as the API, the lock
+//! screen that hides everything, Japanese first.
+
+use super::session::{PASSWORD, account};
+use super::{Fixture, fixture, fixture_with};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tower::ServiceExt as _;
+
+/// A browser-like client with a cookie jar.
+struct Browser<'a> {
+    fx: &'a Fixture,
+    jar: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    html: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.html.find(marker).map(|i| i + marker.len()).expect("a form with a CSRF field");
+        self.html[start..].split('"').next().unwrap_or_default().to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(fx: &'a Fixture) -> Self {
+        Self { fx, jar: BTreeMap::new() }
+    }
+
+    async fn request(&mut self, method: &str, uri: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut req = Request::builder().method(method).uri(uri);
+        if !self.jar.is_empty() {
+            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req = req.header("cookie", cookies.join("; "));
+        }
+        let req = match form {
+            Some(fields) => {
+                let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
+                req.header("content-type", "application/x-www-form-urlencoded").body(Body::from(body.join("&")))
+            }
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let response = mamori_server::app(self.fx.state.clone()).oneshot(req).await.unwrap();
+        let status = response.status();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() {
+                    self.jar.remove(k);
+                } else {
+                    self.jar.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        Page { status, location, html: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        self.request("GET", uri, None).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+        self.request("POST", uri, Some(form)).await
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_logs_in_through_the_pages_and_the_idle_lock_hides_everything() {
+    let fx = fixture_with("pages-login", |c| c.session.idle_lock.0 = Duration::from_secs(60)).await;
+    let nurse = account(&fx, "hanako", true, false).await;
+    let mut b = Browser::new(&fx);
+    let form = b.get("/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.html.contains("<html lang=\"ja\">") && form.html.contains("ログインID"), "{}", form.html);
+    let csrf = form.csrf();
+    assert!(b.jar.contains_key("__Host-mamori_csrf"));
+
+    let step = b.post("/login", &[("csrf", &csrf), ("login_id", "hanako"), ("password", PASSWORD)]).await;
+    assert_eq!(step.status, StatusCode::SEE_OTHER);
+    assert_eq!(step.location.as_deref(), Some("/login/code"));
+    let code_form = b.get("/login/code").await;
+    let code = fx.code(nurse.totp.as_ref().unwrap());
+    let done = b.post("/login/code", &[("csrf", &code_form.csrf()), ("code", &code)]).await;
+    assert_eq!(done.location.as_deref(), Some("/"));
+    let home = b.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.html.contains("山田 花子 さん") && home.html.contains("今回が初めてのログインです"), "{}", home.html);
+
+    fx.advance(Duration::from_secs(60));
+    let locked = b.get("/").await;
+    assert_eq!(locked.status, StatusCode::LOCKED);
+    assert!(locked.html.contains("画面をロックしました"), "{}", locked.html);
+    assert!(
+        !locked.html.contains("山田") && !locked.html.contains("hanako"),
+        "the lock screen shows nothing: {}",
+        locked.html
+    );
+    assert_eq!(b.get("/password").await.status, StatusCode::LOCKED);
+
+    let wrong = b.post("/unlock", &[("csrf", &locked.csrf()), ("password", "nope-nope"), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("正しくありません"), "{}", wrong.html);
+    fx.advance(Duration::from_secs(31));
+    let code = fx.code(nurse.totp.as_ref().unwrap());
+    let unlocked = b.post("/unlock", &[("csrf", &locked.csrf()), ("password", PASSWORD), ("code", &code)]).await;
+    assert_eq!(unlocked.location.as_deref(), Some("/"));
+    assert_eq!(b.get("/").await.status, StatusCode::OK);
+
+    let out = b.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert!(!b.jar.contains_key("__Host-mamori_session"));
+}
+
+#[tokio::test]
+async fn forms_without_their_csrf_token_change_nothing() {
+    let fx = fixture("pages-csrf").await;
+    account(&fx, "hanako", true, false).await;
+    let mut b = Browser::new(&fx);
+    let form = b.get("/login").await;
+    for csrf in ["", "forged-token-value"] {
+        let r = b.post("/login", &[("csrf", csrf), ("login_id", "hanako"), ("password", PASSWORD)]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.html.contains("フォームを受け付けられません"), "{}", r.html);
+    }
+    // Without the cookie the right token is refused too (another site cannot read it).
+    let mut other = Browser::new(&fx);
+    let r = other.post("/login", &[("csrf", &form.csrf()), ("login_id", "hanako"), ("password", PASSWORD)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!b.jar.contains_key("__Host-mamori_session") && !other.jar.contains_key("__Host-mamori_session"));
+    assert!(fx.state.store.throttle("hanako").await.unwrap().is_none(), "nothing was even checked");
+}
+
+#[tokio::test]
+async fn a_wrong_password_re_renders_the_form_with_one_generic_message() {
+    let fx = fixture("pages-wrong").await;
+    account(&fx, "hanako", true, false).await;
+    let mut b = Browser::new(&fx);
+    let form = b.get("/login").await;
+    let r = b.post("/login", &[("csrf", &form.csrf()), ("login_id", "hanako"), ("password", "not-it")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.html.contains("ログインID、パスワードまたは確認コードが正しくありません。"), "{}", r.html);
+    assert!(r.html.contains("name=\"login_id\""));
+    let en = b.get("/login?lang=en").await;
+    fx.advance(Duration::from_secs(2));
+    let r = b.post("/login", &[("csrf", &en.csrf()), ("login_id", "nobody"), ("password", "x")]).await;
+    assert!(r.html.contains("the login ID, password or code is not correct"), "{}", r.html);
+}
+
+#[tokio::test]
+async fn a_new_user_enrolls_on_the_page_and_sees_recovery_codes_once() {
+    let fx = fixture("pages-enroll").await;
+    let new = account(&fx, "taro", false, false).await;
+    let mut b = Browser::new(&fx);
+    let form = b.get("/login").await;
+    let r = b.post("/login", &[("csrf", &form.csrf()), ("login_id", "taro"), ("password", PASSWORD)]).await;
+    assert_eq!(r.location.as_deref(), Some("/enroll"));
+    let page = b.get("/enroll").await;
+    assert!(page.html.contains("<svg") && page.html.contains("id=\"secret\""), "{}", page.html);
+    let secret_b32 = page.html.split("<code id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let secret = mamori_crypto::TotpSecret::from_base32(&secret_b32).unwrap();
+    let done = b.post("/enroll", &[("csrf", &page.csrf()), ("code", &fx.code(&secret))]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+    assert_eq!(done.html.matches("<li><code>").count(), 10, "{}", done.html);
+    assert_eq!(fx.state.store.unused_recovery_codes(fx.institution, new.id).await.unwrap(), 10);
+    assert_eq!(b.get("/").await.status, StatusCode::OK);
+}
