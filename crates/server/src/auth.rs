@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use mamori_core::authz::Principal;
 use mamori_core::session::{SessionRecord, SessionState, evaluate};
 use mamori_core::{Message, User};
@@ -39,15 +39,7 @@ pub fn clear_cookie(tls: bool) -> Option<HeaderValue> {
 /// The session token from the request's cookies.
 #[must_use]
 pub fn read_token(headers: &HeaderMap, tls: bool) -> Option<String> {
-    let name = cookie_name(tls);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 64)
-        .map(|(_, v)| v.to_owned())
+    crate::cookies::get(headers, cookie_name(tls)).map(str::to_owned)
 }
 
 /// Password hashing for logins, with a dummy hash so that an unknown login ID costs as much

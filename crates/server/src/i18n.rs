@@ -39,14 +39,7 @@ impl Lang {
         if let Some(lang) = query_lang.and_then(Self::parse) {
             return (lang, true);
         }
-        let from_cookie = headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == LANG_COOKIE)
-            .and_then(|(_, v)| Self::parse(v));
+        let from_cookie = crate::cookies::get(headers, LANG_COOKIE).and_then(Self::parse);
         (from_cookie.unwrap_or(Self::Ja), false)
     }
 

@@ -21,20 +21,9 @@ const fn csrf_cookie(tls: bool) -> &'static str {
     if tls { "__Host-mamori_csrf" } else { "mamori_csrf" }
 }
 
-fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 64)
-        .map(|(_, v)| v)
-}
-
 /// The CSRF token for a form: the existing cookie's, or a new one to be set.
 fn csrf(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
-    if let Some(existing) = read_cookie(headers, csrf_cookie(tls)) {
+    if let Some(existing) = crate::cookies::get(headers, csrf_cookie(tls)) {
         return (existing.to_owned(), None);
     }
     let token = mamori_crypto::token::random_token(&mut rand_core::OsRng);
@@ -45,7 +34,7 @@ fn csrf(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
 }
 
 fn csrf_ok(headers: &HeaderMap, tls: bool, submitted: &str) -> bool {
-    read_cookie(headers, csrf_cookie(tls)).is_some_and(|c| mamori_crypto::token::secrets_equal(c, submitted))
+    crate::cookies::get(headers, csrf_cookie(tls)).is_some_and(|c| mamori_crypto::token::secrets_equal(c, submitted))
 }
 
 fn lang_of(headers: &HeaderMap) -> Lang {
