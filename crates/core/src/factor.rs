@@ -62,3 +62,39 @@ impl std::fmt::Debug for ReenrollPass {
             .finish_non_exhaustive()
     }
 }
+
+/// A registered WebAuthn credential (security key or passkey). The credential itself is kept
+/// as the JSON that webauthn-rs serializes (public key, counter, flags): nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnCredential {
+    /// The credential ID the authenticator chose (unique).
+    pub credential_id: Vec<u8>,
+    /// A name the user gave it (e.g. "YubiKey 受付").
+    pub name: String,
+    /// webauthn-rs's serialized credential.
+    pub credential_json: String,
+    /// When it was registered.
+    pub created_at: OffsetDateTime,
+    /// When it was last used to log in.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What a pending WebAuthn ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebauthnPurpose {
+    /// Registering a new credential.
+    Register,
+    /// Logging in with a registered credential.
+    Authenticate,
+}
+
+impl WebauthnPurpose {
+    /// Stable text for storage.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Authenticate => "authenticate",
+        }
+    }
+}
