@@ -101,7 +101,13 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     let metrics = Arc::new(mamori_server::metrics::Metrics::default());
     let clock = Arc::new(SystemClock);
     let passwords = mamori_server::auth::Passwords::new(&config.password).map_err(Failure::failed)?;
+    let public_url = valid.public_url_at(bound, tls.is_some());
+    let webauthn = mamori_server::auth::webauthn_for(&public_url).map(Arc::new);
+    if webauthn.is_none() {
+        tracing::warn!(%public_url, "security keys (WebAuthn) are off: server.public_url has no domain name");
+    }
     let state = mamori_server::State_::new(Inner {
+        webauthn,
         store: store.clone(),
         config: valid.clone(),
         keys: ServerKeys { checkpoint },
@@ -113,7 +119,7 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     });
     let shutdown = mamori_server::shutdown_signal()
         .map_err(|e| Failure::failed(format!("シグナルを受け取れません / cannot install signal handlers: {e}")))?;
-    tracing::info!(url = %format!("{scheme}://{bound}/"), backend = store.backend().as_str(), "mamori listening");
+    tracing::info!(url = %public_url, backend = store.backend().as_str(), "mamori listening");
     #[allow(clippy::print_stdout)]
     {
         println!("mamori: listening on {scheme}://{bound}/");

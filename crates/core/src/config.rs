@@ -613,14 +613,25 @@ impl ValidConfig {
         if path.is_absolute() { path.to_path_buf() } else { data_dir.join(path) }
     }
 
-    /// The URL people open.
+    /// The URL people open: `server.public_url`, else the listen address — named `localhost`
+    /// when it is loopback, because browsers allow WebAuthn only on domain names and the
+    /// self-signed certificate names `localhost`.
     #[must_use]
     pub fn public_url(&self, tls: bool) -> String {
-        self.config
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{}/", if tls { "https" } else { "http" }, self.listen))
+        self.public_url_at(self.listen, tls)
+    }
+
+    /// As [`Self::public_url`], for the address actually bound (e.g. after `--listen …:0`).
+    #[must_use]
+    pub fn public_url_at(&self, bound: SocketAddr, tls: bool) -> String {
+        self.config.server.public_url.clone().unwrap_or_else(|| {
+            let scheme = if tls { "https" } else { "http" };
+            if bound.ip().is_loopback() {
+                format!("{scheme}://localhost:{}/", bound.port())
+            } else {
+                format!("{scheme}://{bound}/")
+            }
+        })
     }
 }
 

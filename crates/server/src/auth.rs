@@ -172,3 +172,26 @@ impl FromRequestParts<AppState> for Authenticated {
         Ok(Self { token: loaded.token, session: SessionRecord { last_seen_at: now, ..record }, user })
     }
 }
+
+/// WebAuthn for the URL people open: its host must be a domain name (browsers refuse WebAuthn
+/// on IP addresses), which becomes the relying party ID; the origin must match exactly.
+#[must_use]
+pub fn webauthn_for(public_url: &str) -> Option<webauthn_rs::Webauthn> {
+    let url = webauthn_rs::prelude::Url::parse(public_url).ok()?;
+    let rp_id = url.domain()?.to_owned();
+    webauthn_rs::WebauthnBuilder::new(&rp_id, &url).ok()?.rp_name("mamori").build().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webauthn_for;
+
+    #[test]
+    fn webauthn_needs_a_domain_name() {
+        assert!(webauthn_for("https://localhost:8443/").is_some());
+        assert!(webauthn_for("https://clinic.example.jp/").is_some());
+        assert!(webauthn_for("https://127.0.0.1:8443/").is_none());
+        assert!(webauthn_for("https://[::1]:8443/").is_none());
+        assert!(webauthn_for("not a url").is_none());
+    }
+}

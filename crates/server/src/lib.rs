@@ -55,6 +55,8 @@ pub fn app(state: AppState) -> Router {
         .route("/unlock", post(pages::login::unlock_submit))
         .route("/password", get(pages::login::password_form).post(pages::login::password_submit))
         .route("/logout", post(pages::login::logout_submit))
+        .route("/security-keys", get(pages::login::keys_page))
+        .route("/static/webauthn.js", get(pages::webauthn_script))
         .fallback(fallback)
         .layer(middleware::from_fn(require_json_body))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))

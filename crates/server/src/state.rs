@@ -30,6 +30,8 @@ pub struct Inner {
     pub config: ValidConfig,
     /// Loaded keys.
     pub keys: ServerKeys,
+    /// WebAuthn, when the public URL has a domain name (WebAuthn refuses IP addresses).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Password hashing with the configured parameters.
     pub passwords: crate::auth::Passwords,
     /// Request counters.

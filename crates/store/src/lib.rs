@@ -5,23 +5,33 @@
 //! # Invariants
 //!
 //! - **Every query of institution data names the institution.** Each statement that reads or
-//!   writes users, roles, second factors, re-enrollment passes or sessions binds
-//!   `institution_id` in its `WHERE` clause (or in the key it inserts), and every table of
-//!   institution data has `institution_id` in its primary key, except `sessions` and
-//!   `reenroll_passes`, keyed by the SHA-256 of their secret (with `institution_id` a column
-//!   every statement binds). A user of one institution is invisible through another
-//!   institution's ID, and so are its second factors, passes and sessions; a pass's user and
-//!   issuer are users of the pass's institution (foreign keys).
+//!   writes users, roles, second factors (TOTP, recovery codes, WebAuthn credentials),
+//!   re-enrollment passes, sessions or pending WebAuthn ceremonies binds `institution_id` in its
+//!   `WHERE` clause (or in the key it inserts), and every table of institution data has
+//!   `institution_id` in its primary key, except `sessions`, `reenroll_passes` and
+//!   `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its session's
+//!   token hash), with `institution_id` a column every statement binds. A user of one
+//!   institution is invisible through another institution's ID, and so are its second factors,
+//!   passes, sessions and ceremonies; a pass's user and issuer are users of the pass's
+//!   institution (foreign keys), and a ceremony is stored only for a session of the institution
+//!   named (and deleted with it, `ON DELETE CASCADE`).
 //!   The only statements that range over all institutions are deployment-level, each marked in
 //!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
 //!   across the deployment), the login throttles (keyed by the login ID as typed, known or
 //!   not), and finding a session by its token hash (the record then names its institution).
+//!   WebAuthn credential IDs are unique across the deployment too (a unique index on the ID
+//!   alone), so registering one taken in another institution is a [`StoreError::Conflict`]; no
+//!   statement reads another institution's credentials.
 //!   All statements are static text in `sql.rs` with bound parameters.
 //! - **Single-use secrets are used once.** A TOTP time step, a recovery code and a
 //!   re-enrollment pass are each consumed by one conditional `UPDATE` whose affected-row count
 //!   is the answer, so of concurrent attempts exactly one succeeds; a pass also only before its
-//!   `expires_at` (at that instant it is expired). Session tokens, recovery codes and passes are
-//!   stored only as SHA-256 digests.
+//!   `expires_at` (at that instant it is expired). A pending WebAuthn ceremony is taken by one
+//!   `DELETE ... RETURNING`, so of concurrent takes exactly one gets the row; its state is
+//!   returned only for the purpose it was stored for and before its `expires_at`, and the row is
+//!   gone either way: a challenge is used at most once. A session has at most one pending
+//!   ceremony (a new one replaces it). Session tokens, recovery codes and passes are stored
+//!   only as SHA-256 digests.
 //! - **Login IDs are unique across the deployment and never reused.** The `users.login_id`
 //!   column is `UNIQUE` over all institutions, whatever the account's status, and the store has
 //!   no delete path for users: a retired account keeps its login ID forever. Creating a user
@@ -34,7 +44,7 @@
 //!   serializes concurrent bootstraps; on any error nothing is left behind. The same holds for
 //!   [`Store::create_user`] (user row and roles together), [`Store::set_user_roles`] (all roles
 //!   replaced or none), [`Store::replace_recovery_codes`] and [`Store::delete_second_factors`]
-//!   (TOTP enrollment and recovery codes together).
+//!   (TOTP enrollment, recovery codes and WebAuthn credentials together).
 //! - **Values round-trip exactly.** IDs are stored as UUIDs (PostgreSQL) or lower-case
 //!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
 //!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
@@ -53,7 +63,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use mamori_core::config::{Backend, DatabaseUrl};
-use mamori_core::factor::{ReenrollPass, TotpRecord};
+use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
@@ -240,9 +250,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// How many of the user's recovery codes are unused.
     async fn unused_recovery_codes(&self, institution: InstitutionId, user: UserId) -> Result<u32, StoreError>;
 
-    /// Removes the user's TOTP enrollment and all its recovery codes (used or not), in one
-    /// transaction; returns whether a TOTP enrollment existed. `false`, not an error, for a user
-    /// the institution does not have.
+    /// Removes the user's TOTP enrollment, all its recovery codes (used or not) and all its
+    /// WebAuthn credentials (a lost device may be a security key), in one transaction; returns
+    /// whether a TOTP enrollment existed. `false`, not an error, for a user the institution does
+    /// not have.
     async fn delete_second_factors(&self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError>;
 
     /// Stores a re-enrollment pass (`pass.used_at` as given, normally `None`).
@@ -298,6 +309,80 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Deletes every session of the user; returns how many there were.
     async fn delete_user_sessions(&self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError>;
+
+    /// Registers a WebAuthn credential of the user (`credential.last_used_at` as given,
+    /// normally `None`).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"security key"`) when the credential ID is registered anywhere
+    /// in the deployment, to any user of any institution; [`StoreError::NotFound`] (`"user"`)
+    /// when the institution has no such user. A credential ID that is not 1 to 1023 bytes or a
+    /// name that is not 1 to 100 characters is refused by the database.
+    async fn add_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential: &WebauthnCredential,
+    ) -> Result<(), StoreError>;
+
+    /// The user's WebAuthn credentials, oldest first (then by credential ID).
+    async fn webauthn_credentials(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+    ) -> Result<Vec<WebauthnCredential>, StoreError>;
+
+    /// After a login with a credential: stores its updated JSON (the signature counter) and
+    /// sets its `last_used_at` to `used_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"security key"`) when the user (in this institution) has no
+    /// credential with this ID.
+    async fn update_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+        credential_json: &str,
+        used_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Removes one of the user's credentials: `true` iff it existed.
+    async fn delete_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Stores the state of a pending WebAuthn ceremony of the session with this token hash,
+    /// replacing any earlier one (one pending ceremony per session). The ceremony goes with the
+    /// session when the session is deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"session"`) when the institution has no such session.
+    async fn put_webauthn_challenge(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        purpose: WebauthnPurpose,
+        state: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the session's pending ceremony and returns its state if it is for `purpose` and
+    /// `at` is before its `expires_at` (at that instant it has expired). One
+    /// `DELETE ... RETURNING`: a ceremony of the other purpose or an expired one is removed
+    /// too (and `None` returned), so a challenge is used at most once, and of concurrent takes
+    /// at most one gets the state. `None` when this institution has no such session or it has
+    /// no pending ceremony.
+    async fn take_webauthn_challenge(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        purpose: WebauthnPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// Opens the store a database URL names.

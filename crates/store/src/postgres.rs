@@ -1,13 +1,16 @@
 //! The PostgreSQL backend: `UUID` and `TIMESTAMPTZ` columns, the same statements as SQLite.
 
-use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, one_line, user_data_insert_error};
+use crate::error::{
+    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, one_line, user_data_insert_error,
+};
 use crate::rows::{
-    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_ledger, assemble_one_user,
-    assemble_users, counter, created_user, status_unchanged, stored_time,
+    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
+    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter, created_user, status_unchanged,
+    stored_time,
 };
 use crate::{Store, StoreError, sql};
 use mamori_core::config::{Backend, DatabaseUrl};
-use mamori_core::factor::{ReenrollPass, TotpRecord};
+use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
@@ -195,6 +198,16 @@ fn reenroll_pass_row(row: &PgRow) -> Result<ReenrollPassRow, StoreError> {
         issued_at: get(row, "issued_at")?,
         expires_at: get(row, "expires_at")?,
         used_at: get(row, "used_at")?,
+    })
+}
+
+fn webauthn_credential_row(row: &PgRow) -> Result<WebauthnCredentialRow, StoreError> {
+    Ok(WebauthnCredentialRow {
+        credential_id: get(row, "credential_id")?,
+        name: get(row, "name")?,
+        credential_json: get(row, "credential_json")?,
+        created_at: get(row, "created_at")?,
+        last_used_at: get(row, "last_used_at")?,
     })
 }
 
@@ -629,6 +642,12 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIALS)
+            .bind(institution)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
         tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(totp.rows_affected() > 0)
     }
@@ -756,6 +775,125 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(result.rows_affected())
+    }
+
+    async fn add_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential: &WebauthnCredential,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_WEBAUTHN_CREDENTIAL)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(credential.credential_id.as_slice())
+            .bind(&credential.name)
+            .bind(&credential.credential_json)
+            .bind(stored_time(credential.created_at))
+            .bind(credential.last_used_at.map(stored_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "security key"))?;
+        Ok(())
+    }
+
+    async fn webauthn_credentials(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+    ) -> Result<Vec<WebauthnCredential>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_WEBAUTHN_CREDENTIALS)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| webauthn_credential_row(row)?.into_credential()).collect()
+    }
+
+    async fn update_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+        credential_json: &str,
+        used_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_WEBAUTHN_CREDENTIAL)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(credential_id)
+            .bind(credential_json)
+            .bind(stored_time(used_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "security key")
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIAL)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn put_webauthn_challenge(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        purpose: WebauthnPurpose,
+        state: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPSERT_WEBAUTHN_CHALLENGE)
+            .bind(token_hash.as_slice())
+            .bind(institution.as_uuid())
+            .bind(purpose.as_str())
+            .bind(state)
+            .bind(stored_time(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                // The session went between the SELECT and the insert.
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound { what: "session" }
+                } else {
+                    from_sqlx(BACKEND, e)
+                }
+            })?;
+        one_row(&result, "session")
+    }
+
+    async fn take_webauthn_challenge(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        purpose: WebauthnPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(sql::TAKE_WEBAUTHN_CHALLENGE)
+            .bind(token_hash.as_slice())
+            .bind(institution.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let Some(row) = row else { return Ok(None) };
+        WebauthnChallengeRow {
+            purpose: get(&row, "purpose")?,
+            state: get(&row, "state")?,
+            expires_at: get(&row, "expires_at")?,
+        }
+        .into_state(purpose, at)
     }
 }
 

@@ -4,7 +4,7 @@
 //! column, never the value.
 
 use crate::StoreError;
-use mamori_core::factor::{ReenrollPass, TotpRecord};
+use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::{
@@ -185,6 +185,59 @@ impl ReenrollPassRow {
 
 /// The longest reason a re-enrollment pass keeps (the schema checks it too).
 const REENROLL_REASON_MAX_CHARS: usize = 500;
+
+/// A `user_webauthn` row (without its institution and user).
+pub(crate) struct WebauthnCredentialRow {
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) name: String,
+    pub(crate) credential_json: String,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) last_used_at: Option<OffsetDateTime>,
+}
+
+impl WebauthnCredentialRow {
+    pub(crate) fn into_credential(self) -> Result<WebauthnCredential, StoreError> {
+        if !(1..=WEBAUTHN_CREDENTIAL_ID_MAX_BYTES).contains(&self.credential_id.len()) {
+            return Err(corrupt("user_webauthn.credential_id", "not 1 to 1023 bytes"));
+        }
+        if !(1..=WEBAUTHN_NAME_MAX_CHARS).contains(&self.name.chars().count()) {
+            return Err(corrupt("user_webauthn.name", "not 1 to 100 characters"));
+        }
+        Ok(WebauthnCredential {
+            credential_id: self.credential_id,
+            name: self.name,
+            credential_json: self.credential_json,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
+/// The longest credential ID kept (WebAuthn allows at most 1023 bytes; the schema checks it too).
+const WEBAUTHN_CREDENTIAL_ID_MAX_BYTES: usize = 1023;
+
+/// The longest credential name kept (the schema checks it too).
+const WEBAUTHN_NAME_MAX_CHARS: usize = 100;
+
+/// A `webauthn_challenges` row as its `DELETE ... RETURNING` gave it back.
+pub(crate) struct WebauthnChallengeRow {
+    pub(crate) purpose: String,
+    pub(crate) state: String,
+    pub(crate) expires_at: OffsetDateTime,
+}
+
+impl WebauthnChallengeRow {
+    /// The state of a taken challenge if it was for `purpose` and `at` (as stored: to the
+    /// microsecond) is before its `expires_at`; at that instant it has expired. `None`
+    /// otherwise: the row is gone either way, so a challenge is used at most once.
+    pub(crate) fn into_state(self, purpose: WebauthnPurpose, at: OffsetDateTime) -> Result<Option<String>, StoreError> {
+        let stored = [WebauthnPurpose::Register, WebauthnPurpose::Authenticate]
+            .into_iter()
+            .find(|p| p.as_str() == self.purpose)
+            .ok_or_else(|| corrupt("webauthn_challenges.purpose", "unknown purpose"))?;
+        Ok((stored == purpose && stored_time(at) < self.expires_at).then_some(self.state))
+    }
+}
 
 /// A `sessions` row.
 pub(crate) struct SessionRow {
@@ -371,6 +424,50 @@ mod tests {
                 matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("reenroll_passes.reason"))
             );
         }
+    }
+
+    #[test]
+    fn webauthn_rows_are_checked() {
+        let credential = |credential_id: Vec<u8>, name: &str| WebauthnCredentialRow {
+            credential_id,
+            name: name.to_owned(),
+            credential_json: "{}".to_owned(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            last_used_at: None,
+        };
+        assert!(credential(vec![7], "鍵").into_credential().is_ok_and(|c| c.credential_id == [7]));
+        assert!(credential(vec![7; 1023], &"鍵".repeat(100)).into_credential().is_ok());
+        for id in [vec![], vec![7; 1024]] {
+            let err = credential(id, "鍵").into_credential().err();
+            assert!(
+                matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("user_webauthn.credential_id"))
+            );
+        }
+        for name in [String::new(), "鍵".repeat(101)] {
+            let err = credential(vec![7], &name).into_credential().err();
+            assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("user_webauthn.name")));
+        }
+    }
+
+    #[test]
+    fn a_taken_challenge_counts_only_for_its_purpose_before_it_expires() {
+        let expires_at = time::macros::datetime!(2026-11-25 09:05:00.000001 UTC);
+        let taken =
+            |purpose: &str| WebauthnChallengeRow { purpose: purpose.to_owned(), state: "state".to_owned(), expires_at };
+        let state = |purpose: &str, wanted, at| taken(purpose).into_state(wanted, at).ok().flatten();
+        let before = expires_at - time::Duration::microseconds(1);
+        assert_eq!(state("register", WebauthnPurpose::Register, before).as_deref(), Some("state"));
+        assert_eq!(state("authenticate", WebauthnPurpose::Authenticate, before).as_deref(), Some("state"));
+        assert_eq!(state("register", WebauthnPurpose::Authenticate, before), None, "the other purpose");
+        assert_eq!(state("authenticate", WebauthnPurpose::Register, before), None, "the other purpose");
+        assert_eq!(state("register", WebauthnPurpose::Register, expires_at), None, "at expiry");
+        // Compared as stored: a nanosecond after the last valid microsecond is still that microsecond.
+        let nanos_later = before + time::Duration::nanoseconds(999);
+        assert_eq!(state("register", WebauthnPurpose::Register, nanos_later).as_deref(), Some("state"));
+        let err = taken("login").into_state(WebauthnPurpose::Register, before).err();
+        assert!(
+            matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("webauthn_challenges.purpose"))
+        );
     }
 
     #[test]

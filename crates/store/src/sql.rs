@@ -199,3 +199,40 @@ pub(crate) const USE_REENROLL_PASS: &str = "UPDATE reenroll_passes SET used_at =
 pub(crate) const SELECT_REENROLL_PASSES: &str = "SELECT institution_id, user_id, pass_hash, issued_by, reason, \
             issued_at, expires_at, used_at \
      FROM reenroll_passes WHERE institution_id = $1 ORDER BY issued_at DESC, pass_hash";
+
+pub(crate) const INSERT_WEBAUTHN_CREDENTIAL: &str = "INSERT INTO user_webauthn \
+     (institution_id, user_id, credential_id, name, credential_json, created_at, last_used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// A user's credentials, oldest first (then by credential ID, bytewise on both backends).
+pub(crate) const SELECT_WEBAUTHN_CREDENTIALS: &str = "SELECT credential_id, name, credential_json, created_at, \
+            last_used_at \
+     FROM user_webauthn WHERE institution_id = $1 AND user_id = $2 ORDER BY created_at, credential_id";
+
+/// After a login: the new signature counter (in the JSON) and the time of use.
+pub(crate) const UPDATE_WEBAUTHN_CREDENTIAL: &str = "UPDATE user_webauthn SET credential_json = $4, last_used_at = $5 \
+     WHERE institution_id = $1 AND user_id = $2 AND credential_id = $3";
+
+pub(crate) const DELETE_WEBAUTHN_CREDENTIAL: &str =
+    "DELETE FROM user_webauthn WHERE institution_id = $1 AND user_id = $2 AND credential_id = $3";
+
+pub(crate) const DELETE_WEBAUTHN_CREDENTIALS: &str =
+    "DELETE FROM user_webauthn WHERE institution_id = $1 AND user_id = $2";
+
+/// Inserts or replaces the pending ceremony of the session with token hash `$1` in institution
+/// `$2`: the `SELECT` yields a row only for such a session, so no row changed means there is
+/// none. A replacement also requires the stored row's institution to be `$2`. (The `WHERE` in
+/// the `SELECT` also keeps SQLite from reading `ON CONFLICT` as part of a join.)
+pub(crate) const UPSERT_WEBAUTHN_CHALLENGE: &str = "INSERT INTO webauthn_challenges \
+     (token_hash, institution_id, purpose, state, expires_at) \
+     SELECT $1, $2, $3, $4, $5 FROM sessions WHERE token_hash = $1 AND institution_id = $2 \
+     ON CONFLICT (token_hash) DO UPDATE \
+       SET purpose = excluded.purpose, state = excluded.state, expires_at = excluded.expires_at \
+       WHERE webauthn_challenges.institution_id = excluded.institution_id";
+
+/// Takes the session's pending ceremony: one `DELETE ... RETURNING`, so of concurrent takes
+/// exactly one gets the row, and a taken challenge is gone whether or not it was still valid
+/// (the caller then checks its purpose and expiry).
+pub(crate) const TAKE_WEBAUTHN_CHALLENGE: &str = "DELETE FROM webauthn_challenges \
+     WHERE token_hash = $1 AND institution_id = $2 \
+     RETURNING purpose, state, expires_at";

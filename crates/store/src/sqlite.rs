@@ -3,14 +3,17 @@
 //! UUIDs are stored as lower-case hyphenated text and timestamps as UTC text with exactly six
 //! fractional digits ([`TIMESTAMP_FORMAT`]), so both round-trip exactly and sort as text.
 
-use crate::error::{from_sqlx, is_login_id_violation, is_unique_violation, user_data_insert_error};
+use crate::error::{
+    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, user_data_insert_error,
+};
 use crate::rows::{
-    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, assemble_ledger, assemble_one_user,
-    assemble_users, counter, created_user, status_unchanged, stored_time,
+    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
+    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter, created_user, status_unchanged,
+    stored_time,
 };
 use crate::{Store, StoreError, sql};
 use mamori_core::config::Backend;
-use mamori_core::factor::{ReenrollPass, TotpRecord};
+use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
@@ -232,6 +235,16 @@ fn reenroll_pass_row(row: &SqliteRow) -> Result<ReenrollPassRow, StoreError> {
         issued_at: get_time(row, "issued_at")?,
         expires_at: get_time(row, "expires_at")?,
         used_at: get_opt_time(row, "used_at")?,
+    })
+}
+
+fn webauthn_credential_row(row: &SqliteRow) -> Result<WebauthnCredentialRow, StoreError> {
+    Ok(WebauthnCredentialRow {
+        credential_id: get(row, "credential_id")?,
+        name: get(row, "name")?,
+        credential_json: get(row, "credential_json")?,
+        created_at: get_time(row, "created_at")?,
+        last_used_at: get_opt_time(row, "last_used_at")?,
     })
 }
 
@@ -663,6 +676,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
+        sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIALS)
+            .bind(&institution)
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
         tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(totp.rows_affected() > 0)
     }
@@ -790,6 +809,125 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(result.rows_affected())
+    }
+
+    async fn add_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential: &WebauthnCredential,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_WEBAUTHN_CREDENTIAL)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(user.as_uuid()))
+            .bind(credential.credential_id.as_slice())
+            .bind(&credential.name)
+            .bind(&credential.credential_json)
+            .bind(time_text(credential.created_at)?)
+            .bind(opt_time_text(credential.last_used_at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "security key"))?;
+        Ok(())
+    }
+
+    async fn webauthn_credentials(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+    ) -> Result<Vec<WebauthnCredential>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_WEBAUTHN_CREDENTIALS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(user.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| webauthn_credential_row(row)?.into_credential()).collect()
+    }
+
+    async fn update_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+        credential_json: &str,
+        used_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_WEBAUTHN_CREDENTIAL)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(user.as_uuid()))
+            .bind(credential_id)
+            .bind(credential_json)
+            .bind(time_text(used_at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "security key")
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIAL)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(user.as_uuid()))
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn put_webauthn_challenge(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        purpose: WebauthnPurpose,
+        state: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPSERT_WEBAUTHN_CHALLENGE)
+            .bind(token_hash.as_slice())
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(purpose.as_str())
+            .bind(state)
+            .bind(time_text(expires_at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                // The session went between the SELECT and the insert.
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound { what: "session" }
+                } else {
+                    from_sqlx(BACKEND, e)
+                }
+            })?;
+        one_row(&result, "session")
+    }
+
+    async fn take_webauthn_challenge(
+        &self,
+        institution: InstitutionId,
+        token_hash: &[u8; 32],
+        purpose: WebauthnPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(sql::TAKE_WEBAUTHN_CHALLENGE)
+            .bind(token_hash.as_slice())
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        let Some(row) = row else { return Ok(None) };
+        WebauthnChallengeRow {
+            purpose: get(&row, "purpose")?,
+            state: get(&row, "state")?,
+            expires_at: get_time(&row, "expires_at")?,
+        }
+        .into_state(purpose, at)
     }
 }
 

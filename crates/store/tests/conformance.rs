@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use mamori_core::config::{Backend, DatabaseUrl};
-use mamori_core::factor::{ReenrollPass, TotpRecord};
+use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::{
@@ -23,7 +23,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 3;
+const LATEST_SCHEMA_VERSION: i64 = 4;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -309,6 +309,17 @@ fn session_record(user: &User, token: u8) -> SessionRecord {
         previous_login_at: Some(datetime!(2026-11-24 18:30:00.000042 UTC)),
         failures_since_previous: 3,
         client_cert_sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned()),
+    }
+}
+
+/// A security key registered at `created_at`; its credential ID is `len` bytes `id`.
+fn webauthn_credential(id: u8, len: usize, created_at: OffsetDateTime) -> WebauthnCredential {
+    WebauthnCredential {
+        credential_id: vec![id; len],
+        name: format!("YubiKey 受付 {id}"),
+        credential_json: format!(r#"{{"cred_id":"{id:02x}","counter":0}}"#),
+        created_at,
+        last_used_at: None,
     }
 }
 
@@ -1191,6 +1202,282 @@ async fn lifecycle_data_is_invisible_through_another_institution(store: &dyn Sto
     assert!(store.use_reenroll_pass(a, alice, &pass.pass_hash, T0).await.expect("the pass is still unused"));
 }
 
+async fn webauthn_credentials_round_trip_every_field_oldest_first(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    assert!(store.webauthn_credentials(a, alice).await.expect("credentials").is_empty());
+
+    // The longest ID and name, a used key, times given in JST with nanoseconds: stored in UTC,
+    // to the microsecond.
+    let late = WebauthnCredential {
+        credential_id: (0..=255u8).cycle().take(1023).collect(),
+        name: "鍵".repeat(100),
+        credential_json: format!(r#"{{"counter":7,"pad":"{}"}}"#, "x".repeat(8000)),
+        created_at: datetime!(2026-11-25 19:00:00.123456789 +09:00),
+        last_used_at: Some(datetime!(2026-11-25 19:30:00.5 +09:00)),
+    };
+    store.add_webauthn_credential(a, alice, &late).await.expect("add");
+    let late = WebauthnCredential {
+        created_at: datetime!(2026-11-25 10:00:00.123456 UTC),
+        last_used_at: Some(datetime!(2026-11-25 10:30:00.5 UTC)),
+        ..late
+    };
+    // Two registered at the same instant come in credential-ID order (bytewise).
+    let tie_high = webauthn_credential(0xf0, 64, T0 + Duration::minutes(1));
+    let tie_low =
+        WebauthnCredential { credential_id: vec![0x0f; 65], ..webauthn_credential(2, 1, tie_high.created_at) };
+    let early = webauthn_credential(1, 1, T0);
+    for credential in [&tie_high, &early, &tie_low] {
+        store.add_webauthn_credential(a, alice, credential).await.expect("add");
+    }
+    let read = store.webauthn_credentials(a, alice).await.expect("credentials");
+    assert_eq!(read, vec![early, tie_low, tie_high, late]);
+    assert_eq!(read[3].created_at.offset(), UtcOffset::UTC);
+    assert_eq!(read[3].last_used_at.map(OffsetDateTime::offset), Some(UtcOffset::UTC));
+    assert!(store.webauthn_credentials(a, two.carol.id).await.expect("credentials").is_empty());
+    assert!(store.webauthn_credentials(two.b.id, two.bob.id).await.expect("credentials").is_empty());
+}
+
+async fn webauthn_credential_ids_are_unique_across_the_deployment(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, carol, bob) = (two.a.id, two.b.id, two.alice.id, two.carol.id, two.bob.id);
+    let key = webauthn_credential(1, 32, T0);
+    store.add_webauthn_credential(a, alice, &key).await.expect("add");
+
+    // The same ID again: for the same user, another user, another institution's user.
+    for (inst, user) in [(a, alice), (a, carol), (b, bob)] {
+        let again = WebauthnCredential { name: "別の鍵".to_owned(), ..key.clone() };
+        let err = store.add_webauthn_credential(inst, user, &again).await;
+        assert!(matches!(err, Err(StoreError::Conflict { what: "security key" })), "{err:?}");
+    }
+    // Unknown users: one the institution does not have, one of another institution.
+    for (inst, user) in [(a, UserId::generate(&mut rng)), (b, alice), (InstitutionId::generate(&mut rng), alice)] {
+        let err = store.add_webauthn_credential(inst, user, &webauthn_credential(2, 32, T0)).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    }
+    // The database keeps IDs of 1 to 1023 bytes and names of 1 to 100 characters.
+    for bad in [
+        WebauthnCredential { credential_id: Vec::new(), ..webauthn_credential(3, 1, T0) },
+        webauthn_credential(4, 1024, T0),
+        WebauthnCredential { name: String::new(), ..webauthn_credential(5, 32, T0) },
+        WebauthnCredential { name: "鍵".repeat(101), ..webauthn_credential(6, 32, T0) },
+    ] {
+        let err = store.add_webauthn_credential(a, alice, &bad).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    }
+
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![key.clone()]);
+    assert!(store.webauthn_credentials(a, carol).await.expect("credentials").is_empty());
+    assert!(store.webauthn_credentials(b, bob).await.expect("credentials").is_empty());
+    // Once deleted, the ID is free again, for anyone.
+    assert!(store.delete_webauthn_credential(a, alice, &key.credential_id).await.expect("delete"));
+    store.add_webauthn_credential(b, bob, &key).await.expect("the ID is free again");
+    assert_eq!(store.webauthn_credentials(b, bob).await.expect("credentials"), vec![key]);
+}
+
+async fn webauthn_credentials_are_updated_and_deleted_by_their_user_only(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, b, alice, carol, bob) = (two.a.id, two.b.id, two.alice.id, two.carol.id, two.bob.id);
+    let (k1, k2) = (webauthn_credential(1, 16, T0), webauthn_credential(2, 16, T0 + Duration::seconds(1)));
+    let (k3, k4) = (webauthn_credential(3, 16, T0), webauthn_credential(4, 16, T0));
+    store.add_webauthn_credential(a, alice, &k1).await.expect("add");
+    store.add_webauthn_credential(a, alice, &k2).await.expect("add");
+    store.add_webauthn_credential(a, carol, &k3).await.expect("add");
+    store.add_webauthn_credential(b, bob, &k4).await.expect("add");
+
+    // Given in JST with nanoseconds: stored in UTC, to the microsecond.
+    let json = r#"{"cred_id":"01","counter":42}"#;
+    let used = datetime!(2026-11-25 19:00:00.000001999 +09:00);
+    store.update_webauthn_credential(a, alice, &k1.credential_id, json, used).await.expect("update");
+    let k1 = WebauthnCredential {
+        credential_json: json.to_owned(),
+        last_used_at: Some(datetime!(2026-11-25 10:00:00.000001 UTC)),
+        ..k1
+    };
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![k1.clone(), k2.clone()]);
+    let json = r#"{"cred_id":"01","counter":43}"#;
+    let later = T0 + Duration::hours(2);
+    store.update_webauthn_credential(a, alice, &k1.credential_id, json, later).await.expect("update again");
+    let k1 = WebauthnCredential { credential_json: json.to_owned(), last_used_at: Some(later), ..k1 };
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![k1.clone(), k2.clone()]);
+
+    // Not another user's key, not through another institution, not an unknown ID.
+    for (inst, user, id) in [
+        (a, carol, &k1.credential_id),
+        (b, alice, &k1.credential_id),
+        (b, bob, &k1.credential_id),
+        (a, alice, &k3.credential_id),
+        (a, alice, &vec![9; 16]),
+    ] {
+        let err = store.update_webauthn_credential(inst, user, id, "{}", later + Duration::hours(1)).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "security key" })), "{err:?}");
+        assert!(!store.delete_webauthn_credential(inst, user, id).await.expect("delete"));
+    }
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![k1.clone(), k2.clone()]);
+
+    assert!(store.delete_webauthn_credential(a, alice, &k1.credential_id).await.expect("delete"));
+    assert!(!store.delete_webauthn_credential(a, alice, &k1.credential_id).await.expect("delete again"));
+    let err = store.update_webauthn_credential(a, alice, &k1.credential_id, "{}", later).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "security key" })), "{err:?}");
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![k2]);
+    assert_eq!(store.webauthn_credentials(a, carol).await.expect("credentials"), vec![k3]);
+    assert_eq!(store.webauthn_credentials(b, bob).await.expect("credentials"), vec![k4]);
+}
+
+async fn webauthn_challenges_are_taken_once_for_their_purpose_before_they_expire(store: &dyn Store, _db: &TestDb) {
+    use WebauthnPurpose::{Authenticate, Register};
+    let two = two_institutions(store, &mut rng()).await;
+    let a = two.a.id;
+    let session = session_record(&two.alice, 1);
+    store.create_session(&session).await.expect("create");
+    let token = session.token_hash;
+    let expires = T0 + Duration::minutes(5);
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None, "none pending");
+
+    // Taken once (a state as long as webauthn-rs's may be).
+    let long = format!(r#"{{"challenge":"{}"}}"#, "c".repeat(10_000));
+    store.put_webauthn_challenge(a, &token, Register, &long, expires).await.expect("put");
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), Some(long));
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None, "the second take");
+
+    // The other purpose gets nothing, and the challenge is gone.
+    store.put_webauthn_challenge(a, &token, Register, "state-2", expires).await.expect("put");
+    assert_eq!(store.take_webauthn_challenge(a, &token, Authenticate, T0).await.expect("take"), None);
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None, "gone");
+    store.put_webauthn_challenge(a, &token, Authenticate, "state-3", expires).await.expect("put");
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None);
+    assert_eq!(store.take_webauthn_challenge(a, &token, Authenticate, T0).await.expect("take"), None, "gone");
+
+    // At expires_at it has expired, and is gone too.
+    store.put_webauthn_challenge(a, &token, Authenticate, "state-4", expires).await.expect("put");
+    assert_eq!(store.take_webauthn_challenge(a, &token, Authenticate, expires).await.expect("take"), None);
+    assert_eq!(store.take_webauthn_challenge(a, &token, Authenticate, T0).await.expect("take"), None, "gone");
+    // Given in JST with nanoseconds: compared in UTC, to the microsecond.
+    let expires_jst = datetime!(2026-11-25 18:05:00.000001999 +09:00);
+    store.put_webauthn_challenge(a, &token, Authenticate, "state-5", expires_jst).await.expect("put");
+    let just_before = datetime!(2026-11-25 09:05:00.000000999 UTC);
+    let taken = store.take_webauthn_challenge(a, &token, Authenticate, just_before).await.expect("take");
+    assert_eq!(taken.as_deref(), Some("state-5"), "just before expiry");
+
+    // A new ceremony replaces the pending one: state, purpose and expiry.
+    store.put_webauthn_challenge(a, &token, Register, "old", T0 + Duration::seconds(1)).await.expect("put");
+    store.put_webauthn_challenge(a, &token, Register, "new", T0 + Duration::hours(1)).await.expect("replace");
+    let at = T0 + Duration::minutes(1);
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, at).await.expect("take").as_deref(), Some("new"));
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, at).await.expect("take"), None, "only the latest");
+    store.put_webauthn_challenge(a, &token, Register, "register", expires).await.expect("put");
+    store.put_webauthn_challenge(a, &token, Authenticate, "login", expires).await.expect("replace");
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None);
+    store.put_webauthn_challenge(a, &token, Register, "register", expires).await.expect("put");
+    store.put_webauthn_challenge(a, &token, Authenticate, "login", expires).await.expect("replace");
+    let taken = store.take_webauthn_challenge(a, &token, Authenticate, T0).await.expect("take");
+    assert_eq!(taken.as_deref(), Some("login"));
+    assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None, "only the latest");
+}
+
+async fn webauthn_challenges_go_with_their_session(store: &dyn Store, _db: &TestDb) {
+    use WebauthnPurpose::Register;
+    let two = two_institutions(store, &mut rng()).await;
+    let a = two.a.id;
+    let expires = T0 + Duration::minutes(5);
+    for session in [session_record(&two.alice, 1), session_record(&two.alice, 2), session_record(&two.carol, 3)] {
+        store.create_session(&session).await.expect("create");
+        let state = format!("state-{}", session.token_hash[0]);
+        store.put_webauthn_challenge(a, &session.token_hash, Register, &state, expires).await.expect("put");
+    }
+
+    store.delete_session(a, &[1; 32]).await.expect("delete");
+    assert_eq!(store.take_webauthn_challenge(a, &[1; 32], Register, T0).await.expect("take"), None);
+    // No ceremony for a session that is gone or never was.
+    for token in [[1; 32], [9; 32]] {
+        let err = store.put_webauthn_challenge(a, &token, Register, "state", expires).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "session" })), "{err:?}");
+        assert_eq!(store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take"), None);
+    }
+    assert_eq!(store.delete_user_sessions(a, two.alice.id).await.expect("delete"), 1);
+    assert_eq!(store.take_webauthn_challenge(a, &[2; 32], Register, T0).await.expect("take"), None);
+    // Carol's session and ceremony are untouched.
+    let taken = store.take_webauthn_challenge(a, &[3; 32], Register, T0).await.expect("take");
+    assert_eq!(taken.as_deref(), Some("state-3"));
+}
+
+async fn concurrent_takes_of_one_webauthn_challenge_return_it_once(store: &dyn Store, _db: &TestDb) {
+    use WebauthnPurpose::Authenticate;
+    let two = two_institutions(store, &mut rng()).await;
+    let a = two.a.id;
+    let session = session_record(&two.alice, 1);
+    store.create_session(&session).await.expect("create");
+    let token = session.token_hash;
+    for round in 0..5 {
+        let state = format!("state-{round}");
+        store.put_webauthn_challenge(a, &token, Authenticate, &state, T0 + Duration::minutes(5)).await.expect("put");
+        let (r1, r2, r3) = tokio::join!(
+            store.take_webauthn_challenge(a, &token, Authenticate, T0),
+            store.take_webauthn_challenge(a, &token, Authenticate, T0),
+            store.take_webauthn_challenge(a, &token, Authenticate, T0),
+        );
+        let taken: Vec<String> = [r1, r2, r3].into_iter().filter_map(|r| r.expect("take")).collect();
+        assert_eq!(taken, vec![state], "round {round}: exactly one take gets the state");
+    }
+}
+
+async fn deleting_second_factors_removes_webauthn_credentials_too(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, b, alice, carol, bob) = (two.a.id, two.b.id, two.alice.id, two.carol.id, two.bob.id);
+    store.put_totp(a, alice, &TotpRecord { confirmed: true, ..totp_record(1) }).await.expect("alice's totp");
+    let (k1, k2) = (webauthn_credential(1, 16, T0), webauthn_credential(2, 16, T0));
+    store.add_webauthn_credential(a, alice, &k1).await.expect("add");
+    store.add_webauthn_credential(a, alice, &k2).await.expect("add");
+    let k3 = webauthn_credential(3, 16, T0);
+    store.add_webauthn_credential(a, carol, &k3).await.expect("carol's key (no TOTP)");
+    let k4 = webauthn_credential(4, 16, T0);
+    store.add_webauthn_credential(b, bob, &k4).await.expect("bob's key");
+
+    assert!(store.delete_second_factors(a, alice).await.expect("delete"), "alice had a TOTP enrollment");
+    assert!(store.webauthn_credentials(a, alice).await.expect("credentials").is_empty());
+    assert_eq!(store.totp(a, alice).await.expect("totp"), None);
+    // A user with security keys only: they go, and the answer is still "no TOTP enrollment".
+    assert!(!store.delete_second_factors(a, carol).await.expect("delete"), "carol had no TOTP enrollment");
+    assert!(store.webauthn_credentials(a, carol).await.expect("credentials").is_empty());
+    // Bob's are untouched; the removed IDs are free again.
+    assert_eq!(store.webauthn_credentials(b, bob).await.expect("credentials"), vec![k4]);
+    store.add_webauthn_credential(a, alice, &k1).await.expect("re-register");
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![k1]);
+}
+
+async fn webauthn_data_is_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    use WebauthnPurpose::{Authenticate, Register};
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, b, alice) = (two.a.id, two.b.id, two.alice.id);
+    let key = webauthn_credential(1, 32, T0);
+    store.add_webauthn_credential(a, alice, &key).await.expect("add");
+    let session = session_record(&two.alice, 1);
+    store.create_session(&session).await.expect("create");
+    let token = session.token_hash;
+    store.put_webauthn_challenge(a, &token, Register, "a-state", T0 + Duration::minutes(5)).await.expect("put");
+
+    // Every new method, given B's ID and A's user or session.
+    let err = store.add_webauthn_credential(b, alice, &webauthn_credential(2, 32, T0)).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "add_webauthn_credential: {err:?}");
+    assert!(store.webauthn_credentials(b, alice).await.expect("webauthn_credentials").is_empty());
+    let err = store.update_webauthn_credential(b, alice, &key.credential_id, "{}", T0).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "security key" })), "update: {err:?}");
+    assert!(!store.delete_webauthn_credential(b, alice, &key.credential_id).await.expect("delete"));
+    assert!(!store.delete_second_factors(b, alice).await.expect("delete_second_factors"));
+    for purpose in [Register, Authenticate] {
+        let err = store.put_webauthn_challenge(b, &token, purpose, "b-state", T0 + Duration::hours(1)).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "session" })), "put_webauthn_challenge: {err:?}");
+        let taken = store.take_webauthn_challenge(b, &token, purpose, T0).await.expect("take_webauthn_challenge");
+        assert_eq!(taken, None);
+    }
+
+    // Nothing of A's changed: the key, and the pending ceremony (neither replaced nor taken).
+    assert_eq!(store.webauthn_credentials(a, alice).await.expect("credentials"), vec![key]);
+    let taken = store.take_webauthn_challenge(a, &token, Register, T0).await.expect("take");
+    assert_eq!(taken.as_deref(), Some("a-state"));
+}
+
 /// The migrations as embedded in the store, to build a database at an older schema version.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -1241,6 +1528,37 @@ async fn database_at_version(db: &TestDb, version: i64, rows: &'static str) -> T
     old
 }
 
+/// A session and a TOTP enrollment of `olduser` (from [`VERSION_2_ROWS`]) as schema version 3
+/// held them. No byte-string literal parses on both backends, so each gets its own.
+macro_rules! version_3_rows {
+    ($token_hash:literal, $secret:literal) => {
+        concat!(
+            "INSERT INTO sessions (token_hash, institution_id, user_id, stage, created_at, last_seen_at, \
+                                   expires_at, locked, csrf_token, previous_login_at, \
+                                   failures_since_previous, client_cert_sha256) \
+             VALUES (",
+            $token_hash,
+            ", '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', \
+                     'second_factor', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', \
+                     '2027-01-01T00:00:00.000000Z', FALSE, 'old-csrf', NULL, 0, NULL); \
+             INSERT INTO user_totp (institution_id, user_id, secret, confirmed, last_used_step, created_at) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', ",
+            $secret,
+            ", TRUE, NULL, '2026-01-01T00:00:00.000000Z');"
+        )
+    };
+}
+
+const VERSION_3_SQLITE_ROWS: &str = version_3_rows!(
+    "X'0303030303030303030303030303030303030303030303030303030303030303'",
+    "X'0707070707070707070707070707070707070707'"
+);
+
+const VERSION_3_POSTGRES_ROWS: &str = version_3_rows!(
+    "decode('0303030303030303030303030303030303030303030303030303030303030303', 'hex')",
+    "decode('0707070707070707070707070707070707070707', 'hex')"
+);
+
 async fn the_identity_migration_upgrades_an_existing_database(_store: &dyn Store, db: &TestDb) {
     let old = database_at_version(db, 1, VERSION_1_ROWS).await;
     let store = old.open().await;
@@ -1284,6 +1602,39 @@ async fn the_user_lifecycle_migration_upgrades_a_version_2_database(_store: &dyn
     old.remove().await;
 }
 
+async fn the_webauthn_migration_upgrades_a_version_3_database(_store: &dyn Store, db: &TestDb) {
+    use WebauthnPurpose::Authenticate;
+    let old = database_at_version(db, 3, VERSION_2_ROWS).await;
+    let rows = match old.backend() {
+        Backend::Sqlite => VERSION_3_SQLITE_ROWS,
+        Backend::Postgres => VERSION_3_POSTGRES_ROWS,
+    };
+    execute_outside_the_store(&old, rows).await.expect("version 3 rows");
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let inst = user.institution_id;
+    let session = store.session(&[3; 32]).await.expect("session").expect("the old session is kept");
+    assert_eq!((session.institution, session.user), (inst, user.id));
+    assert_eq!(store.totp(inst, user.id).await.expect("totp").map(|t| t.secret), Some(vec![7; 20]));
+
+    // The new tables work with the old rows.
+    let key = webauthn_credential(1, 32, T0);
+    store.add_webauthn_credential(inst, user.id, &key).await.expect("a key for the old user");
+    assert_eq!(store.webauthn_credentials(inst, user.id).await.expect("credentials"), vec![key]);
+    let expires = T0 + Duration::minutes(5);
+    store.put_webauthn_challenge(inst, &[3; 32], Authenticate, "state", expires).await.expect("put");
+    let taken = store.take_webauthn_challenge(inst, &[3; 32], Authenticate, T0).await.expect("take");
+    assert_eq!(taken.as_deref(), Some("state"));
+    store.put_webauthn_challenge(inst, &[3; 32], Authenticate, "state", expires).await.expect("put");
+    store.delete_session(inst, &[3; 32]).await.expect("delete the old session");
+    assert_eq!(store.take_webauthn_challenge(inst, &[3; 32], Authenticate, T0).await.expect("take"), None);
+    assert!(store.delete_second_factors(inst, user.id).await.expect("delete"), "the old TOTP enrollment");
+    assert!(store.webauthn_credentials(inst, user.id).await.expect("credentials").is_empty());
+    store.close().await;
+    old.remove().await;
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -1319,4 +1670,13 @@ conformance!(
     reenroll_passes_round_trip_and_are_used_once_before_they_expire,
     lifecycle_data_is_invisible_through_another_institution,
     the_user_lifecycle_migration_upgrades_a_version_2_database,
+    webauthn_credentials_round_trip_every_field_oldest_first,
+    webauthn_credential_ids_are_unique_across_the_deployment,
+    webauthn_credentials_are_updated_and_deleted_by_their_user_only,
+    webauthn_challenges_are_taken_once_for_their_purpose_before_they_expire,
+    webauthn_challenges_go_with_their_session,
+    concurrent_takes_of_one_webauthn_challenge_return_it_once,
+    deleting_second_factors_removes_webauthn_credentials_too,
+    webauthn_data_is_invisible_through_another_institution,
+    the_webauthn_migration_upgrades_a_version_3_database,
 );

@@ -123,6 +123,45 @@ impl Browser {
         self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Adds a virtual CTAP2 authenticator with user verification (a security key with a PIN
+    /// that the "user" always enters correctly).
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/webauthn/authenticator",
+                Some(json!({
+                    "protocol": "ctap2",
+                    "transport": "usb",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true
+                })),
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The credentials the virtual authenticator holds.
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let v = self
+            .call(reqwest::Method::GET, &format!("/webauthn/authenticator/{authenticator}/credentials"), None)
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits (up to 10 s) until the URL ends with `suffix`.
+    pub async fn wait_for_url(&self, suffix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) || Instant::now() > deadline {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A PNG screenshot of the viewport.
     pub async fn screenshot_png(&self) -> Vec<u8> {
         use base64::Engine as _;

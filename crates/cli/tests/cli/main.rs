@@ -60,7 +60,7 @@ fn init_creates_a_private_data_dir_and_reports_the_first_administrator() {
     }
     assert_eq!(report["admin_login_id"], "admin");
     assert_eq!(report["institution_name"], "まもり内科クリニック");
-    assert_eq!(report["url"], "https://127.0.0.1:8443/");
+    assert_eq!(report["url"], "https://localhost:8443/");
     assert_eq!(report["database"], "sqlite");
     assert_eq!(report["admin_password_change_required"], true);
     assert!(report["admin_password"].as_str().unwrap().len() >= 20);
@@ -716,12 +716,12 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
         b.type_into("#login_id", "admin").await;
         b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
         b.click("#submit").await;
-        assert!(b.url().await.ends_with("/login/code"), "{}", b.url().await);
+        assert!(b.wait_for_url("/login/code").await.ends_with("/login/code"), "{}", b.url().await);
         shot("login-code.png", b.screenshot_png().await);
         b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
         b.click("#submit").await;
         // The one-time password must be replaced first.
-        assert!(b.url().await.ends_with("/password"), "{}", b.url().await);
+        assert!(b.wait_for_url("/password").await.ends_with("/password"), "{}", b.url().await);
         b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
         b.type_into("#new_password", "password1234").await;
         b.click("#submit").await;
@@ -741,7 +741,7 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
         assert!(!html.contains("管理者") && !html.contains("admin"), "the lock screen leaks nothing");
         shot("lock.png", b.screenshot_png().await);
         b.click("button.link").await; // log out from the lock screen
-        assert!(b.url().await.ends_with("/login"), "{}", b.url().await);
+        assert!(b.wait_for_url("/login").await.ends_with("/login"), "{}", b.url().await);
 
         // Lockout: three failures (waiting out the 1 s and 3 s delays), then even the right
         // password is refused with the lockout message.
@@ -758,6 +758,65 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
         let message = b.text("#error").await;
         assert!(message.contains("一時的にログインできません"), "{message}");
         shot("lockout.png", b.screenshot_png().await);
+        b.quit().await;
+    });
+}
+
+/// A security key in real Chromium (a virtual CTAP2 authenticator with user verification):
+/// registered from the security-keys page, then used instead of a code at login.
+#[test]
+fn browser_security_key_registration_and_login() {
+    let tmp = TempDir::new("browser-webauthn");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    // WebAuthn needs a domain name: the page is opened as https://localhost:PORT/.
+    let base = format!("https://localhost:{}/", server.addr().port());
+    let shots = std::env::var("MAMORI_TEST_SCREENSHOTS").ok();
+    rt().block_on(async {
+        let Some(b) = browser::Browser::start("browser_security_key_registration_and_login").await else {
+            return;
+        };
+        let authenticator = b.add_virtual_authenticator().await;
+        b.goto(&format!("{base}login")).await;
+        b.type_into("#login_id", "admin").await;
+        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
+        b.click("#submit").await;
+        let url = b.wait_for_url("/login/code").await;
+        assert!(url.ends_with("/login/code"), "{url}: {}", b.source().await);
+        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
+        b.click("#submit").await;
+        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
+        b.type_into("#new_password", "fuyu-no-asa-no-shimo-bashira").await;
+        b.click("#submit").await;
+        assert_eq!(b.text("#welcome").await, "管理者 さん");
+
+        b.click("#keys-link").await;
+        b.type_into("#key-name", "受付のキー").await;
+        b.click("#register-key").await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !b.text("#keys").await.contains("受付のキー") {
+            assert!(std::time::Instant::now() < deadline, "the key did not appear: {}", b.source().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(b.virtual_credentials(&authenticator).await.len(), 1);
+        if let Some(d) = &shots {
+            std::fs::write(std::path::Path::new(d).join("security-keys.png"), b.screenshot_png().await).unwrap();
+        }
+        b.goto(&base).await;
+        b.click("#logout").await;
+        b.wait_for_url("/login").await;
+
+        // Log in again: password, then the key instead of a code.
+        b.goto(&format!("{base}login")).await;
+        b.type_into("#login_id", "admin").await;
+        b.type_into("#password", "fuyu-no-asa-no-shimo-bashira").await;
+        b.click("#submit").await;
+        assert!(b.wait_for_url("/login/code").await.ends_with("/login/code"));
+        b.click("#webauthn-login").await;
+        let url = b.wait_for_url(&format!("localhost:{}/", server.addr().port())).await;
+        assert!(url.ends_with('/'), "{url}: {}", b.source().await);
+        assert_eq!(b.text("#welcome").await, "管理者 さん");
         b.quit().await;
     });
 }

@@ -2,6 +2,7 @@
 
 pub mod session;
 pub mod users;
+pub mod webauthn;
 
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
@@ -134,6 +135,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::set_status))
         .routes(routes!(users::unlock))
         .routes(routes!(users::reenroll))
+        .routes(routes!(webauthn::register_start))
+        .routes(routes!(webauthn::register_finish))
+        .routes(routes!(webauthn::list))
+        .routes(routes!(webauthn::login_challenge))
+        .routes(routes!(webauthn::login_finish))
 }
 
 /// The OpenAPI 3.1 document.

@@ -43,8 +43,9 @@ pub struct LoginRequest {
 /// What the client must do next.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginStep {
-    /// `totp` (send a code to `/api/v1/session/totp`), `webauthn`, or `enroll` (no second
-    /// factor yet: enroll one at `/api/v1/session/enroll/totp`).
+    /// `webauthn` (the user has a security key: `/api/v1/session/webauthn/challenge`; a TOTP
+    /// code is accepted too), `totp` (send a code to `/api/v1/session/totp`), or `enroll` (no
+    /// second factor yet: enroll one at `/api/v1/session/enroll/totp`).
     pub next: &'static str,
     /// Whether the password is a one-time password that must be changed after login.
     pub password_change_required: bool,
@@ -132,7 +133,7 @@ fn rfc3339(t: OffsetDateTime) -> Option<String> {
     t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
-fn me(state: &AppState, user: &User, session: &SessionRecord) -> Me {
+pub(crate) fn me(state: &AppState, user: &User, session: &SessionRecord) -> Me {
     Me {
         institution_id: user.institution_id.to_string(),
         login_id: user.login_id.to_string(),
@@ -285,7 +286,13 @@ pub(crate) async fn password_step(
         ));
     }
     let enrolled = state.store.totp(user.institution_id, user.id).await?.is_some_and(|t| t.confirmed);
-    let (stage, next) = if enrolled { (SessionStage::SecondFactor, "totp") } else { (SessionStage::Enroll, "enroll") };
+    let has_keys =
+        state.webauthn.is_some() && !state.store.webauthn_credentials(user.institution_id, user.id).await?.is_empty();
+    let (stage, next) = match (has_keys, enrolled) {
+        (true, _) => (SessionStage::SecondFactor, "webauthn"),
+        (false, true) => (SessionStage::SecondFactor, "totp"),
+        (false, false) => (SessionStage::Enroll, "enroll"),
+    };
     let (token_text, _) = new_session(state, &user, stage, PRE_AUTH_TTL, (None, 0), client_cert).await?;
     Ok((LoginStep { next, password_change_required: user.password_change_required }, token_text))
 }

@@ -502,3 +502,41 @@ pub async fn logout_submit(
     }
     with_cookies(see_other("/login"), [auth::clear_cookie(state.tls)])
 }
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    lang: &'static str,
+    t: &'static Texts,
+    version: &'static str,
+    available: bool,
+    keys: Vec<(String, String)>,
+}
+
+/// `GET /security-keys`: register a security key or passkey (the ceremony runs in
+/// `/static/webauthn.js` against the JSON API).
+pub async fn keys_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let a = match page_auth(&state, &headers).await {
+        PageAuth::Active(a) if a.user.password_change_required => return see_other("/password"),
+        PageAuth::Active(a) => a,
+        PageAuth::Locked => return lock_page(&state, &headers, StatusCode::LOCKED, None),
+        PageAuth::None => return see_other("/login"),
+    };
+    let lang = lang_of(&headers);
+    let keys = match state.store.webauthn_credentials(a.user.institution_id, a.user.id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|k| {
+                let jst = k.created_at.to_offset(time::macros::offset!(+9));
+                (k.name, format!("{:04}-{:02}-{:02}", jst.year(), u8::from(jst.month()), jst.day()))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list security keys");
+            Vec::new()
+        }
+    };
+    let page =
+        KeysPage { lang: lang.tag(), t: lang.texts(), version: VERSION, available: state.webauthn.is_some(), keys };
+    render(&page, StatusCode::OK, lang, false, state.tls)
+}

@@ -101,3 +101,12 @@ pub async fn stylesheet() -> Response {
     )
         .into_response()
 }
+
+/// `GET /static/webauthn.js`.
+pub async fn webauthn_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/webauthn.js"),
+    )
+        .into_response()
+}

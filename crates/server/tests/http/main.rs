@@ -16,6 +16,7 @@ use tower::ServiceExt as _;
 mod pages;
 mod session;
 mod users;
+mod webauthn;
 
 struct Fixture {
     state: AppState,
@@ -53,6 +54,7 @@ async fn fixture_with(name: &str, adjust: impl FnOnce(&mut Config)) -> Fixture {
     let state = AppState::new(Inner {
         store: Arc::new(store),
         passwords: mamori_server::auth::Passwords::new(&config.get().password).unwrap(),
+        webauthn: mamori_server::auth::webauthn_for("https://localhost:8443/").map(Arc::new),
         config,
         keys: ServerKeys { checkpoint: mamori_crypto::CheckpointKey::generate(&mut rand_core::OsRng) },
         metrics: Arc::new(Metrics::default()),
@@ -106,6 +108,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         [
             "DELETE /api/v1/session",
             "GET /api/v1/me",
+            "GET /api/v1/me/webauthn",
             "GET /api/v1/openapi.json",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
@@ -113,6 +116,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /metrics",
             "GET /readyz",
             "POST /api/v1/me/password",
+            "POST /api/v1/me/webauthn/register/finish",
+            "POST /api/v1/me/webauthn/register/start",
             "POST /api/v1/session",
             "POST /api/v1/session/enroll/totp",
             "POST /api/v1/session/enroll/totp/confirm",
@@ -120,6 +125,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/session/reenroll",
             "POST /api/v1/session/totp",
             "POST /api/v1/session/unlock",
+            "POST /api/v1/session/webauthn/challenge",
+            "POST /api/v1/session/webauthn/finish",
             "POST /api/v1/users",
             "POST /api/v1/users/{login_id}/reenroll",
             "POST /api/v1/users/{login_id}/status",

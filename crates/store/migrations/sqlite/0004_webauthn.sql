@@ -1,0 +1,40 @@
+-- WebAuthn: registered credentials (security keys, passkeys) and pending ceremonies.
+--
+-- Same conventions as 0001 to 0003: lower-case hyphenated UUID text, UTC timestamps with
+-- exactly six fractional digits, STRICT tables. Nothing here is secret: a credential is its
+-- public key and counter (as webauthn-rs serializes it), a ceremony's state its challenge.
+
+-- A user's registered credentials. Credential IDs are chosen by the authenticator and unique
+-- across the whole deployment (like login IDs), hence the unique index on the ID alone; the
+-- key still starts with the institution, as every key of institution data does.
+CREATE TABLE user_webauthn (
+    institution_id   TEXT NOT NULL,
+    user_id          TEXT NOT NULL,
+    credential_id    BLOB NOT NULL CHECK (length(credential_id) BETWEEN 1 AND 1023),
+    name             TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    credential_json  TEXT NOT NULL,
+    created_at       TEXT NOT NULL
+                     CHECK (created_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'),
+    last_used_at     TEXT
+                     CHECK (last_used_at IS NULL OR last_used_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'),
+    PRIMARY KEY (institution_id, credential_id),
+    FOREIGN KEY (institution_id, user_id) REFERENCES users (institution_id, id)
+) STRICT;
+
+CREATE UNIQUE INDEX user_webauthn_credential_id_key ON user_webauthn (credential_id);
+
+-- A user's credentials, oldest first.
+CREATE INDEX user_webauthn_by_user ON user_webauthn (institution_id, user_id, created_at);
+
+-- The one pending ceremony (registration or login) of a session, keyed by the session's token
+-- hash and gone with the session. Taken by one DELETE ... RETURNING, so it is used at most
+-- once; every statement also names the institution.
+CREATE TABLE webauthn_challenges (
+    token_hash      BLOB NOT NULL PRIMARY KEY CHECK (length(token_hash) = 32)
+                    REFERENCES sessions (token_hash) ON DELETE CASCADE,
+    institution_id  TEXT NOT NULL,
+    purpose         TEXT NOT NULL CHECK (purpose IN ('register', 'authenticate')),
+    state           TEXT NOT NULL,
+    expires_at      TEXT NOT NULL
+                    CHECK (expires_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z')
+) STRICT;
