@@ -64,6 +64,10 @@ id_type!(
     /// An emergency (break-glass) grant.
     EmergencyGrantId
 );
+id_type!(
+    /// A registered terminal (端末).
+    TerminalId
+);
 
 #[cfg(test)]
 mod tests {
