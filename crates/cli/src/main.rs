@@ -3,6 +3,7 @@
 mod datadir;
 mod init;
 mod serve;
+mod terminal;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -39,6 +40,64 @@ enum Command {
     Serve(ServeArgs),
     /// Show the effective configuration (file + MAMORI_* environment), secrets redacted.
     Config(ConfigArgs),
+    /// Registered terminals (MDS 15): issue a client certificate (PKCS#12), list, revoke,
+    /// require them for login.
+    Terminal(TerminalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TerminalArgs {
+    #[command(subcommand)]
+    command: TerminalCommand,
+}
+
+/// What every `mamori terminal` subcommand acts on.
+#[derive(Debug, clap::Args)]
+struct TerminalTarget {
+    /// The data directory.
+    #[arg(long, value_name = "DIR", env = "MAMORI_DATA")]
+    data: PathBuf,
+    /// The institution (needed only when the database holds several).
+    #[arg(long, value_name = "UUID")]
+    institution_id: Option<mamori_core::InstitutionId>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TerminalCommand {
+    /// Issue a client certificate for a terminal and write it as a password-protected PKCS#12
+    /// file (the password is printed once). Creates the terminal CA on first use.
+    Issue {
+        #[command(flatten)]
+        target: TerminalTarget,
+        /// The terminal's name (letters, digits, '.', '_', '-'), never reused.
+        name: String,
+        /// Where to write the PKCS#12 file (default NAME.p12; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List the terminals and whether they are required.
+    List {
+        #[command(flatten)]
+        target: TerminalTarget,
+    },
+    /// Revoke a terminal: its certificate no longer logs in and its sessions end.
+    Revoke {
+        #[command(flatten)]
+        target: TerminalTarget,
+        /// The terminal's name.
+        name: String,
+    },
+    /// Require registered terminals for every login (`on`) or not (`off`).
+    Require {
+        #[command(flatten)]
+        target: TerminalTarget,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +206,7 @@ fn main() -> ExitCode {
             Command::Init(args) => init::command(args).await,
             Command::Serve(args) => serve::command(args).await,
             Command::Config(args) => datadir::show_config(&args.data),
+            Command::Terminal(args) => terminal::command(args).await,
         }
     });
     match result {

@@ -64,18 +64,23 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     } else {
         let cert = read_file("TLS証明書", "TLS certificate", &ValidConfig::resolve(&args.data, &config.tls.cert))?;
         let key = read_file("TLS秘密鍵", "TLS key", &ValidConfig::resolve(&args.data, &config.tls.key))?;
-        let ca = match &config.tls.client_ca {
-            Some(p) => Some(read_file("クライアントCA", "client CA bundle", &ValidConfig::resolve(&args.data, p))?),
-            None => None,
+        // An explicitly configured client CA wins; otherwise, once `mamori terminal issue` has
+        // made the terminal CA, its certificates are asked for (optional at the TLS level: the
+        // institution's rule decides at login).
+        let terminal_ca = args.data.join(crate::terminal::CA_CERT);
+        let (client_auth, ca) = match &config.tls.client_ca {
+            Some(p) => {
+                let bundle = read_file("クライアントCA", "client CA bundle", &ValidConfig::resolve(&args.data, p))?;
+                (config.tls.client_auth, Some(bundle))
+            }
+            None if terminal_ca.exists() => {
+                (mamori_core::config::ClientAuth::Optional, Some(read_file("端末CA", "terminal CA", &terminal_ca)?))
+            }
+            None => (config.tls.client_auth, None),
         };
-        let server_config = mamori_server::tls::server_config(
-            &cert,
-            &key,
-            &config.tls.min_version,
-            config.tls.client_auth,
-            ca.as_deref(),
-        )
-        .map_err(Failure::failed)?;
+        let server_config =
+            mamori_server::tls::server_config(&cert, &key, &config.tls.min_version, client_auth, ca.as_deref())
+                .map_err(Failure::failed)?;
         Some(Arc::new(server_config))
     };
 

@@ -7,6 +7,7 @@
 pub mod keys;
 pub mod password;
 pub mod strength;
+pub mod terminal_ca;
 pub mod tls;
 pub mod token;
 pub mod totp;

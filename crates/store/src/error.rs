@@ -118,6 +118,30 @@ pub(crate) fn is_login_id_violation(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Maps the error of inserting a terminal: an unknown institution (foreign key) is
+/// [`StoreError::NotFound`]; a name used before in the institution, a fingerprint registered
+/// anywhere, or a taken terminal ID is [`StoreError::Conflict`] naming which.
+///
+/// PostgreSQL names the constraint; SQLite names the columns in its message.
+pub(crate) fn terminal_insert_error(backend: Backend, err: sqlx::Error) -> StoreError {
+    if is_foreign_key_violation(&err) {
+        return StoreError::NotFound { what: "institution" };
+    }
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let (constraint, message) = (db.constraint(), db.message());
+            if constraint == Some("terminals_name_key") || message.contains("terminals.name") {
+                StoreError::Conflict { what: "terminal name" }
+            } else if constraint == Some("terminals_cert_sha256_key") || message.contains("terminals.cert_sha256") {
+                StoreError::Conflict { what: "terminal certificate" }
+            } else {
+                StoreError::Conflict { what: "terminal ID" }
+            }
+        }
+        _ => from_sqlx(backend, err),
+    }
+}
+
 /// Collapses whitespace so a detail stays on one log line.
 pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -6,22 +6,27 @@
 //!
 //! - **Every query of institution data names the institution.** Each statement that reads or
 //!   writes users, roles, second factors (TOTP, recovery codes, WebAuthn credentials),
-//!   re-enrollment passes, sessions or pending WebAuthn ceremonies binds `institution_id` in its
-//!   `WHERE` clause (or in the key it inserts), and every table of institution data has
-//!   `institution_id` in its primary key, except `sessions`, `reenroll_passes` and
-//!   `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its session's
-//!   token hash), with `institution_id` a column every statement binds. A user of one
-//!   institution is invisible through another institution's ID, and so are its second factors,
-//!   passes, sessions and ceremonies; a pass's user and issuer are users of the pass's
-//!   institution (foreign keys), and a ceremony is stored only for a session of the institution
-//!   named (and deleted with it, `ON DELETE CASCADE`).
+//!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals or an
+//!   institution's settings (the registered-terminal rule, read and written by institution ID)
+//!   binds `institution_id` in its `WHERE` clause (or in the key it inserts), and every table of
+//!   institution data (`terminals` included) has `institution_id` in its primary key, except
+//!   `sessions`, `reenroll_passes` and `webauthn_challenges`, keyed by the SHA-256 of their
+//!   secret (a ceremony by its session's token hash), with `institution_id` a column every
+//!   statement binds. A user of one institution is invisible through another institution's ID,
+//!   and so are its second factors, passes, sessions, ceremonies and terminals; a pass's user
+//!   and issuer are users of the pass's institution (foreign keys), and a ceremony is stored
+//!   only for a session of the institution named (and deleted with it, `ON DELETE CASCADE`).
 //!   The only statements that range over all institutions are deployment-level, each marked in
 //!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
 //!   across the deployment), the login throttles (keyed by the login ID as typed, known or
 //!   not), and finding a session by its token hash (the record then names its institution).
 //!   WebAuthn credential IDs are unique across the deployment too (a unique index on the ID
 //!   alone), so registering one taken in another institution is a [`StoreError::Conflict`]; no
-//!   statement reads another institution's credentials.
+//!   statement reads another institution's credentials. The same holds for terminal
+//!   certificate fingerprints (a unique constraint on the fingerprint alone): a fingerprint
+//!   registered in one institution is a [`StoreError::Conflict`] in any other, and the lookup
+//!   by fingerprint names the institution, so it never finds another institution's terminal;
+//!   deleting the sessions of a certificate deletes only sessions of the institution named.
 //!   All statements are static text in `sql.rs` with bound parameters.
 //! - **Single-use secrets are used once.** A TOTP time step, a recovery code and a
 //!   re-enrollment pass are each consumed by one conditional `UPDATE` whose affected-row count
@@ -30,12 +35,20 @@
 //!   `DELETE ... RETURNING`, so of concurrent takes exactly one gets the row; its state is
 //!   returned only for the purpose it was stored for and before its `expires_at`, and the row is
 //!   gone either way: a challenge is used at most once. A session has at most one pending
-//!   ceremony (a new one replaces it). Session tokens, recovery codes and passes are stored
-//!   only as SHA-256 digests.
+//!   ceremony (a new one replaces it). A terminal is revoked by one conditional `UPDATE` too:
+//!   of concurrent revocations exactly one answers `true`, and the first `revoked_at` stays.
+//!   Session tokens, recovery codes and passes are stored only as SHA-256 digests.
 //! - **Login IDs are unique across the deployment and never reused.** The `users.login_id`
 //!   column is `UNIQUE` over all institutions, whatever the account's status, and the store has
 //!   no delete path for users: a retired account keeps its login ID forever. Creating a user
 //!   with a taken login ID gives [`StoreError::Conflict`].
+//! - **Terminal names are never reused.** `terminals` is `UNIQUE (institution_id, name)` and the
+//!   store has no delete path for terminals: revocation sets `revoked_at` and keeps the row, so
+//!   a name used once in an institution is a [`StoreError::Conflict`] there forever (another
+//!   institution may use it). Lists include revoked terminals. The registered-terminal rule of
+//!   an institution is off until turned on (`institutions.require_registered_terminal`,
+//!   `DEFAULT FALSE`, migration 0005), and asking about an unknown institution is
+//!   [`StoreError::NotFound`], never a silent `false`.
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -49,7 +62,9 @@
 //!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
 //!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
 //!   truncated on write. A stored value that does not parse back into its core type is reported
-//!   as [`StoreError::Corrupt`], never silently replaced.
+//!   as [`StoreError::Corrupt`], never silently replaced. Terminal names and certificate
+//!   fingerprints (32 upper-case hex pairs joined by `:`) are checked by the schema on write
+//!   and again on read.
 //! - **No secrets in errors.** Connection errors show the database URL only redacted.
 
 mod error;
@@ -66,6 +81,7 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
+use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -383,6 +399,65 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         purpose: WebauthnPurpose,
         at: OffsetDateTime,
     ) -> Result<Option<String>, StoreError>;
+
+    /// Registers a terminal of `terminal.institution` (`terminal.revoked_at` as given, normally
+    /// `None`).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"terminal name"`) when the name was ever used in that
+    /// institution, revoked or not (names are never reused); [`StoreError::Conflict`]
+    /// (`"terminal certificate"`) when the fingerprint is registered anywhere in the deployment;
+    /// [`StoreError::Conflict`] (`"terminal ID"`) when the ID is taken in that institution;
+    /// [`StoreError::NotFound`] (`"institution"`) for an unknown institution. A fingerprint that
+    /// is not 32 upper-case hex pairs joined by `:` is refused by the database.
+    async fn add_terminal(&self, terminal: &Terminal) -> Result<(), StoreError>;
+
+    /// Every terminal of the institution, revoked ones included, ordered by name (bytewise).
+    async fn terminals(&self, institution: InstitutionId) -> Result<Vec<Terminal>, StoreError>;
+
+    /// Revokes the institution's terminal with this name: `true` iff it existed and was not yet
+    /// revoked (its `revoked_at` is then `at`). One conditional `UPDATE`, so of concurrent
+    /// revocations exactly one gets `true`.
+    async fn revoke_terminal(
+        &self,
+        institution: InstitutionId,
+        name: &TerminalName,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// The institution's terminal (revoked or not) with this certificate fingerprint. Never a
+    /// terminal of another institution.
+    async fn terminal_by_fingerprint(
+        &self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<Option<Terminal>, StoreError>;
+
+    /// Turns the institution's "logins only from registered terminals" rule on or off.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"institution"`) for an unknown institution.
+    async fn set_require_registered_terminal(
+        &self,
+        institution: InstitutionId,
+        required: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the institution's "logins only from registered terminals" rule is on (it is off
+    /// until turned on).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"institution"`) for an unknown institution.
+    async fn require_registered_terminal(&self, institution: InstitutionId) -> Result<bool, StoreError>;
+
+    /// Deletes every session of the institution opened over a connection that presented the
+    /// client certificate with this fingerprint (when its terminal is revoked); returns how
+    /// many there were.
+    async fn delete_sessions_of_certificate(
+        &self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Opens the store a database URL names.

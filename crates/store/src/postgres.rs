@@ -1,10 +1,11 @@
 //! The PostgreSQL backend: `UUID` and `TIMESTAMPTZ` columns, the same statements as SQLite.
 
 use crate::error::{
-    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, one_line, user_data_insert_error,
+    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, one_line, terminal_insert_error,
+    user_data_insert_error,
 };
 use crate::rows::{
-    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
+    InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
     WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter, created_user, status_unchanged,
     stored_time,
 };
@@ -13,6 +14,7 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
+use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -208,6 +210,17 @@ fn webauthn_credential_row(row: &PgRow) -> Result<WebauthnCredentialRow, StoreEr
         credential_json: get(row, "credential_json")?,
         created_at: get(row, "created_at")?,
         last_used_at: get(row, "last_used_at")?,
+    })
+}
+
+fn terminal_row(row: &PgRow) -> Result<TerminalRow, StoreError> {
+    Ok(TerminalRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        cert_sha256: get(row, "cert_sha256")?,
+        issued_at: get(row, "issued_at")?,
+        revoked_at: get(row, "revoked_at")?,
     })
 }
 
@@ -894,6 +907,96 @@ impl Store for PgStore {
             expires_at: get(&row, "expires_at")?,
         }
         .into_state(purpose, at)
+    }
+
+    async fn add_terminal(&self, terminal: &Terminal) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_TERMINAL)
+            .bind(terminal.institution.as_uuid())
+            .bind(terminal.id.as_uuid())
+            .bind(terminal.name.as_str())
+            .bind(&terminal.cert_sha256)
+            .bind(stored_time(terminal.issued_at))
+            .bind(terminal.revoked_at.map(stored_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| terminal_insert_error(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn terminals(&self, institution: InstitutionId) -> Result<Vec<Terminal>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_TERMINALS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| terminal_row(row)?.into_terminal()).collect()
+    }
+
+    async fn revoke_terminal(
+        &self,
+        institution: InstitutionId,
+        name: &TerminalName,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::REVOKE_TERMINAL)
+            .bind(institution.as_uuid())
+            .bind(name.as_str())
+            .bind(stored_time(at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn terminal_by_fingerprint(
+        &self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<Option<Terminal>, StoreError> {
+        let row = sqlx::query(sql::SELECT_TERMINAL_BY_FINGERPRINT)
+            .bind(institution.as_uuid())
+            .bind(cert_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| terminal_row(&row)?.into_terminal()).transpose()
+    }
+
+    async fn set_require_registered_terminal(
+        &self,
+        institution: InstitutionId,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_REQUIRE_REGISTERED_TERMINAL)
+            .bind(institution.as_uuid())
+            .bind(required)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "institution")
+    }
+
+    async fn require_registered_terminal(&self, institution: InstitutionId) -> Result<bool, StoreError> {
+        sqlx::query_scalar(sql::SELECT_REQUIRE_REGISTERED_TERMINAL)
+            .bind(institution.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "institution" })
+    }
+
+    async fn delete_sessions_of_certificate(
+        &self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(sql::DELETE_SESSIONS_OF_CERTIFICATE)
+            .bind(institution.as_uuid())
+            .bind(cert_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected())
     }
 }
 

@@ -7,8 +7,10 @@ use crate::StoreError;
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
+use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, User, UserId, UserStatus,
+    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, TerminalId, User, UserId,
+    UserStatus,
 };
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -274,6 +276,40 @@ impl SessionRow {
     }
 }
 
+/// A `terminals` row.
+pub(crate) struct TerminalRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) cert_sha256: String,
+    pub(crate) issued_at: OffsetDateTime,
+    pub(crate) revoked_at: Option<OffsetDateTime>,
+}
+
+impl TerminalRow {
+    pub(crate) fn into_terminal(self) -> Result<Terminal, StoreError> {
+        if !is_cert_fingerprint(&self.cert_sha256) {
+            return Err(corrupt("terminals.cert_sha256", "not 32 upper-case hex pairs joined by ':'"));
+        }
+        Ok(Terminal {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: TerminalId::from_uuid(self.id),
+            name: TerminalName::parse(&self.name).map_err(|m| corrupt("terminals.name", &m.en))?,
+            cert_sha256: self.cert_sha256,
+            issued_at: self.issued_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+/// Whether `text` is a SHA-256 fingerprint as the server writes it: 32 upper-case hex pairs
+/// joined by `:` (the schema checks it too).
+fn is_cert_fingerprint(text: &str) -> bool {
+    text.len() == 95
+        && text.split(':').count() == 32
+        && text.split(':').all(|pair| pair.len() == 2 && pair.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F')))
+}
+
 /// A stored counter (a u32 kept in a 64-bit integer column).
 pub(crate) fn counter(column: &str, value: i64) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| corrupt(column, "out of the range of a counter"))
@@ -468,6 +504,35 @@ mod tests {
         assert!(
             matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("webauthn_challenges.purpose"))
         );
+    }
+
+    #[test]
+    fn terminal_rows_are_checked() {
+        let fingerprint = vec!["AB"; 32].join(":");
+        let terminal = |name: &str, cert_sha256: &str| TerminalRow {
+            institution_id: Uuid::from_u128(1),
+            id: Uuid::from_u128(2),
+            name: name.to_owned(),
+            cert_sha256: cert_sha256.to_owned(),
+            issued_at: OffsetDateTime::UNIX_EPOCH,
+            revoked_at: None,
+        };
+        assert!(terminal("reception-1", &fingerprint).into_terminal().is_ok_and(|t| t.name.as_str() == "reception-1"));
+        for bad in ["", ".hidden", "受付", &"a".repeat(65)] {
+            let err = terminal(bad, &fingerprint).into_terminal().err();
+            assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("terminals.name")));
+        }
+        let lower = fingerprint.to_lowercase();
+        let no_colons = fingerprint.replace(':', "");
+        // 95 characters and 31 colons, but one in the wrong place.
+        let misplaced = format!("ABC{}:A", ":AB".repeat(30));
+        for bad in [lower.as_str(), no_colons.as_str(), misplaced.as_str(), "AB:CD", ""] {
+            let err = terminal("reception-1", bad).into_terminal().err();
+            assert!(
+                matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("terminals.cert_sha256")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

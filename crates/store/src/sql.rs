@@ -236,3 +236,39 @@ pub(crate) const UPSERT_WEBAUTHN_CHALLENGE: &str = "INSERT INTO webauthn_challen
 pub(crate) const TAKE_WEBAUTHN_CHALLENGE: &str = "DELETE FROM webauthn_challenges \
      WHERE token_hash = $1 AND institution_id = $2 \
      RETURNING purpose, state, expires_at";
+
+/// The institution's "logins only from registered terminals" rule.
+pub(crate) const SELECT_REQUIRE_REGISTERED_TERMINAL: &str =
+    "SELECT require_registered_terminal FROM institutions WHERE id = $1";
+
+pub(crate) const UPDATE_REQUIRE_REGISTERED_TERMINAL: &str =
+    "UPDATE institutions SET require_registered_terminal = $2 WHERE id = $1";
+
+pub(crate) const INSERT_TERMINAL: &str = "INSERT INTO terminals \
+     (institution_id, id, name, cert_sha256, issued_at, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// The columns [`crate::rows::TerminalRow`] reads.
+macro_rules! select_terminals {
+    ($where_and_order:literal) => {
+        concat!("SELECT institution_id, id, name, cert_sha256, issued_at, revoked_at FROM terminals ", $where_and_order)
+    };
+}
+
+/// Every terminal of the institution, revoked ones included, by name (bytewise on both
+/// backends; names are unique in an institution).
+pub(crate) const SELECT_TERMINALS: &str = select_terminals!("WHERE institution_id = $1 ORDER BY name");
+
+/// Fingerprints are unique across the deployment, but the lookup still names the institution:
+/// another institution's terminal is never found.
+pub(crate) const SELECT_TERMINAL_BY_FINGERPRINT: &str =
+    select_terminals!("WHERE institution_id = $1 AND cert_sha256 = $2");
+
+/// One conditional UPDATE: a terminal is revoked once, and of concurrent revocations exactly
+/// one changes the row.
+pub(crate) const REVOKE_TERMINAL: &str = "UPDATE terminals SET revoked_at = $3 \
+     WHERE institution_id = $1 AND name = $2 AND revoked_at IS NULL";
+
+/// When a terminal is revoked: every session opened over a connection with its certificate.
+pub(crate) const DELETE_SESSIONS_OF_CERTIFICATE: &str =
+    "DELETE FROM sessions WHERE institution_id = $1 AND client_cert_sha256 = $2";

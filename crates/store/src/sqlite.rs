@@ -4,10 +4,11 @@
 //! fractional digits ([`TIMESTAMP_FORMAT`]), so both round-trip exactly and sort as text.
 
 use crate::error::{
-    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, user_data_insert_error,
+    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, terminal_insert_error,
+    user_data_insert_error,
 };
 use crate::rows::{
-    InstitutionRow, ReenrollPassRow, SessionRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
+    InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
     WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter, created_user, status_unchanged,
     stored_time,
 };
@@ -16,6 +17,7 @@ use mamori_core::config::Backend;
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
+use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -245,6 +247,17 @@ fn webauthn_credential_row(row: &SqliteRow) -> Result<WebauthnCredentialRow, Sto
         credential_json: get(row, "credential_json")?,
         created_at: get_time(row, "created_at")?,
         last_used_at: get_opt_time(row, "last_used_at")?,
+    })
+}
+
+fn terminal_row(row: &SqliteRow) -> Result<TerminalRow, StoreError> {
+    Ok(TerminalRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        id: get_uuid(row, "id")?,
+        name: get(row, "name")?,
+        cert_sha256: get(row, "cert_sha256")?,
+        issued_at: get_time(row, "issued_at")?,
+        revoked_at: get_opt_time(row, "revoked_at")?,
     })
 }
 
@@ -928,6 +941,96 @@ impl Store for SqliteStore {
             expires_at: get_time(&row, "expires_at")?,
         }
         .into_state(purpose, at)
+    }
+
+    async fn add_terminal(&self, terminal: &Terminal) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_TERMINAL)
+            .bind(uuid_text(terminal.institution.as_uuid()))
+            .bind(uuid_text(terminal.id.as_uuid()))
+            .bind(terminal.name.as_str())
+            .bind(&terminal.cert_sha256)
+            .bind(time_text(terminal.issued_at)?)
+            .bind(opt_time_text(terminal.revoked_at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| terminal_insert_error(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn terminals(&self, institution: InstitutionId) -> Result<Vec<Terminal>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_TERMINALS)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| terminal_row(row)?.into_terminal()).collect()
+    }
+
+    async fn revoke_terminal(
+        &self,
+        institution: InstitutionId,
+        name: &TerminalName,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::REVOKE_TERMINAL)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(name.as_str())
+            .bind(time_text(at)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn terminal_by_fingerprint(
+        &self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<Option<Terminal>, StoreError> {
+        let row = sqlx::query(sql::SELECT_TERMINAL_BY_FINGERPRINT)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(cert_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| terminal_row(&row)?.into_terminal()).transpose()
+    }
+
+    async fn set_require_registered_terminal(
+        &self,
+        institution: InstitutionId,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(sql::UPDATE_REQUIRE_REGISTERED_TERMINAL)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(required)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        one_row(&result, "institution")
+    }
+
+    async fn require_registered_terminal(&self, institution: InstitutionId) -> Result<bool, StoreError> {
+        sqlx::query_scalar(sql::SELECT_REQUIRE_REGISTERED_TERMINAL)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "institution" })
+    }
+
+    async fn delete_sessions_of_certificate(
+        &self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(sql::DELETE_SESSIONS_OF_CERTIFICATE)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(cert_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(result.rows_affected())
     }
 }
 

@@ -10,8 +10,10 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
+use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, User, UserId, UserStatus,
+    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, TerminalId, User,
+    UserId, UserStatus,
 };
 use mamori_store::{PgStore, SqliteStore, Store, StoreError};
 use rand_core::{OsRng, RngCore};
@@ -23,7 +25,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 4;
+const LATEST_SCHEMA_VERSION: i64 = 5;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -320,6 +322,28 @@ fn webauthn_credential(id: u8, len: usize, created_at: OffsetDateTime) -> Webaut
         credential_json: format!(r#"{{"cred_id":"{id:02x}","counter":0}}"#),
         created_at,
         last_used_at: None,
+    }
+}
+
+/// A certificate fingerprint as the server writes it: 32 upper-case hex pairs joined by `:`,
+/// every pair `byte`.
+fn fingerprint(byte: u8) -> String {
+    vec![format!("{byte:02X}"); 32].join(":")
+}
+
+fn terminal_name(name: &str) -> TerminalName {
+    TerminalName::parse(name).expect("a valid terminal name")
+}
+
+/// An unrevoked terminal of `institution` issued at T0, its certificate's fingerprint all `cert`.
+fn terminal(rng: &mut TestRng, institution: InstitutionId, name: &str, cert: u8) -> Terminal {
+    Terminal {
+        institution,
+        id: TerminalId::generate(rng),
+        name: terminal_name(name),
+        cert_sha256: fingerprint(cert),
+        issued_at: T0,
+        revoked_at: None,
     }
 }
 
@@ -1478,6 +1502,298 @@ async fn webauthn_data_is_invisible_through_another_institution(store: &dyn Stor
     assert_eq!(taken.as_deref(), Some("a-state"));
 }
 
+async fn terminals_round_trip_every_field_ordered_by_name(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    assert!(store.terminals(a).await.expect("terminals").is_empty());
+
+    // The longest name, a revoked terminal, times given in JST with nanoseconds: stored in
+    // UTC, to the microsecond.
+    let revoked = Terminal {
+        name: terminal_name(&"z".repeat(64)),
+        issued_at: datetime!(2026-11-25 18:00:00.123456789 +09:00),
+        revoked_at: Some(datetime!(2026-11-26 18:00:00.5 +09:00)),
+        ..terminal(&mut rng, a, "x", 0xff)
+    };
+    store.add_terminal(&revoked).await.expect("add");
+    let revoked = Terminal {
+        issued_at: datetime!(2026-11-25 09:00:00.123456 UTC),
+        revoked_at: Some(datetime!(2026-11-26 09:00:00.5 UTC)),
+        ..revoked
+    };
+    // Names sort bytewise: upper case before lower case, '-' before '.' before digits.
+    let names = ["reception-1", "Reception_PC-2", "B-desk", "a.desk", "a-desk", "a0", "_x"];
+    let mut added = vec![revoked];
+    for (i, name) in names.into_iter().enumerate() {
+        let t = terminal(&mut rng, a, name, u8::try_from(i).expect("a small index") + 1);
+        store.add_terminal(&t).await.expect("add");
+        added.push(t);
+    }
+    added.sort_by(|x, y| x.name.as_str().as_bytes().cmp(y.name.as_str().as_bytes()));
+    let read = store.terminals(a).await.expect("terminals");
+    assert_eq!(
+        read.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["B-desk", "Reception_PC-2", "_x", "a-desk", "a.desk", "a0", "reception-1", &"z".repeat(64)]
+    );
+    assert_eq!(read, added);
+    let last = read.last().expect("the revoked terminal");
+    assert_eq!(last.issued_at.offset(), UtcOffset::UTC);
+    assert_eq!(last.revoked_at.map(OffsetDateTime::offset), Some(UtcOffset::UTC));
+    assert!(store.terminals(b).await.expect("terminals").is_empty());
+}
+
+async fn terminal_names_are_never_reused_and_fingerprints_are_unique_across_the_deployment(
+    store: &dyn Store,
+    _db: &TestDb,
+) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let first = terminal(&mut rng, a, "reception-1", 1);
+    store.add_terminal(&first).await.expect("add");
+
+    // The same name with another certificate, before and after revocation.
+    let same_name = terminal(&mut rng, a, "reception-1", 2);
+    let err = store.add_terminal(&same_name).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "terminal name" })), "{err:?}");
+    assert!(store.revoke_terminal(a, &first.name, T0 + Duration::days(1)).await.expect("revoke"));
+    let err = store.add_terminal(&same_name).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "terminal name" })), "after revocation: {err:?}");
+
+    // The same certificate under another name, in this institution and in another one.
+    for inst in [a, b] {
+        let err = store.add_terminal(&terminal(&mut rng, inst, "reception-2", 1)).await;
+        assert!(matches!(err, Err(StoreError::Conflict { what: "terminal certificate" })), "{err:?}");
+    }
+    // The same ID in the same institution.
+    let err = store.add_terminal(&Terminal { id: first.id, ..terminal(&mut rng, a, "reception-3", 3) }).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "terminal ID" })), "{err:?}");
+    // An unknown institution.
+    let unknown = InstitutionId::generate(&mut rng);
+    let err = store.add_terminal(&terminal(&mut rng, unknown, "reception-4", 4)).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
+    // The database keeps fingerprints only in the server's form.
+    let well_formed = fingerprint(0xbc);
+    for bad in [
+        well_formed.to_lowercase(),
+        well_formed.replace(':', ""),
+        well_formed.replacen(':', "", 1) + ":",
+        "AB:CD".to_owned(),
+        String::new(),
+    ] {
+        let err = store.add_terminal(&Terminal { cert_sha256: bad.clone(), ..terminal(&mut rng, a, "bad", 5) }).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{bad}: {err:?}");
+    }
+
+    let first = Terminal { revoked_at: Some(T0 + Duration::days(1)), ..first };
+    assert_eq!(store.terminals(a).await.expect("terminals"), vec![first]);
+    // A name is per institution: B may use it, with its own certificate.
+    let in_b = terminal(&mut rng, b, "reception-1", 2);
+    store.add_terminal(&in_b).await.expect("the name is free in B");
+    assert_eq!(store.terminals(b).await.expect("terminals"), vec![in_b]);
+}
+
+async fn terminals_are_revoked_once(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let (t1, t2) = (terminal(&mut rng, a, "reception-1", 1), terminal(&mut rng, a, "reception-2", 2));
+    store.add_terminal(&t1).await.expect("add");
+    store.add_terminal(&t2).await.expect("add");
+
+    let at = datetime!(2026-11-26 18:00:00.123456789 +09:00);
+    assert!(store.revoke_terminal(a, &t1.name, at).await.expect("revoke"));
+    let revoked = Terminal { revoked_at: Some(datetime!(2026-11-26 09:00:00.123456 UTC)), ..t1.clone() };
+    assert_eq!(store.terminals(a).await.expect("terminals"), vec![revoked.clone(), t2.clone()]);
+    // Again, later: false, and the first revocation time stays.
+    assert!(!store.revoke_terminal(a, &t1.name, at + Duration::days(1)).await.expect("revoke again"));
+    assert!(!store.revoke_terminal(a, &terminal_name("unknown"), at).await.expect("revoke an unknown name"));
+    assert_eq!(store.terminals(a).await.expect("terminals"), vec![revoked, t2.clone()]);
+
+    // Of concurrent revocations exactly one succeeds.
+    let (r1, r2, r3, r4) = tokio::join!(
+        store.revoke_terminal(a, &t2.name, T0),
+        store.revoke_terminal(a, &t2.name, T0),
+        store.revoke_terminal(a, &t2.name, T0),
+        store.revoke_terminal(a, &t2.name, T0),
+    );
+    let revoked = [r1, r2, r3, r4].into_iter().map(|r| r.expect("revoke")).filter(|ok| *ok).count();
+    assert_eq!(revoked, 1);
+}
+
+async fn terminals_are_found_by_fingerprint_revoked_or_not_in_their_institution_only(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let (t1, t2) = (terminal(&mut rng, a, "reception-1", 0xa1), terminal(&mut rng, b, "reception-1", 2));
+    store.add_terminal(&t1).await.expect("add");
+    store.add_terminal(&t2).await.expect("add");
+
+    assert_eq!(store.terminal_by_fingerprint(a, &t1.cert_sha256).await.expect("lookup"), Some(t1.clone()));
+    assert_eq!(store.terminal_by_fingerprint(b, &t2.cert_sha256).await.expect("lookup"), Some(t2.clone()));
+    assert_eq!(store.terminal_by_fingerprint(a, &fingerprint(3)).await.expect("lookup"), None);
+    assert_eq!(store.terminal_by_fingerprint(a, &t1.cert_sha256.to_lowercase()).await.expect("lookup"), None);
+    // Nothing through another institution, nor through an unknown one.
+    assert_eq!(store.terminal_by_fingerprint(b, &t1.cert_sha256).await.expect("lookup"), None);
+    assert_eq!(store.terminal_by_fingerprint(a, &t2.cert_sha256).await.expect("lookup"), None);
+    let unknown = InstitutionId::generate(&mut rng);
+    assert_eq!(store.terminal_by_fingerprint(unknown, &t1.cert_sha256).await.expect("lookup"), None);
+
+    // A revoked terminal is still found (the caller refuses it).
+    assert!(store.revoke_terminal(a, &t1.name, T0 + Duration::hours(1)).await.expect("revoke"));
+    let revoked = Terminal { revoked_at: Some(T0 + Duration::hours(1)), ..t1.clone() };
+    assert_eq!(store.terminal_by_fingerprint(a, &t1.cert_sha256).await.expect("lookup"), Some(revoked));
+}
+
+async fn the_registered_terminal_rule_is_off_by_default_and_kept_per_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    for inst in [a, b] {
+        assert!(!store.require_registered_terminal(inst).await.expect("rule"), "off by default");
+    }
+
+    store.set_require_registered_terminal(a, true).await.expect("turn on");
+    assert!(store.require_registered_terminal(a).await.expect("rule"));
+    assert!(!store.require_registered_terminal(b).await.expect("rule"), "B's rule is its own");
+    store.set_require_registered_terminal(a, true).await.expect("turning on twice is no error");
+    assert!(store.require_registered_terminal(a).await.expect("rule"));
+    // The institution itself still reads the same.
+    assert_eq!(store.institution(a).await.expect("institution"), Some(two.a.clone()));
+    assert_eq!(store.institutions().await.expect("institutions"), vec![two.a.clone(), two.b.clone()]);
+
+    store.set_require_registered_terminal(b, true).await.expect("turn on B");
+    store.set_require_registered_terminal(a, false).await.expect("turn off A");
+    assert!(!store.require_registered_terminal(a).await.expect("rule"));
+    assert!(store.require_registered_terminal(b).await.expect("rule"));
+
+    let unknown = InstitutionId::generate(&mut rng);
+    let err = store.require_registered_terminal(unknown).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
+    for required in [true, false] {
+        let err = store.set_require_registered_terminal(unknown, required).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
+    }
+}
+
+async fn a_bootstrapped_institution_does_not_require_registered_terminals(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store
+        .bootstrap(&inst, &new_user(&mut rng, "admin", &[Role::SystemAdministrator]), &totp_record(1))
+        .await
+        .expect("bootstrap");
+    assert!(!store.require_registered_terminal(inst.id).await.expect("rule"));
+}
+
+async fn deleting_the_sessions_of_a_certificate_counts_them(store: &dyn Store, _db: &TestDb) {
+    let two = two_institutions(store, &mut rng()).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let with_cert = |user: &User, token: u8, cert: Option<u8>| SessionRecord {
+        client_cert_sha256: cert.map(fingerprint),
+        ..session_record(user, token)
+    };
+    let doomed = [
+        with_cert(&two.alice, 1, Some(0xa1)),
+        with_cert(&two.alice, 2, Some(0xa1)),
+        with_cert(&two.carol, 3, Some(0xa1)),
+    ];
+    let kept = [
+        with_cert(&two.alice, 4, Some(0xa2)),
+        with_cert(&two.carol, 5, None),
+        with_cert(&two.bob, 6, Some(0xa1)),
+        // The same fingerprint in another spelling is another certificate.
+        SessionRecord { client_cert_sha256: Some(fingerprint(0xa1).to_lowercase()), ..session_record(&two.alice, 7) },
+    ];
+    for session in doomed.iter().chain(&kept) {
+        store.create_session(session).await.expect("create");
+    }
+
+    assert_eq!(store.delete_sessions_of_certificate(a, &fingerprint(0xa1)).await.expect("delete"), 3);
+    for session in &doomed {
+        assert_eq!(store.session(&session.token_hash).await.expect("session"), None);
+    }
+    for session in &kept {
+        assert_eq!(store.session(&session.token_hash).await.expect("session"), Some(session.clone()));
+    }
+    assert_eq!(store.delete_sessions_of_certificate(a, &fingerprint(0xa1)).await.expect("delete"), 0);
+    assert_eq!(store.delete_sessions_of_certificate(b, &fingerprint(0xa1)).await.expect("delete"), 1);
+    assert_eq!(store.session(&[6; 32]).await.expect("session"), None);
+}
+
+async fn terminal_data_is_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let t = terminal(&mut rng, a, "reception-1", 1);
+    store.add_terminal(&t).await.expect("add");
+    store.set_require_registered_terminal(a, true).await.expect("turn on");
+    let session = SessionRecord { client_cert_sha256: Some(t.cert_sha256.clone()), ..session_record(&two.alice, 1) };
+    store.create_session(&session).await.expect("create");
+
+    // Every new method, given B's ID and A's terminal, certificate or session.
+    assert!(store.terminals(b).await.expect("terminals").is_empty());
+    assert!(!store.revoke_terminal(b, &t.name, T0).await.expect("revoke_terminal"));
+    assert_eq!(store.terminal_by_fingerprint(b, &t.cert_sha256).await.expect("terminal_by_fingerprint"), None);
+    assert!(!store.require_registered_terminal(b).await.expect("require_registered_terminal"));
+    store.set_require_registered_terminal(b, false).await.expect("set_require_registered_terminal");
+    assert_eq!(
+        store.delete_sessions_of_certificate(b, &t.cert_sha256).await.expect("delete_sessions_of_certificate"),
+        0
+    );
+    let err = store.add_terminal(&Terminal { institution: b, ..t.clone() }).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "terminal certificate" })), "add_terminal: {err:?}");
+
+    // Nothing of A's changed: the terminal (not revoked), the rule, the session.
+    assert_eq!(store.terminals(a).await.expect("terminals"), vec![t.clone()]);
+    assert_eq!(store.terminal_by_fingerprint(a, &t.cert_sha256).await.expect("lookup"), Some(t));
+    assert!(store.require_registered_terminal(a).await.expect("rule"));
+    assert_eq!(store.session(&session.token_hash).await.expect("session"), Some(session));
+}
+
+/// Inserts a terminal named `$name` of the institution `00000000-…-0001`, outside the store.
+macro_rules! insert_terminal_named {
+    ($id:literal, $name:literal) => {
+        concat!(
+            "INSERT INTO terminals (institution_id, id, name, cert_sha256, issued_at, revoked_at) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-0000000000",
+            $id,
+            "', '",
+            $name,
+            "', '",
+            $id,
+            ":00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00', \
+             '2026-01-01T00:00:00.000000Z', NULL)"
+        )
+    };
+}
+
+async fn the_schema_refuses_malformed_terminal_names(store: &dyn Store, db: &TestDb) {
+    let id = "00000000-0000-4000-8000-000000000001".parse::<InstitutionId>().expect("an ID");
+    let inst = Institution { id, ..institution(&mut rng(), "まもり診療所", T0) };
+    store.create_institution(&inst).await.expect("create");
+    // The statement itself is sound: a good name goes in.
+    execute_outside_the_store(db, insert_terminal_named!("10", "Reception_PC-2.local")).await.expect("a good name");
+    for (statement, why) in [
+        (insert_terminal_named!("11", ""), "empty"),
+        (insert_terminal_named!("12", ".hidden"), "leading dot"),
+        (insert_terminal_named!("13", "a b"), "space"),
+        (insert_terminal_named!("14", "../x"), "slash"),
+        (insert_terminal_named!("15", "受付"), "not ASCII"),
+        (
+            insert_terminal_named!("16", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            "65 characters",
+        ),
+    ] {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.is_err(), "{why}: {result:?}");
+    }
+    let names: Vec<String> =
+        store.terminals(id).await.expect("terminals").into_iter().map(|t| t.name.as_str().to_owned()).collect();
+    assert_eq!(names, ["Reception_PC-2.local"]);
+}
+
 /// The migrations as embedded in the store, to build a database at an older schema version.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -1635,6 +1951,63 @@ async fn the_webauthn_migration_upgrades_a_version_3_database(_store: &dyn Store
     old.remove().await;
 }
 
+/// A session of `olduser` (from [`VERSION_2_ROWS`]) opened over a connection with a client
+/// certificate, as schema version 4 held it.
+macro_rules! version_4_rows {
+    ($token_hash:literal) => {
+        concat!(
+            "INSERT INTO sessions (token_hash, institution_id, user_id, stage, created_at, last_seen_at, \
+                                   expires_at, locked, csrf_token, previous_login_at, \
+                                   failures_since_previous, client_cert_sha256) \
+             VALUES (",
+            $token_hash,
+            ", '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', \
+                     'full', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', \
+                     '2027-01-01T00:00:00.000000Z', FALSE, 'old-csrf-4', NULL, 0, \
+                     '04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04:04');"
+        )
+    };
+}
+
+const VERSION_4_SQLITE_ROWS: &str =
+    version_4_rows!("X'0404040404040404040404040404040404040404040404040404040404040404'");
+
+const VERSION_4_POSTGRES_ROWS: &str =
+    version_4_rows!("decode('0404040404040404040404040404040404040404040404040404040404040404', 'hex')");
+
+async fn the_terminal_migration_upgrades_a_version_4_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 4, VERSION_2_ROWS).await;
+    let rows = match old.backend() {
+        Backend::Sqlite => [VERSION_3_SQLITE_ROWS, VERSION_4_SQLITE_ROWS],
+        Backend::Postgres => [VERSION_3_POSTGRES_ROWS, VERSION_4_POSTGRES_ROWS],
+    };
+    for rows in rows {
+        execute_outside_the_store(&old, rows).await.expect("version 4 rows");
+    }
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let inst = user.institution_id;
+    let institution = store.institution(inst).await.expect("institution").expect("the old institution is kept");
+    assert_eq!(institution.name.as_str(), "旧病院");
+    assert_eq!(store.institutions().await.expect("institutions"), vec![institution]);
+    assert!(!store.require_registered_terminal(inst).await.expect("rule"), "an old institution's rule is off");
+
+    // The new table and column work with the old rows.
+    let mut rng = rng();
+    let t = terminal(&mut rng, inst, "reception-1", 4);
+    store.add_terminal(&t).await.expect("a terminal of the old institution");
+    assert_eq!(store.terminal_by_fingerprint(inst, &fingerprint(4)).await.expect("lookup"), Some(t.clone()));
+    store.set_require_registered_terminal(inst, true).await.expect("turn on");
+    assert!(store.require_registered_terminal(inst).await.expect("rule"));
+    assert!(store.revoke_terminal(inst, &t.name, T0).await.expect("revoke"));
+    assert_eq!(store.delete_sessions_of_certificate(inst, &fingerprint(4)).await.expect("delete"), 1);
+    assert_eq!(store.session(&[4; 32]).await.expect("session"), None);
+    assert!(store.session(&[3; 32]).await.expect("session").is_some(), "the session without a certificate stays");
+    store.close().await;
+    old.remove().await;
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -1679,4 +2052,14 @@ conformance!(
     deleting_second_factors_removes_webauthn_credentials_too,
     webauthn_data_is_invisible_through_another_institution,
     the_webauthn_migration_upgrades_a_version_3_database,
+    terminals_round_trip_every_field_ordered_by_name,
+    terminal_names_are_never_reused_and_fingerprints_are_unique_across_the_deployment,
+    terminals_are_revoked_once,
+    terminals_are_found_by_fingerprint_revoked_or_not_in_their_institution_only,
+    the_registered_terminal_rule_is_off_by_default_and_kept_per_institution,
+    a_bootstrapped_institution_does_not_require_registered_terminals,
+    deleting_the_sessions_of_a_certificate_counts_them,
+    terminal_data_is_invisible_through_another_institution,
+    the_schema_refuses_malformed_terminal_names,
+    the_terminal_migration_upgrades_a_version_4_database,
 );

@@ -608,6 +608,77 @@ fn optional_client_certificates_let_both_kinds_of_terminal_in() {
     });
 }
 
+/// The PEM key and certificate inside a PKCS#12 file.
+fn pkcs12_to_pem(p12: &[u8], password: &str) -> (String, String) {
+    use base64::Engine as _;
+    let store = p12_keystore::KeyStore::from_pkcs12(p12, password, p12_keystore::Pkcs12ImportPolicy::Relaxed).unwrap();
+    let (_, chain) = store.private_key_chain().unwrap();
+    let pem = |label: &str, der: &[u8]| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    };
+    (pem("CERTIFICATE", chain.certs()[0].as_der()), pem("PRIVATE KEY", chain.key().as_der()))
+}
+
+#[test]
+fn registered_terminals_are_issued_required_and_revoked() {
+    let tmp = TempDir::new("terminals");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    // Requiring terminals before any exists would lock everyone out: refused.
+    let out = run(&["terminal", "require", "on", "--data", d]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("issue"), "{}", stderr(&out));
+
+    let p12 = tmp.root().join("reception-1.p12");
+    let out = run(&["terminal", "issue", "reception-1", "--data", d, "--out", p12.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let issued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mode(&p12), 0o600);
+    assert_eq!(mode(&dir.join("terminals/ca-key.pem")), 0o600);
+    let password = issued["pkcs12_password"].as_str().unwrap().to_owned();
+    let (cert_pem, key_pem) = pkcs12_to_pem(&std::fs::read(&p12).unwrap(), &password);
+    // Names are never reused.
+    let again =
+        run(&["terminal", "issue", "reception-1", "--data", d, "--out", tmp.root().join("x.p12").to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(run(&["terminal", "require", "on", "--data", d]).status.success());
+
+    let server = harness::Server::start(&dir, &[], &[]);
+    let login = serde_json::json!({"login_id": "admin", "password": report["admin_password"]});
+    rt().block_on(async {
+        let url = format!("{}api/v1/session", server.url);
+        let anywhere = https_client(&dir);
+        let r = anywhere.post(&url).json(&login).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unregistered_terminal");
+        let terminal = reqwest::Client::builder()
+            .use_preconfigured_tls(harness::client_tls(&dir, Versions::Both, Some((&cert_pem, &key_pem))))
+            .build()
+            .unwrap();
+        let r = terminal.post(&url).json(&login).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    });
+    let out = run(&["terminal", "revoke", "reception-1", "--data", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    rt().block_on(async {
+        let terminal = reqwest::Client::builder()
+            .use_preconfigured_tls(harness::client_tls(&dir, Versions::Both, Some((&cert_pem, &key_pem))))
+            .build()
+            .unwrap();
+        let r = terminal.post(format!("{}api/v1/session", server.url)).json(&login).send().await.unwrap();
+        assert_eq!(r.status(), 403, "a revoked terminal is refused");
+    });
+    let out = run(&["terminal", "list", "--data", d, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["required"], true);
+    assert!(list["terminals"][0]["revoked_at"].is_string());
+    assert_eq!(run(&["terminal", "revoke", "reception-1", "--data", d]).status.code(), Some(2));
+}
+
 /// `init --database postgres://…` then `serve`, against the throwaway cluster of `.ci/run`.
 #[test]
 fn postgres_init_then_serve() {

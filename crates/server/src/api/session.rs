@@ -285,6 +285,22 @@ pub(crate) async fn password_step(
             ),
         ));
     }
+    if state.store.require_registered_terminal(user.institution_id).await? {
+        let terminal = match &client_cert {
+            Some(fp) => state.store.terminal_by_fingerprint(user.institution_id, fp).await?,
+            None => None,
+        };
+        if !mamori_core::terminal::login_allowed(true, client_cert.as_deref(), terminal.as_ref()) {
+            tracing::warn!(institution = %user.institution_id, user = %user.id, "login refused: not a registered terminal");
+            return Err(ApiError::forbidden(
+                "unregistered_terminal",
+                Message::new(
+                    "この端末からはログインできません。登録された端末（クライアント証明書のある端末）を使ってください。",
+                    "logins are accepted only from registered terminals (with their client certificate)",
+                ),
+            ));
+        }
+    }
     let enrolled = state.store.totp(user.institution_id, user.id).await?.is_some_and(|t| t.confirmed);
     let has_keys =
         state.webauthn.is_some() && !state.store.webauthn_credentials(user.institution_id, user.id).await?.is_empty();
