@@ -323,6 +323,20 @@ impl Default for AccountsConfig {
     }
 }
 
+/// `[emergency]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmergencyConfig {
+    /// How long an emergency (break-glass) grant lasts.
+    pub grant_ttl: HumanDuration,
+}
+
+impl Default for EmergencyConfig {
+    fn default() -> Self {
+        Self { grant_ttl: HumanDuration(Duration::from_secs(60 * 60)) }
+    }
+}
+
 /// `[keys]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -355,6 +369,8 @@ pub struct Config {
     pub lockout: LockoutConfig,
     /// `[accounts]`
     pub accounts: AccountsConfig,
+    /// `[emergency]`
+    pub emergency: EmergencyConfig,
     /// `[keys]`
     pub keys: KeysConfig,
 }
@@ -389,6 +405,7 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_LOCKOUT_WINDOW", "lockout", "window", EnvKind::Text),
     ("MAMORI_INACTIVE_AFTER", "accounts", "inactive_after", EnvKind::Text),
     ("MAMORI_REENROLL_PASS_TTL", "accounts", "reenroll_pass_ttl", EnvKind::Text),
+    ("MAMORI_EMERGENCY_GRANT_TTL", "emergency", "grant_ttl", EnvKind::Text),
     ("MAMORI_CHECKPOINT_SIGNING_KEY", "keys", "checkpoint_signing_key", EnvKind::Text),
 ];
 
@@ -545,6 +562,14 @@ impl Config {
                 "accounts.reenroll_pass_ttl",
                 "再登録パスの有効期間は1分〜7日にしてください（既定24時間）。",
                 "accounts.reenroll_pass_ttl must be between 1m and 7d (default 24h)",
+            ));
+        }
+        let grant = self.emergency.grant_ttl.0;
+        if grant < Duration::from_secs(5 * 60) || grant > Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid(
+                "emergency.grant_ttl",
+                "緊急アクセスの有効時間は5分〜24時間にしてください（既定60分）。",
+                "emergency.grant_ttl must be between 5m and 24h (default 60m)",
             ));
         }
         let p = &self.password;

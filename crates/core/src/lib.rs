@@ -7,6 +7,7 @@
 pub mod authz;
 pub mod clock;
 pub mod config;
+pub mod emergency;
 pub mod factor;
 pub mod ids;
 pub mod institution;
