@@ -108,9 +108,26 @@ pub struct Authenticated {
     pub session: SessionRecord,
     /// The user, as stored now.
     pub user: User,
+    /// The user's emergency (break-glass) grants active now.
+    pub emergency: Vec<mamori_core::emergency::EmergencyGrantRecord>,
 }
 
 impl Authenticated {
+    /// The banner every page shows while an emergency grant is active (Japanese / English).
+    #[must_use]
+    pub fn emergency_banner(&self, lang: crate::i18n::Lang, now: time::OffsetDateTime) -> Option<String> {
+        let soonest = self.emergency.iter().map(|g| g.expires_at).min()?;
+        let minutes = ((soonest - now).whole_seconds().max(0) + 59) / 60;
+        let n = self.emergency.len();
+        Some(if lang == crate::i18n::Lang::Ja {
+            format!("緊急アクセス中（{n}件、あと約{minutes}分）。操作はすべて記録され、安全管理責任者が確認します。")
+        } else {
+            format!(
+                "Emergency access active ({n}, about {minutes} min left). Everything is recorded and reviewed by the safety manager."
+            )
+        })
+    }
+
     /// The principal for [`mamori_core::authz::authorize`].
     #[must_use]
     pub fn principal(&self) -> Principal {
@@ -119,7 +136,7 @@ impl Authenticated {
             user: self.user.id,
             roles: self.user.roles.clone(),
             status: self.user.status,
-            emergency_grants: Vec::new(),
+            emergency_grants: self.emergency.iter().map(mamori_core::emergency::EmergencyGrantRecord::grant).collect(),
         }
     }
 
@@ -169,7 +186,8 @@ impl FromRequestParts<AppState> for Authenticated {
         }
         let now = state.clock.now();
         state.store.touch_session(record.institution, &record.token_hash, now).await?;
-        Ok(Self { token: loaded.token, session: SessionRecord { last_seen_at: now, ..record }, user })
+        let emergency = state.store.active_emergency_grants(record.institution, record.user, now).await?;
+        Ok(Self { token: loaded.token, session: SessionRecord { last_seen_at: now, ..record }, user, emergency })
     }
 }
 

@@ -6,16 +6,18 @@
 //!
 //! - **Every query of institution data names the institution.** Each statement that reads or
 //!   writes users, roles, second factors (TOTP, recovery codes, WebAuthn credentials),
-//!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals or an
-//!   institution's settings (the registered-terminal rule, read and written by institution ID)
-//!   binds `institution_id` in its `WHERE` clause (or in the key it inserts), and every table of
-//!   institution data (`terminals` included) has `institution_id` in its primary key, except
-//!   `sessions`, `reenroll_passes` and `webauthn_challenges`, keyed by the SHA-256 of their
-//!   secret (a ceremony by its session's token hash), with `institution_id` a column every
-//!   statement binds. A user of one institution is invisible through another institution's ID,
-//!   and so are its second factors, passes, sessions, ceremonies and terminals; a pass's user
-//!   and issuer are users of the pass's institution (foreign keys), and a ceremony is stored
-//!   only for a session of the institution named (and deleted with it, `ON DELETE CASCADE`).
+//!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals,
+//!   emergency grants or an institution's settings (the registered-terminal rule, read and
+//!   written by institution ID) binds `institution_id` in its `WHERE` clause (or in the key it
+//!   inserts), and every table of institution data (`terminals` and `emergency_grants`
+//!   included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
+//!   and `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its
+//!   session's token hash), with `institution_id` a column every statement binds. A user of one
+//!   institution is invisible through another institution's ID, and so are its second factors,
+//!   passes, sessions, ceremonies, terminals and emergency grants; a pass's user and issuer,
+//!   and an emergency grant's user and reviewer, are users of its institution (foreign keys),
+//!   and a ceremony is stored only for a session of the institution named (and deleted with
+//!   it, `ON DELETE CASCADE`).
 //!   The only statements that range over all institutions are deployment-level, each marked in
 //!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
 //!   across the deployment), the login throttles (keyed by the login ID as typed, known or
@@ -37,7 +39,11 @@
 //!   gone either way: a challenge is used at most once. A session has at most one pending
 //!   ceremony (a new one replaces it). A terminal is revoked by one conditional `UPDATE` too:
 //!   of concurrent revocations exactly one answers `true`, and the first `revoked_at` stays.
-//!   Session tokens, recovery codes and passes are stored only as SHA-256 digests.
+//!   An emergency grant is reviewed once, by one conditional `UPDATE` that also requires the
+//!   reviewer not to be the grant's user: of concurrent reviews exactly one answers `true`, the
+//!   first review stays, and nobody reviews their own grant (the schema refuses it too,
+//!   `emergency_grants_no_self_review`). Session tokens, recovery codes and passes are stored
+//!   only as SHA-256 digests.
 //! - **Login IDs are unique across the deployment and never reused.** The `users.login_id`
 //!   column is `UNIQUE` over all institutions, whatever the account's status, and the store has
 //!   no delete path for users: a retired account keeps its login ID forever. Creating a user
@@ -49,6 +55,13 @@
 //!   an institution is off until turned on (`institutions.require_registered_terminal`,
 //!   `DEFAULT FALSE`, migration 0005), and asking about an unknown institution is
 //!   [`StoreError::NotFound`], never a silent `false`.
+//! - **Emergency grants are kept and time-limited.** The store has no delete path for
+//!   `emergency_grants` (migration 0006): the review queue and its history are the same rows,
+//!   newest first. A grant allows access only while `at < expires_at` (at `expires_at` itself
+//!   it has expired, as [`mamori_core::emergency::EmergencyGrantRecord::active_at`] says), and
+//!   the schema keeps `expires_at` after `granted_at`, a reason of 1 to 500 characters, a
+//!   review note of at most 1000, and a review whole (reviewer, time and note all set or all
+//!   NULL). The patient is not a foreign key yet (there is no patients table).
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -64,7 +77,7 @@
 //!   truncated on write. A stored value that does not parse back into its core type is reported
 //!   as [`StoreError::Corrupt`], never silently replaced. Terminal names and certificate
 //!   fingerprints (32 upper-case hex pairs joined by `:`) are checked by the schema on write
-//!   and again on read.
+//!   and again on read, and so are emergency grants (reason, note, expiry, whole review).
 //! - **No secrets in errors.** Connection errors show the database URL only redacted.
 
 mod error;
@@ -78,11 +91,12 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -458,6 +472,52 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         institution: InstitutionId,
         cert_sha256: &str,
     ) -> Result<u64, StoreError>;
+
+    /// Records an emergency (break-glass) grant of `grant.institution` (`grant.review` as
+    /// given, normally `None`). There is no delete path: a grant is kept, reviewed or not.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when that institution has no such user (nor such a
+    /// reviewer); [`StoreError::Conflict`] (`"emergency grant"`) when the ID is taken in that
+    /// institution. A reason that is not 1 to 500 characters, an `expires_at` not after
+    /// `granted_at`, a note longer than 1000 characters or a review by the grant's own user is
+    /// refused by the database.
+    async fn create_emergency_grant(&self, grant: &EmergencyGrantRecord) -> Result<(), StoreError>;
+
+    /// The user's grants still active at `at` (`expires_at` after `at`; at `expires_at` itself
+    /// a grant has expired), soonest expiry first (then by ID).
+    async fn active_emergency_grants(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<EmergencyGrantRecord>, StoreError>;
+
+    /// Every grant of the institution, reviewed or not, newest first (by `granted_at`, then by
+    /// ID): the review queue and its history.
+    async fn emergency_grants(&self, institution: InstitutionId) -> Result<Vec<EmergencyGrantRecord>, StoreError>;
+
+    /// The institution's grant with this ID.
+    async fn emergency_grant(
+        &self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+    ) -> Result<Option<EmergencyGrantRecord>, StoreError>;
+
+    /// Records the review of the institution's grant with this ID: `true` iff it existed, was
+    /// not yet reviewed and `review.reviewed_by` is not its user. One conditional `UPDATE`, so
+    /// a grant is reviewed once (the first review stays) and of concurrent reviews exactly one
+    /// gets `true`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when the grant could be reviewed but the institution
+    /// has no such reviewer. A note longer than 1000 characters is refused by the database.
+    async fn review_emergency_grant(
+        &self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+        review: &EmergencyReview,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Opens the store a database URL names.

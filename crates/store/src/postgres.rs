@@ -5,17 +5,18 @@ use crate::error::{
     user_data_insert_error,
 };
 use crate::rows::{
-    InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
-    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter, created_user, status_unchanged,
-    stored_time,
+    EmergencyGrantRow, InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
+    WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter,
+    created_user, status_unchanged, stored_time,
 };
 use crate::{Store, StoreError, sql};
 use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use std::str::FromStr;
@@ -221,6 +222,21 @@ fn terminal_row(row: &PgRow) -> Result<TerminalRow, StoreError> {
         cert_sha256: get(row, "cert_sha256")?,
         issued_at: get(row, "issued_at")?,
         revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+fn emergency_grant_row(row: &PgRow) -> Result<EmergencyGrantRow, StoreError> {
+    Ok(EmergencyGrantRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        patient_id: get(row, "patient_id")?,
+        reason: get(row, "reason")?,
+        granted_at: get(row, "granted_at")?,
+        expires_at: get(row, "expires_at")?,
+        reviewed_by: get(row, "reviewed_by")?,
+        reviewed_at: get(row, "reviewed_at")?,
+        review_note: get(row, "review_note")?,
     })
 }
 
@@ -997,6 +1013,84 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(result.rows_affected())
+    }
+    async fn create_emergency_grant(&self, grant: &EmergencyGrantRecord) -> Result<(), StoreError> {
+        let review = grant.review.as_ref();
+        sqlx::query(sql::INSERT_EMERGENCY_GRANT)
+            .bind(grant.institution.as_uuid())
+            .bind(grant.id.as_uuid())
+            .bind(grant.user.as_uuid())
+            .bind(grant.patient.as_uuid())
+            .bind(&grant.reason)
+            .bind(stored_time(grant.granted_at))
+            .bind(stored_time(grant.expires_at))
+            .bind(review.map(|r| r.reviewed_by.as_uuid()))
+            .bind(review.map(|r| stored_time(r.reviewed_at)))
+            .bind(review.map(|r| r.note.as_str()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "emergency grant"))?;
+        Ok(())
+    }
+
+    async fn active_emergency_grants(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<EmergencyGrantRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ACTIVE_EMERGENCY_GRANTS)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(stored_time(at))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| emergency_grant_row(row)?.into_grant()).collect()
+    }
+
+    async fn emergency_grants(&self, institution: InstitutionId) -> Result<Vec<EmergencyGrantRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_EMERGENCY_GRANTS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| emergency_grant_row(row)?.into_grant()).collect()
+    }
+
+    async fn emergency_grant(
+        &self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+    ) -> Result<Option<EmergencyGrantRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_EMERGENCY_GRANT)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| emergency_grant_row(&row)?.into_grant()).transpose()
+    }
+
+    async fn review_emergency_grant(
+        &self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+        review: &EmergencyReview,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::REVIEW_EMERGENCY_GRANT)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .bind(review.reviewed_by.as_uuid())
+            .bind(stored_time(review.reviewed_at))
+            .bind(&review.note)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                // The reviewer is not a user of the institution.
+                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
+            })?;
+        Ok(result.rows_affected() == 1)
     }
 }
 

@@ -4,13 +4,14 @@
 //! column, never the value.
 
 use crate::StoreError;
+use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, Role, TerminalId, User, UserId,
-    UserStatus,
+    DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, PatientId, Role,
+    TerminalId, User, UserId, UserStatus,
 };
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -302,6 +303,60 @@ impl TerminalRow {
     }
 }
 
+/// An `emergency_grants` row.
+pub(crate) struct EmergencyGrantRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) patient_id: Uuid,
+    pub(crate) reason: String,
+    pub(crate) granted_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
+    pub(crate) reviewed_by: Option<Uuid>,
+    pub(crate) reviewed_at: Option<OffsetDateTime>,
+    pub(crate) review_note: Option<String>,
+}
+
+impl EmergencyGrantRow {
+    pub(crate) fn into_grant(self) -> Result<EmergencyGrantRecord, StoreError> {
+        if !(1..=EMERGENCY_REASON_MAX_CHARS).contains(&self.reason.chars().count()) {
+            return Err(corrupt("emergency_grants.reason", "not 1 to 500 characters"));
+        }
+        if self.expires_at <= self.granted_at {
+            return Err(corrupt("emergency_grants.expires_at", "not after granted_at"));
+        }
+        let review = match (self.reviewed_by, self.reviewed_at, self.review_note) {
+            (None, None, None) => None,
+            (Some(reviewed_by), Some(reviewed_at), Some(note)) => {
+                if note.chars().count() > EMERGENCY_REVIEW_NOTE_MAX_CHARS {
+                    return Err(corrupt("emergency_grants.review_note", "longer than 1000 characters"));
+                }
+                if reviewed_by == self.user_id {
+                    return Err(corrupt("emergency_grants.reviewed_by", "the grant's own user"));
+                }
+                Some(EmergencyReview { reviewed_by: UserId::from_uuid(reviewed_by), reviewed_at, note })
+            }
+            _ => return Err(corrupt("emergency_grants.reviewed_by", "a review with some of its columns missing")),
+        };
+        Ok(EmergencyGrantRecord {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: EmergencyGrantId::from_uuid(self.id),
+            user: UserId::from_uuid(self.user_id),
+            patient: PatientId::from_uuid(self.patient_id),
+            reason: self.reason,
+            granted_at: self.granted_at,
+            expires_at: self.expires_at,
+            review,
+        })
+    }
+}
+
+/// The longest reason an emergency grant keeps (the schema checks it too).
+const EMERGENCY_REASON_MAX_CHARS: usize = 500;
+
+/// The longest note a review of an emergency grant keeps (the schema checks it too).
+const EMERGENCY_REVIEW_NOTE_MAX_CHARS: usize = 1000;
+
 /// Whether `text` is a SHA-256 fingerprint as the server writes it: 32 upper-case hex pairs
 /// joined by `:` (the schema checks it too).
 fn is_cert_fingerprint(text: &str) -> bool {
@@ -532,6 +587,45 @@ mod tests {
                 matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("terminals.cert_sha256")),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn emergency_grant_rows_are_checked() {
+        let t0 = time::macros::datetime!(2026-11-25 02:00 UTC);
+        let grant = |reason: &str, review: (Option<u128>, Option<OffsetDateTime>, Option<&str>)| EmergencyGrantRow {
+            institution_id: Uuid::from_u128(1),
+            id: Uuid::from_u128(2),
+            user_id: Uuid::from_u128(3),
+            patient_id: Uuid::from_u128(4),
+            reason: reason.to_owned(),
+            granted_at: t0,
+            expires_at: t0 + time::Duration::hours(1),
+            reviewed_by: review.0.map(Uuid::from_u128),
+            reviewed_at: review.1,
+            review_note: review.2.map(str::to_owned),
+        };
+        let unreviewed = (None, None, None);
+        assert!(grant("夜間救急", unreviewed).into_grant().is_ok_and(|g| g.review.is_none()));
+        assert!(grant(&"救".repeat(500), unreviewed).into_grant().is_ok());
+        let note = "確認".repeat(500);
+        let reviewed = grant("夜間救急", (Some(9), Some(t0), Some(&note))).into_grant();
+        assert!(reviewed.is_ok_and(|g| g.review.is_some_and(|r| r.reviewed_by.as_uuid() == Uuid::from_u128(9))));
+        assert!(grant("夜間救急", (Some(9), Some(t0), Some(""))).into_grant().is_ok(), "an empty note");
+
+        let is_corrupt = |row: EmergencyGrantRow, column: &str| matches!(row.into_grant(), Err(StoreError::Corrupt { detail }) if detail.starts_with(column));
+        for reason in [String::new(), "救".repeat(501)] {
+            assert!(is_corrupt(grant(&reason, unreviewed), "emergency_grants.reason"));
+        }
+        let expired_at_grant = EmergencyGrantRow { expires_at: t0, ..grant("夜間救急", unreviewed) };
+        assert!(is_corrupt(expired_at_grant, "emergency_grants.expires_at"));
+        let long_note = "確".repeat(1001);
+        assert!(is_corrupt(grant("夜間救急", (Some(9), Some(t0), Some(&long_note))), "emergency_grants.review_note"));
+        assert!(is_corrupt(grant("夜間救急", (Some(3), Some(t0), Some(""))), "emergency_grants.reviewed_by"));
+        for partial in
+            [(Some(9), None, None), (None, Some(t0), None), (None, None, Some("")), (Some(9), Some(t0), None)]
+        {
+            assert!(is_corrupt(grant("夜間救急", partial), "emergency_grants.reviewed_by"));
         }
     }
 

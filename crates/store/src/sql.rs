@@ -272,3 +272,40 @@ pub(crate) const REVOKE_TERMINAL: &str = "UPDATE terminals SET revoked_at = $3 \
 /// When a terminal is revoked: every session opened over a connection with its certificate.
 pub(crate) const DELETE_SESSIONS_OF_CERTIFICATE: &str =
     "DELETE FROM sessions WHERE institution_id = $1 AND client_cert_sha256 = $2";
+
+/// A grant as given (its review normally NULL). The user and any reviewer must be users of the
+/// institution (foreign keys).
+pub(crate) const INSERT_EMERGENCY_GRANT: &str = "INSERT INTO emergency_grants \
+     (institution_id, id, user_id, patient_id, reason, granted_at, expires_at, reviewed_by, reviewed_at, \
+      review_note) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// The columns [`crate::rows::EmergencyGrantRow`] reads.
+macro_rules! select_emergency_grants {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT institution_id, id, user_id, patient_id, reason, granted_at, expires_at, reviewed_by, \
+                    reviewed_at, review_note \
+             FROM emergency_grants ",
+            $where_and_order
+        )
+    };
+}
+
+/// The user's grants still active at `$3` (at `expires_at` itself a grant has expired),
+/// soonest expiry first (then by ID, bytewise on both backends).
+pub(crate) const SELECT_ACTIVE_EMERGENCY_GRANTS: &str =
+    select_emergency_grants!("WHERE institution_id = $1 AND user_id = $2 AND expires_at > $3 ORDER BY expires_at, id");
+
+/// The review queue and its history: every grant of the institution, newest first.
+pub(crate) const SELECT_EMERGENCY_GRANTS: &str =
+    select_emergency_grants!("WHERE institution_id = $1 ORDER BY granted_at DESC, id");
+
+pub(crate) const SELECT_EMERGENCY_GRANT: &str = select_emergency_grants!("WHERE institution_id = $1 AND id = $2");
+
+/// One conditional UPDATE: a grant is reviewed once, never by its own user, and of concurrent
+/// reviews exactly one changes the row. The reviewer must be a user of the institution
+/// (foreign key).
+pub(crate) const REVIEW_EMERGENCY_GRANT: &str = "UPDATE emergency_grants \
+     SET reviewed_by = $3, reviewed_at = $4, review_note = $5 \
+     WHERE institution_id = $1 AND id = $2 AND reviewed_by IS NULL AND user_id <> $3";

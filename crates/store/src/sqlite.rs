@@ -8,17 +8,18 @@ use crate::error::{
     user_data_insert_error,
 };
 use crate::rows::{
-    InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
-    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter, created_user, status_unchanged,
-    stored_time,
+    EmergencyGrantRow, InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
+    WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter,
+    created_user, status_unchanged, stored_time,
 };
 use crate::{Store, StoreError, sql};
 use mamori_core::config::Backend;
+use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -162,6 +163,11 @@ fn get_uuid(row: &SqliteRow, column: &'static str) -> Result<Uuid, StoreError> {
     Uuid::try_parse(&text).map_err(|_| crate::rows::corrupt(column, "not a UUID"))
 }
 
+fn get_opt_uuid(row: &SqliteRow, column: &'static str) -> Result<Option<Uuid>, StoreError> {
+    let text: Option<String> = row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))?;
+    text.map(|text| Uuid::try_parse(&text).map_err(|_| crate::rows::corrupt(column, "not a UUID"))).transpose()
+}
+
 fn get_time(row: &SqliteRow, column: &'static str) -> Result<OffsetDateTime, StoreError> {
     let text: String = row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))?;
     PrimitiveDateTime::parse(&text, TIMESTAMP_FORMAT)
@@ -258,6 +264,21 @@ fn terminal_row(row: &SqliteRow) -> Result<TerminalRow, StoreError> {
         cert_sha256: get(row, "cert_sha256")?,
         issued_at: get_time(row, "issued_at")?,
         revoked_at: get_opt_time(row, "revoked_at")?,
+    })
+}
+
+fn emergency_grant_row(row: &SqliteRow) -> Result<EmergencyGrantRow, StoreError> {
+    Ok(EmergencyGrantRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        id: get_uuid(row, "id")?,
+        user_id: get_uuid(row, "user_id")?,
+        patient_id: get_uuid(row, "patient_id")?,
+        reason: get(row, "reason")?,
+        granted_at: get_time(row, "granted_at")?,
+        expires_at: get_time(row, "expires_at")?,
+        reviewed_by: get_opt_uuid(row, "reviewed_by")?,
+        reviewed_at: get_opt_time(row, "reviewed_at")?,
+        review_note: get(row, "review_note")?,
     })
 }
 
@@ -1031,6 +1052,84 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         Ok(result.rows_affected())
+    }
+    async fn create_emergency_grant(&self, grant: &EmergencyGrantRecord) -> Result<(), StoreError> {
+        let review = grant.review.as_ref();
+        sqlx::query(sql::INSERT_EMERGENCY_GRANT)
+            .bind(uuid_text(grant.institution.as_uuid()))
+            .bind(uuid_text(grant.id.as_uuid()))
+            .bind(uuid_text(grant.user.as_uuid()))
+            .bind(uuid_text(grant.patient.as_uuid()))
+            .bind(&grant.reason)
+            .bind(time_text(grant.granted_at)?)
+            .bind(time_text(grant.expires_at)?)
+            .bind(review.map(|r| uuid_text(r.reviewed_by.as_uuid())))
+            .bind(opt_time_text(review.map(|r| r.reviewed_at))?)
+            .bind(review.map(|r| r.note.as_str()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "emergency grant"))?;
+        Ok(())
+    }
+
+    async fn active_emergency_grants(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Vec<EmergencyGrantRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ACTIVE_EMERGENCY_GRANTS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(user.as_uuid()))
+            .bind(time_text(at)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| emergency_grant_row(row)?.into_grant()).collect()
+    }
+
+    async fn emergency_grants(&self, institution: InstitutionId) -> Result<Vec<EmergencyGrantRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_EMERGENCY_GRANTS)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| emergency_grant_row(row)?.into_grant()).collect()
+    }
+
+    async fn emergency_grant(
+        &self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+    ) -> Result<Option<EmergencyGrantRecord>, StoreError> {
+        let row = sqlx::query(sql::SELECT_EMERGENCY_GRANT)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| emergency_grant_row(&row)?.into_grant()).transpose()
+    }
+
+    async fn review_emergency_grant(
+        &self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+        review: &EmergencyReview,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql::REVIEW_EMERGENCY_GRANT)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .bind(uuid_text(review.reviewed_by.as_uuid()))
+            .bind(time_text(review.reviewed_at)?)
+            .bind(&review.note)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                // The reviewer is not a user of the institution.
+                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
+            })?;
+        Ok(result.rows_affected() == 1)
     }
 }
 

@@ -7,13 +7,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use mamori_core::config::{Backend, DatabaseUrl};
+use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DisplayName, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, Role, TerminalId, User,
-    UserId, UserStatus,
+    DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, PatientId,
+    Role, TerminalId, User, UserId, UserStatus,
 };
 use mamori_store::{PgStore, SqliteStore, Store, StoreError};
 use rand_core::{OsRng, RngCore};
@@ -25,7 +26,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 5;
+const LATEST_SCHEMA_VERSION: i64 = 6;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -345,6 +346,31 @@ fn terminal(rng: &mut TestRng, institution: InstitutionId, name: &str, cert: u8)
         issued_at: T0,
         revoked_at: None,
     }
+}
+
+/// An unreviewed emergency grant of `user` to a new patient's chart, granted at `granted_at`
+/// for an hour.
+fn emergency_grant(rng: &mut TestRng, user: &User, granted_at: OffsetDateTime) -> EmergencyGrantRecord {
+    EmergencyGrantRecord {
+        institution: user.institution_id,
+        id: EmergencyGrantId::generate(rng),
+        user: user.id,
+        patient: PatientId::generate(rng),
+        reason: "夜間の救急搬送 / night-time emergency admission".to_owned(),
+        granted_at,
+        expires_at: granted_at + Duration::hours(1),
+        review: None,
+    }
+}
+
+/// `grant` with `expires_at` instead.
+fn expiring(grant: EmergencyGrantRecord, expires_at: OffsetDateTime) -> EmergencyGrantRecord {
+    EmergencyGrantRecord { expires_at, ..grant }
+}
+
+/// A review by `reviewer` at `reviewed_at`.
+fn emergency_review(reviewer: &User, reviewed_at: OffsetDateTime) -> EmergencyReview {
+    EmergencyReview { reviewed_by: reviewer.id, reviewed_at, note: "妥当と確認 / justified".to_owned() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1794,6 +1820,292 @@ async fn the_schema_refuses_malformed_terminal_names(store: &dyn Store, db: &Tes
     assert_eq!(names, ["Reception_PC-2.local"]);
 }
 
+async fn emergency_grants_round_trip_every_field_with_and_without_review(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    assert!(store.emergency_grants(a).await.expect("grants").is_empty());
+
+    // The longest reason, times given in JST with nanoseconds: stored in UTC, to the microsecond.
+    let unreviewed = EmergencyGrantRecord {
+        reason: "救".repeat(500),
+        granted_at: datetime!(2026-11-25 18:00:00.123456789 +09:00),
+        expires_at: datetime!(2026-11-25 19:00:00.123456789 +09:00),
+        ..emergency_grant(&mut rng, alice, T0)
+    };
+    store.create_emergency_grant(&unreviewed).await.expect("create");
+    let unreviewed = EmergencyGrantRecord {
+        granted_at: datetime!(2026-11-25 09:00:00.123456 UTC),
+        expires_at: datetime!(2026-11-25 10:00:00.123456 UTC),
+        ..unreviewed
+    };
+    let read = store.emergency_grant(a, unreviewed.id).await.expect("grant");
+    assert_eq!(read, Some(unreviewed.clone()));
+    let read = read.expect("the grant");
+    assert_eq!((read.granted_at.offset(), read.expires_at.offset()), (UtcOffset::UTC, UtcOffset::UTC));
+
+    // Recorded with its review (the longest note).
+    let reviewed = EmergencyGrantRecord {
+        review: Some(EmergencyReview {
+            reviewed_by: carol.id,
+            reviewed_at: datetime!(2026-11-26 18:00:00.5 +09:00),
+            note: "確".repeat(1000),
+        }),
+        ..emergency_grant(&mut rng, alice, T0 + Duration::minutes(1))
+    };
+    store.create_emergency_grant(&reviewed).await.expect("create a reviewed grant");
+    let reviewed = EmergencyGrantRecord {
+        review: reviewed.review.map(|r| EmergencyReview { reviewed_at: datetime!(2026-11-26 09:00:00.5 UTC), ..r }),
+        ..reviewed
+    };
+    let read = store.emergency_grant(a, reviewed.id).await.expect("grant");
+    assert_eq!(read, Some(reviewed.clone()));
+    let offset = read.and_then(|g| g.review).map(|r| r.reviewed_at.offset());
+    assert_eq!(offset, Some(UtcOffset::UTC));
+
+    // Reviewed afterwards, with an empty note, at a time given in JST with nanoseconds.
+    let later = emergency_grant(&mut rng, carol, T0 + Duration::minutes(2));
+    store.create_emergency_grant(&later).await.expect("create");
+    let review = EmergencyReview {
+        reviewed_by: alice.id,
+        reviewed_at: datetime!(2026-11-25 19:30:00.000001999 +09:00),
+        note: String::new(),
+    };
+    assert!(store.review_emergency_grant(a, later.id, &review).await.expect("review"));
+    let later = EmergencyGrantRecord {
+        review: Some(EmergencyReview { reviewed_at: datetime!(2026-11-25 10:30:00.000001 UTC), ..review }),
+        ..later
+    };
+    assert_eq!(store.emergency_grant(a, later.id).await.expect("grant"), Some(later.clone()));
+
+    assert_eq!(store.emergency_grants(a).await.expect("grants"), vec![later, reviewed, unreviewed]);
+    assert_eq!(store.emergency_grant(a, EmergencyGrantId::generate(&mut rng)).await.expect("grant"), None);
+}
+
+async fn active_emergency_grants_are_the_users_unexpired_ones_soonest_expiry_first(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    let minutes = |m: i64| T0 + Duration::minutes(m);
+    let expired = expiring(emergency_grant(&mut rng, alice, minutes(-120)), minutes(-60));
+    let in_30 = expiring(emergency_grant(&mut rng, alice, T0), minutes(30));
+    let in_10 = expiring(emergency_grant(&mut rng, alice, minutes(1)), minutes(10));
+    // Two with the same expiry (then by ID), and a reviewed one: a review does not end a grant.
+    let in_20 = expiring(emergency_grant(&mut rng, alice, minutes(2)), minutes(20));
+    let also_in_20 = expiring(emergency_grant(&mut rng, alice, minutes(3)), minutes(20));
+    let reviewed = EmergencyGrantRecord {
+        review: Some(emergency_review(carol, T0)),
+        ..expiring(emergency_grant(&mut rng, alice, T0), minutes(15))
+    };
+    let carols = emergency_grant(&mut rng, carol, T0);
+    let alices = [expired, in_30, in_10, in_20, also_in_20, reviewed];
+    for grant in alices.iter().chain([&carols]) {
+        store.create_emergency_grant(grant).await.expect("create");
+    }
+
+    let active = |at: OffsetDateTime| {
+        let mut grants: Vec<_> = alices.iter().filter(|g| g.active_at(at)).cloned().collect();
+        grants.sort_by_key(|g| (g.expires_at, g.id));
+        grants
+    };
+    let at_t0 = store.active_emergency_grants(a, alice.id, T0).await.expect("active");
+    let expiries: Vec<_> = at_t0.iter().map(|g| g.expires_at).collect();
+    assert_eq!(expiries, [minutes(10), minutes(15), minutes(20), minutes(20), minutes(30)]);
+    assert!(at_t0[2].id < at_t0[3].id, "the same expiry, by ID");
+    let expiry = minutes(10);
+    for at in [
+        minutes(-90),
+        T0,
+        expiry - Duration::microseconds(1),
+        expiry - Duration::nanoseconds(1),
+        expiry,
+        expiry + Duration::nanoseconds(999),
+        minutes(20),
+        minutes(29),
+        minutes(30),
+        minutes(120),
+    ] {
+        let read = store.active_emergency_grants(a, alice.id, at).await.expect("active");
+        assert_eq!(read, active(at), "at {at}");
+    }
+    // At its expiry a grant has expired.
+    let at_expiry = store.active_emergency_grants(a, alice.id, expiry).await.expect("active");
+    let expiries: Vec<_> = at_expiry.iter().map(|g| g.expires_at).collect();
+    assert_eq!(expiries, [minutes(15), minutes(20), minutes(20), minutes(30)], "at expiry");
+    assert!(store.active_emergency_grants(a, alice.id, minutes(30)).await.expect("active").is_empty());
+
+    // Only the user's own grants.
+    assert_eq!(store.active_emergency_grants(a, carol.id, T0).await.expect("active"), vec![carols]);
+    let unknown = UserId::generate(&mut rng);
+    assert!(store.active_emergency_grants(a, unknown, T0).await.expect("active").is_empty());
+}
+
+async fn the_emergency_review_queue_lists_every_grant_newest_first(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    // Every user's, expired or not, reviewed or not; the same grant time twice (then by ID).
+    let mut grants = vec![
+        emergency_grant(&mut rng, alice, T0 - Duration::days(3)),
+        emergency_grant(&mut rng, carol, T0),
+        emergency_grant(&mut rng, alice, T0),
+        EmergencyGrantRecord {
+            review: Some(emergency_review(carol, T0 + Duration::days(1))),
+            ..emergency_grant(&mut rng, alice, T0 - Duration::days(1))
+        },
+        emergency_grant(&mut rng, carol, T0 + Duration::seconds(1)),
+        emergency_grant(&mut rng, alice, T0 - Duration::microseconds(1)),
+    ];
+    for grant in &grants {
+        store.create_emergency_grant(grant).await.expect("create");
+    }
+    store.create_emergency_grant(&emergency_grant(&mut rng, &two.bob, T0)).await.expect("create B's");
+    grants.sort_by_key(|g| (std::cmp::Reverse(g.granted_at), g.id));
+    let read = store.emergency_grants(a).await.expect("grants");
+    assert_eq!(read, grants);
+    assert_eq!(read[0].granted_at, T0 + Duration::seconds(1));
+    assert_eq!((read[1].granted_at, read[2].granted_at), (T0, T0));
+    assert!(read[1].id < read[2].id, "the same grant time, by ID");
+    assert_eq!(read[5].granted_at, T0 - Duration::days(3));
+}
+
+async fn emergency_grants_are_reviewed_once_and_never_by_their_own_user(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    let dave = store.create_user(a, &new_user(&mut rng, "dave", &[Role::SystemAdministrator])).await.expect("dave");
+    let grant = emergency_grant(&mut rng, alice, T0);
+    store.create_emergency_grant(&grant).await.expect("create");
+
+    // Its own user: false, and the grant stays unreviewed.
+    let at = T0 + Duration::hours(2);
+    assert!(!store.review_emergency_grant(a, grant.id, &emergency_review(alice, at)).await.expect("review"));
+    assert_eq!(store.emergency_grant(a, grant.id).await.expect("grant"), Some(grant.clone()), "self-review");
+
+    // Someone else, after the grant expired: once; the first review stays.
+    assert!(store.review_emergency_grant(a, grant.id, &emergency_review(carol, at)).await.expect("review"));
+    let later = at + Duration::hours(1);
+    for reviewer in [carol, &dave, alice] {
+        let again = store.review_emergency_grant(a, grant.id, &emergency_review(reviewer, later)).await;
+        assert!(!again.expect("review again"), "{}", reviewer.login_id.as_str());
+    }
+    let reviewed = EmergencyGrantRecord { review: Some(emergency_review(carol, at)), ..grant.clone() };
+    assert_eq!(store.emergency_grant(a, grant.id).await.expect("grant"), Some(reviewed.clone()));
+    let unknown = EmergencyGrantId::generate(&mut rng);
+    assert!(!store.review_emergency_grant(a, unknown, &emergency_review(carol, at)).await.expect("review"));
+
+    // The reviewer must be a user of the institution; the database keeps notes of at most
+    // 1000 characters. Either way the grant stays unreviewed.
+    let open = emergency_grant(&mut rng, alice, T0 + Duration::minutes(1));
+    store.create_emergency_grant(&open).await.expect("create");
+    for reviewer in [UserId::generate(&mut rng), two.bob.id] {
+        let review = EmergencyReview { reviewed_by: reviewer, ..emergency_review(carol, at) };
+        let err = store.review_emergency_grant(a, open.id, &review).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    }
+    let review = EmergencyReview { note: "確".repeat(1001), ..emergency_review(carol, at) };
+    let err = store.review_emergency_grant(a, open.id, &review).await;
+    assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    assert_eq!(store.emergency_grant(a, open.id).await.expect("grant"), Some(open.clone()));
+
+    // Of concurrent reviews exactly one succeeds.
+    let (by_carol, by_dave) = (emergency_review(carol, at), emergency_review(&dave, at));
+    let (r1, r2, r3, r4) = tokio::join!(
+        store.review_emergency_grant(a, open.id, &by_carol),
+        store.review_emergency_grant(a, open.id, &by_dave),
+        store.review_emergency_grant(a, open.id, &by_carol),
+        store.review_emergency_grant(a, open.id, &by_dave),
+    );
+    let accepted = [r1, r2, r3, r4].into_iter().map(|r| r.expect("review")).filter(|ok| *ok).count();
+    assert_eq!(accepted, 1);
+    let reviewer =
+        store.emergency_grant(a, open.id).await.expect("grant").and_then(|g| g.review).map(|r| r.reviewed_by);
+    assert!(reviewer == Some(carol.id) || reviewer == Some(dave.id), "{reviewer:?}");
+    assert_eq!(store.emergency_grant(a, grant.id).await.expect("grant"), Some(reviewed));
+}
+
+async fn emergency_grants_need_a_user_of_their_institution_and_a_new_id(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, carol) = (two.a.id, two.b.id, &two.alice, &two.carol);
+    let grant = emergency_grant(&mut rng, alice, T0);
+    store.create_emergency_grant(&grant).await.expect("create");
+
+    // An unknown user, a user of another institution, an unknown institution, a reviewer of
+    // another institution.
+    for bad in [
+        EmergencyGrantRecord { user: UserId::generate(&mut rng), ..emergency_grant(&mut rng, alice, T0) },
+        EmergencyGrantRecord { user: two.bob.id, ..emergency_grant(&mut rng, alice, T0) },
+        EmergencyGrantRecord { institution: InstitutionId::generate(&mut rng), ..emergency_grant(&mut rng, alice, T0) },
+        EmergencyGrantRecord { review: Some(emergency_review(&two.bob, T0)), ..emergency_grant(&mut rng, alice, T0) },
+    ] {
+        let err = store.create_emergency_grant(&bad).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    }
+    // The same ID again, whatever else differs.
+    let again = EmergencyGrantRecord { id: grant.id, ..emergency_grant(&mut rng, carol, T0 + Duration::hours(1)) };
+    let err = store.create_emergency_grant(&again).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "emergency grant" })), "{err:?}");
+    // The database keeps a reason of 1 to 500 characters, an expiry after the grant, a note
+    // of at most 1000 characters, and no review by the grant's own user.
+    for bad in [
+        EmergencyGrantRecord { reason: String::new(), ..emergency_grant(&mut rng, alice, T0) },
+        EmergencyGrantRecord { reason: "救".repeat(501), ..emergency_grant(&mut rng, alice, T0) },
+        expiring(emergency_grant(&mut rng, alice, T0), T0),
+        expiring(emergency_grant(&mut rng, alice, T0), T0 - Duration::microseconds(1)),
+        EmergencyGrantRecord {
+            review: Some(EmergencyReview { note: "確".repeat(1001), ..emergency_review(carol, T0) }),
+            ..emergency_grant(&mut rng, alice, T0)
+        },
+        EmergencyGrantRecord { review: Some(emergency_review(alice, T0)), ..emergency_grant(&mut rng, alice, T0) },
+    ] {
+        let err = store.create_emergency_grant(&bad).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    }
+    assert_eq!(store.emergency_grants(a).await.expect("grants"), vec![grant.clone()]);
+
+    // An ID is per institution: B may use it for its own grant.
+    let in_b = EmergencyGrantRecord { id: grant.id, ..emergency_grant(&mut rng, &two.bob, T0) };
+    store.create_emergency_grant(&in_b).await.expect("the ID is free in B");
+    assert_eq!(store.emergency_grant(b, grant.id).await.expect("grant"), Some(in_b));
+    assert_eq!(store.emergency_grant(a, grant.id).await.expect("grant"), Some(grant));
+}
+
+async fn emergency_data_is_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, carol, bob) = (two.a.id, two.b.id, &two.alice, &two.carol, &two.bob);
+    let grant = emergency_grant(&mut rng, alice, T0);
+    store.create_emergency_grant(&grant).await.expect("create");
+    let bobs = emergency_grant(&mut rng, bob, T0);
+    store.create_emergency_grant(&bobs).await.expect("create B's");
+
+    // Every new method, given B's ID (or an unknown one) and A's user or grant.
+    let unknown = InstitutionId::generate(&mut rng);
+    for other in [b, unknown] {
+        let through = EmergencyGrantRecord { institution: other, ..emergency_grant(&mut rng, alice, T0) };
+        let err = store.create_emergency_grant(&through).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "create_emergency_grant: {err:?}");
+        let active = store.active_emergency_grants(other, alice.id, T0).await.expect("active_emergency_grants");
+        assert!(active.is_empty());
+        assert_eq!(store.emergency_grant(other, grant.id).await.expect("emergency_grant"), None);
+        let reviewed = store.review_emergency_grant(other, grant.id, &emergency_review(bob, T0)).await;
+        assert!(!reviewed.expect("review_emergency_grant"));
+    }
+    assert_eq!(store.emergency_grants(b).await.expect("emergency_grants"), vec![bobs.clone()]);
+    assert!(store.emergency_grants(unknown).await.expect("emergency_grants").is_empty());
+    // And the other way: B's grant through A.
+    assert_eq!(store.emergency_grant(a, bobs.id).await.expect("emergency_grant"), None);
+    assert!(!store.review_emergency_grant(a, bobs.id, &emergency_review(carol, T0)).await.expect("review"));
+
+    // Nothing changed: each institution sees its own grant, unreviewed.
+    assert_eq!(store.emergency_grants(a).await.expect("grants"), vec![grant.clone()]);
+    assert_eq!(store.active_emergency_grants(a, alice.id, T0).await.expect("active"), vec![grant.clone()]);
+    assert_eq!(store.active_emergency_grants(b, bob.id, T0).await.expect("active"), vec![bobs.clone()]);
+    assert_eq!(store.emergency_grant(b, bobs.id).await.expect("grant"), Some(bobs));
+    assert!(store.review_emergency_grant(a, grant.id, &emergency_review(carol, T0)).await.expect("still unreviewed"));
+}
+
 /// The migrations as embedded in the store, to build a database at an older schema version.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -2008,6 +2320,123 @@ async fn the_terminal_migration_upgrades_a_version_4_database(_store: &dyn Store
     old.remove().await;
 }
 
+/// The old institution of [`VERSION_2_ROWS`].
+fn old_institution() -> InstitutionId {
+    "00000000-0000-4000-8000-000000000001".parse().expect("a UUID")
+}
+
+/// An emergency grant of `olduser` (from [`VERSION_2_ROWS`]) granted at 2026-01-01 00:00 UTC,
+/// written outside the store with the given ID suffix, expiry and review columns (reviewer,
+/// time, note); the literals parse on both backends.
+macro_rules! insert_emergency_grant {
+    ($id:literal, $expires_at:literal, $review:literal) => {
+        concat!(
+            "INSERT INTO emergency_grants (institution_id, id, user_id, patient_id, reason, granted_at, \
+                                           expires_at, reviewed_by, reviewed_at, review_note) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-0000000000",
+            $id,
+            "', '00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000099', '救急搬送', \
+                     '2026-01-01T00:00:00.000000Z', '",
+            $expires_at,
+            "', ",
+            $review,
+            ");"
+        )
+    };
+}
+
+async fn the_schema_refuses_malformed_emergency_grants(_store: &dyn Store, db: &TestDb) {
+    let current = database_at_version(db, LATEST_SCHEMA_VERSION, VERSION_2_ROWS).await;
+    // Reviewed by `retiree`, a user of the same institution, with an empty note.
+    let well_formed = insert_emergency_grant!(
+        "10",
+        "2026-01-01T01:00:00.000000Z",
+        "'00000000-0000-4000-8000-000000000003', '2026-01-02T00:00:00.000000Z', ''"
+    );
+    execute_outside_the_store(&current, well_formed).await.expect("a well-formed grant");
+    for (statement, why) in [
+        (insert_emergency_grant!("11", "2026-01-01T00:00:00.000000Z", "NULL, NULL, NULL"), "expires when granted"),
+        (insert_emergency_grant!("12", "2025-12-31T23:59:59.999999Z", "NULL, NULL, NULL"), "expires before"),
+        (
+            insert_emergency_grant!(
+                "13",
+                "2026-01-01T01:00:00.000000Z",
+                "'00000000-0000-4000-8000-000000000003', NULL, NULL"
+            ),
+            "a reviewer without a time or a note",
+        ),
+        (
+            insert_emergency_grant!("14", "2026-01-01T01:00:00.000000Z", "NULL, '2026-01-02T00:00:00.000000Z', ''"),
+            "a review without a reviewer",
+        ),
+        (insert_emergency_grant!("15", "2026-01-01T01:00:00.000000Z", "NULL, NULL, ''"), "a note alone"),
+        (
+            insert_emergency_grant!(
+                "16",
+                "2026-01-01T01:00:00.000000Z",
+                "'00000000-0000-4000-8000-000000000002', '2026-01-02T00:00:00.000000Z', ''"
+            ),
+            "a review by the grant's own user",
+        ),
+        (
+            insert_emergency_grant!(
+                "17",
+                "2026-01-01T01:00:00.000000Z",
+                "'00000000-0000-4000-8000-0000000000ff', '2026-01-02T00:00:00.000000Z', ''"
+            ),
+            "a reviewer who is not a user of the institution",
+        ),
+        (insert_emergency_grant!("10", "2026-01-01T01:00:00.000000Z", "NULL, NULL, NULL"), "a repeated ID"),
+    ] {
+        let result = execute_outside_the_store(&current, statement).await;
+        assert!(result.is_err(), "{why}: {result:?}");
+    }
+    let store = current.open().await;
+    let grants = store.emergency_grants(old_institution()).await.expect("grants");
+    let reviews: Vec<_> = grants.into_iter().map(|g| g.review.map(|r| (r.reviewed_by.to_string(), r.note))).collect();
+    assert_eq!(reviews, [Some(("00000000-0000-4000-8000-000000000003".to_owned(), String::new()))]);
+    store.close().await;
+    current.remove().await;
+}
+
+async fn the_emergency_migration_upgrades_a_version_5_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 5, VERSION_2_ROWS).await;
+    let rows = match old.backend() {
+        Backend::Sqlite => [VERSION_3_SQLITE_ROWS, VERSION_4_SQLITE_ROWS],
+        Backend::Postgres => [VERSION_3_POSTGRES_ROWS, VERSION_4_POSTGRES_ROWS],
+    };
+    for rows in rows {
+        execute_outside_the_store(&old, rows).await.expect("version 5 rows");
+    }
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let retiree = store.find_login(&login("retiree")).await.expect("find").expect("the retired user is kept");
+    let inst = user.institution_id;
+    assert_eq!(inst, old_institution());
+    assert!(store.session(&[4; 32]).await.expect("session").is_some(), "the old sessions are kept");
+    assert!(store.emergency_grants(inst).await.expect("grants").is_empty());
+
+    // The new table works with the old rows.
+    let mut rng = rng();
+    let reviewer = store.create_user(inst, &new_user(&mut rng, "safety", &[Role::SystemAdministrator])).await;
+    let reviewer = reviewer.expect("a new user of the old institution");
+    let grant = emergency_grant(&mut rng, &user, T0);
+    store.create_emergency_grant(&grant).await.expect("a grant of the old user");
+    assert_eq!(store.active_emergency_grants(inst, user.id, T0).await.expect("active"), vec![grant.clone()]);
+    let review = emergency_review(&reviewer, T0 + Duration::hours(2));
+    assert!(store.review_emergency_grant(inst, grant.id, &review).await.expect("review"));
+    let reviewed = EmergencyGrantRecord { review: Some(review), ..grant };
+    let retirees = EmergencyGrantRecord {
+        review: Some(emergency_review(&user, T0)),
+        ..emergency_grant(&mut rng, &retiree, T0 - Duration::days(1))
+    };
+    store.create_emergency_grant(&retirees).await.expect("a reviewed grant of the retired user");
+    assert_eq!(store.emergency_grants(inst).await.expect("grants"), vec![reviewed, retirees]);
+    store.close().await;
+    old.remove().await;
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -2062,4 +2491,12 @@ conformance!(
     terminal_data_is_invisible_through_another_institution,
     the_schema_refuses_malformed_terminal_names,
     the_terminal_migration_upgrades_a_version_4_database,
+    emergency_grants_round_trip_every_field_with_and_without_review,
+    active_emergency_grants_are_the_users_unexpired_ones_soonest_expiry_first,
+    the_emergency_review_queue_lists_every_grant_newest_first,
+    emergency_grants_are_reviewed_once_and_never_by_their_own_user,
+    emergency_grants_need_a_user_of_their_institution_and_a_new_id,
+    emergency_data_is_invisible_through_another_institution,
+    the_schema_refuses_malformed_emergency_grants,
+    the_emergency_migration_upgrades_a_version_5_database,
 );

@@ -1,5 +1,6 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
+pub mod emergency;
 pub mod session;
 pub mod users;
 pub mod webauthn;
@@ -140,6 +141,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webauthn::list))
         .routes(routes!(webauthn::login_challenge))
         .routes(routes!(webauthn::login_finish))
+        .routes(routes!(emergency::request, emergency::mine))
+        .routes(routes!(emergency::queue))
+        .routes(routes!(emergency::review))
 }
 
 /// The OpenAPI 3.1 document.

@@ -340,6 +340,7 @@ struct HomePage {
     roles: String,
     last_login: Option<String>,
     failures: u32,
+    emergency: Option<String>,
 }
 
 /// `GET /` for a logged-in user; the lock screen when locked; `None` otherwise.
@@ -372,6 +373,7 @@ pub async fn home(state: &AppState, headers: &HeaderMap, lang: Lang, set_lang: b
                 roles: a.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
                 last_login,
                 failures: a.session.failures_since_previous,
+                emergency: a.emergency_banner(lang, state.clock.now()),
             };
             Some(with_cookies(render(&page, StatusCode::OK, lang, set_lang, state.tls), [cookie]))
         }
@@ -415,6 +417,7 @@ struct PasswordPage {
     required: bool,
     login_id: String,
     min_length: usize,
+    emergency: Option<String>,
 }
 
 fn password_page(
@@ -435,6 +438,7 @@ fn password_page(
         required: a.user.password_change_required,
         login_id: a.user.login_id.to_string(),
         min_length: state.config.get().password.min_length,
+        emergency: a.emergency_banner(lang, state.clock.now()),
     };
     with_cookies(render(&page, status, lang, false, state.tls), [cookie])
 }
@@ -511,6 +515,7 @@ struct KeysPage {
     version: &'static str,
     available: bool,
     keys: Vec<(String, String)>,
+    emergency: Option<String>,
 }
 
 /// `GET /security-keys`: register a security key or passkey (the ceremony runs in
@@ -536,7 +541,13 @@ pub async fn keys_page(State(state): State<AppState>, headers: HeaderMap) -> Res
             Vec::new()
         }
     };
-    let page =
-        KeysPage { lang: lang.tag(), t: lang.texts(), version: VERSION, available: state.webauthn.is_some(), keys };
+    let page = KeysPage {
+        lang: lang.tag(),
+        t: lang.texts(),
+        version: VERSION,
+        available: state.webauthn.is_some(),
+        keys,
+        emergency: a.emergency_banner(lang, state.clock.now()),
+    };
     render(&page, StatusCode::OK, lang, false, state.tls)
 }

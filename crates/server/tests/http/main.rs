@@ -13,6 +13,7 @@ use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
+mod emergency;
 mod pages;
 mod session;
 mod users;
@@ -90,7 +91,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             let body = if method == Method::GET { Body::empty() } else { Body::from("{}") };
             let req = Request::builder()
                 .method(method.clone())
-                .uri(path.replace("{login_id}", "some-user"))
+                .uri(path.replace("{login_id}", "some-user").replace("{id}", "some-id"))
                 .header("content-type", "application/json")
                 .body(body)
                 .unwrap();
@@ -107,6 +108,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         documented,
         [
             "DELETE /api/v1/session",
+            "GET /api/v1/emergency-access",
+            "GET /api/v1/emergency-access/review",
             "GET /api/v1/me",
             "GET /api/v1/me/webauthn",
             "GET /api/v1/openapi.json",
@@ -115,6 +118,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
+            "POST /api/v1/emergency-access",
+            "POST /api/v1/emergency-access/{id}/review",
             "POST /api/v1/me/password",
             "POST /api/v1/me/webauthn/register/finish",
             "POST /api/v1/me/webauthn/register/start",

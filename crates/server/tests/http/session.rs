@@ -23,6 +23,7 @@ pub(super) struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
     pub body: Value,
+    pub text: String,
 }
 
 impl<'a> Client<'a> {
@@ -52,7 +53,7 @@ impl<'a> Client<'a> {
         }
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        Reply { status, headers, body }
+        Reply { status, headers, body, text: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     pub async fn post(&mut self, uri: &str, body: Value) -> Reply {
