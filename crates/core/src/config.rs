@@ -371,6 +371,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// `[emergency]`
     pub emergency: EmergencyConfig,
+    /// `[logon_hours.ROLE]`: optional windows per role.
+    pub logon_hours: std::collections::BTreeMap<String, crate::logon_hours::LogonWindow>,
     /// `[keys]`
     pub keys: KeysConfig,
 }
@@ -572,6 +574,8 @@ impl Config {
                 "emergency.grant_ttl must be between 5m and 24h (default 60m)",
             ));
         }
+        crate::logon_hours::LogonHours::parse(&self.logon_hours)
+            .map_err(|message| ConfigError::Invalid { key: "logon_hours", message })?;
         let p = &self.password;
         let needed =
             ARGON2_MIN_MEMORY_BY_ITERATIONS.iter().rev().find(|(t, _)| p.argon2_iterations >= *t).map(|(_, m)| *m);
@@ -620,6 +624,12 @@ pub struct ValidConfig {
 }
 
 impl ValidConfig {
+    /// The checked logon windows.
+    #[must_use]
+    pub fn logon_hours(&self) -> crate::logon_hours::LogonHours {
+        crate::logon_hours::LogonHours::parse(&self.config.logon_hours).unwrap_or_default()
+    }
+
     /// The checked settings.
     #[must_use]
     pub fn get(&self) -> &Config {
@@ -726,6 +736,10 @@ mod tests {
         assert_eq!(refused_key("[server]\nlisten = \"localhost\"\n"), Some("server.listen"));
         assert_eq!(refused_key("[database]\nurl = \"mysql://x\"\n"), Some("database.url"));
         assert_eq!(refused_key("[lockout]\nthreshold = 50\n"), Some("lockout.threshold"));
+        assert_eq!(
+            refused_key("[logon_hours.clerk]\ndays = [\"mon\"]\nfrom = \"8\"\nuntil = \"20:00\"\n"),
+            Some("logon_hours")
+        );
         assert_eq!(refused_key("[lockout]\nwindow = \"5s\"\n"), Some("lockout.window"));
     }
 

@@ -12,6 +12,7 @@ pub mod factor;
 pub mod ids;
 pub mod institution;
 pub mod lockout;
+pub mod logon_hours;
 pub mod message;
 pub mod review;
 pub mod session;

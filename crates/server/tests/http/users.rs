@@ -227,3 +227,30 @@ async fn an_administrator_cannot_reach_another_institutions_accounts() {
     let r = a.send("POST", "/api/v1/users/yoso-nurse/unlock", Some(json!({}))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_role_with_logon_hours_logs_in_only_inside_them() {
+    // The fixture's clock starts on Wednesday 2026-11-25 09:00 UTC = 18:00 JST.
+    let fx = super::fixture_with("logon-hours", |c| {
+        c.logon_hours.insert(
+            "clerk".into(),
+            mamori_core::logon_hours::LogonWindow {
+                days: vec!["mon".into(), "tue".into(), "wed".into(), "thu".into(), "fri".into()],
+                from: "08:00".into(),
+                until: "19:00".into(),
+            },
+        );
+    })
+    .await;
+    let clerk = account_with(&fx, fx.institution, "jimu", JobType::Clerk, &[Role::Clerk], true, false).await;
+    login(&fx, &clerk).await; // 18:00 JST: inside
+    fx.advance(Duration::from_secs(3600)); // 19:00 JST: outside
+    let mut c = Client::new(&fx);
+    let r = c.post("/api/v1/session", json!({"login_id": "jimu", "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body["error"]["code"], "outside_logon_hours");
+    assert!(c.cookie.is_none());
+    // A doctor (no window) is not restricted.
+    let doctor = account_with(&fx, fx.institution, "isha", JobType::Doctor, &[Role::Doctor], true, false).await;
+    login(&fx, &doctor).await;
+}
