@@ -139,6 +139,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webauthn::register_start))
         .routes(routes!(webauthn::register_finish))
         .routes(routes!(webauthn::list))
+        .routes(routes!(webauthn::remove))
         .routes(routes!(webauthn::login_challenge))
         .routes(routes!(webauthn::login_finish))
         .routes(routes!(emergency::request, emergency::mine))

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -287,4 +287,28 @@ pub async fn login_finish(
     }
     let (token_text, session) = complete_login(&state, &loaded, &user).await?;
     Ok(with_cookie(Json(me(&state, &user, &session)).into_response(), auth::set_cookie(&token_text, state.tls)))
+}
+
+/// Removes one of the logged-in user's keys (e.g. a lost one). The TOTP app stays, so the
+/// account keeps a second factor.
+#[utoipa::path(delete, path = "/api/v1/me/webauthn/{id}", tag = "webauthn",
+    params(("id" = String, Path, description = "The credential ID, base64url")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No full session", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such key of this user", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.ready()?;
+    let not_found = || ApiError::no_such("セキュリティキー", "security key");
+    let credential_id = URL_SAFE_NO_PAD.decode(id.as_bytes()).map_err(|_| not_found())?;
+    if !state.store.delete_webauthn_credential(auth.user.institution_id, auth.user.id, &credential_id).await? {
+        return Err(not_found());
+    }
+    tracing::info!(institution = %auth.user.institution_id, user = %auth.user.id, "security key removed");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -107,6 +107,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
     assert_eq!(
         documented,
         [
+            "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
             "GET /api/v1/emergency-access",
             "GET /api/v1/emergency-access/review",

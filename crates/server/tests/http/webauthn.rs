@@ -54,3 +54,27 @@ async fn answers_without_a_challenge_or_keys_are_refused_and_counted() {
     assert_eq!(fx.state.store.throttle("hanako").await.unwrap().map(|t| t.failures), Some(2));
     assert_eq!(p.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn removing_a_key_that_is_not_the_users_is_not_found() {
+    let fx = fixture("webauthn-remove").await;
+    let nurse = account(&fx, "hanako", true, false).await;
+    let other = account(&fx, "taro", true, false).await;
+    let credential = mamori_core::factor::WebauthnCredential {
+        credential_id: vec![7; 16],
+        name: "key".into(),
+        credential_json: "{}".into(),
+        created_at: fx.clock_now(),
+        last_used_at: None,
+    };
+    fx.state.store.add_webauthn_credential(fx.institution, other.id, &credential).await.unwrap();
+    let mut c = login(&fx, &nurse).await;
+    let id = "BwcHBwcHBwcHBwcHBwcHBw"; // base64url of sixteen 7s
+    assert_eq!(c.send("DELETE", &format!("/api/v1/me/webauthn/{id}"), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.send("DELETE", "/api/v1/me/webauthn/not*base64", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(fx.state.store.webauthn_credentials(fx.institution, other.id).await.unwrap().len(), 1);
+    fx.advance(std::time::Duration::from_secs(31));
+    let mut o = login(&fx, &other).await;
+    assert_eq!(o.send("DELETE", &format!("/api/v1/me/webauthn/{id}"), None).await.status, StatusCode::NO_CONTENT);
+    assert!(fx.state.store.webauthn_credentials(fx.institution, other.id).await.unwrap().is_empty());
+}
