@@ -151,6 +151,39 @@ text_enum!(
     }
 );
 
+impl JobType {
+    /// The Japanese name (職種).
+    #[must_use]
+    pub const fn label_ja(self) -> &'static str {
+        match self {
+            Self::Doctor => "医師",
+            Self::Dentist => "歯科医師",
+            Self::Nurse => "看護師",
+            Self::Pharmacist => "薬剤師",
+            Self::Technician => "技師",
+            Self::Clerk => "医療事務",
+            Self::Manager => "管理者",
+            Self::Auditor => "監査担当者",
+        }
+    }
+}
+
+impl Role {
+    /// The Japanese name.
+    #[must_use]
+    pub const fn label_ja(self) -> &'static str {
+        match self {
+            Self::Doctor => "医師",
+            Self::Nurse => "看護師",
+            Self::Pharmacist => "薬剤師",
+            Self::Technician => "技師",
+            Self::Clerk => "医療事務",
+            Self::SystemAdministrator => "システム管理者",
+            Self::Auditor => "監査担当者",
+        }
+    }
+}
+
 text_enum!(
     /// Account status. A retired account keeps its login ID forever.
     UserStatus {

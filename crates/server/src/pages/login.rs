@@ -369,8 +369,15 @@ pub async fn home(state: &AppState, headers: &HeaderMap, lang: Lang, set_lang: b
                 csrf: token,
                 display_name: a.user.display_name.as_str().to_owned(),
                 login_id: a.user.login_id.to_string(),
-                job_type: a.user.job_type.as_str().to_owned(),
-                roles: a.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                job_type: if lang == Lang::Ja { a.user.job_type.label_ja() } else { a.user.job_type.as_str() }
+                    .to_owned(),
+                roles: a
+                    .user
+                    .roles
+                    .iter()
+                    .map(|r| if lang == Lang::Ja { r.label_ja() } else { r.as_str() })
+                    .collect::<Vec<_>>()
+                    .join(if lang == Lang::Ja { "、" } else { ", " }),
                 last_login,
                 failures: a.session.failures_since_previous,
                 emergency: a.emergency_banner(lang, state.clock.now()),
