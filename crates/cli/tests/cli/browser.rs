@@ -69,15 +69,33 @@ impl Browser {
         Some(Self { driver, base, session, http, profile })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    async fn try_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(&body);
         }
         let v: Value = req.send().await.unwrap().json().await.unwrap();
-        assert!(v["value"].get("error").is_none(), "WebDriver {path}: {v}");
-        v["value"].clone()
+        if v["value"].get("error").is_some() { Err(v) } else { Ok(v["value"].clone()) }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(v) => v,
+            Err(v) => panic!("WebDriver {path}: {v}"),
+        }
+    }
+
+    /// The text of the first element matching `css`, or None while the page is changing (no
+    /// such element yet, or it went stale).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let found = self
+            .try_call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+            .await
+            .ok()?;
+        let id = found[ELEMENT_KEY].as_str()?.to_owned();
+        let text = self.try_call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.ok()?;
+        text.as_str().map(str::to_owned)
     }
 
     /// Opens a URL.
@@ -90,27 +108,48 @@ impl Browser {
         self.call(reqwest::Method::GET, "/title", None).await.as_str().unwrap_or_default().to_owned()
     }
 
-    /// The visible text of the first element matching a CSS selector.
+    /// The visible text of the first element matching a CSS selector (retried for up to 10 s
+    /// while the page is still changing).
     pub async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(text) = self.try_text(css).await {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {}", self.source().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
-    /// Clicks the first element matching a CSS selector.
+    /// Clicks the first element matching a CSS selector (retried while the page changes).
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        self.retry(css, |id| (format!("/element/{id}/click"), json!({}))).await;
     }
 
-    /// Types `text` into the first element matching a CSS selector.
+    /// Types `text` into the first element matching a CSS selector (retried while the page
+    /// changes).
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
+        self.retry(css, |id| (format!("/element/{id}/clear"), json!({}))).await;
+        self.retry(css, |id| (format!("/element/{id}/value"), json!({ "text": text }))).await;
+    }
+
+    async fn retry(&self, css: &str, action: impl Fn(&str) -> (String, Value)) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .try_call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+                .await;
+            if let Ok(found) = found
+                && let Some(id) = found[ELEMENT_KEY].as_str()
+            {
+                let (path, body) = action(id);
+                if self.try_call(reqwest::Method::POST, &path, Some(body)).await.is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "cannot act on {css}: {}", self.source().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The page's HTML as the browser has it.
@@ -150,6 +189,25 @@ impl Browser {
         v.as_array().cloned().unwrap_or_default()
     }
 
+    /// Waits (up to 10 s) until the first element matching `css` contains `needle`, and returns
+    /// its text (the last one seen, when it never does).
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = String::new();
+        loop {
+            if let Some(text) = self.try_text(css).await {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+            if Instant::now() > deadline {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (up to 10 s) until the URL ends with `suffix`.
     pub async fn wait_for_url(&self, suffix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -167,12 +225,6 @@ impl Browser {
         use base64::Engine as _;
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
         base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).unwrap()
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let v =
-            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
-        v[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
     /// Ends the session and the driver.

@@ -753,13 +753,13 @@ fn browser_page_shell_is_japanese_first_and_switches_to_english() {
         }
 
         browser.click("a[hreflang=en]").await;
-        assert_eq!(browser.text("h1").await, "Welcome");
+        assert_eq!(browser.wait_for_text("h1", "Welcome").await, "Welcome");
         assert!(browser.text("nav.lang strong").await.contains("English"));
         // The choice is remembered without the query string.
         browser.goto(&server.url).await;
         assert_eq!(browser.text("h1").await, "Welcome");
         browser.click("a[hreflang=ja]").await;
-        assert_eq!(browser.text("h1").await, "ようこそ");
+        assert_eq!(browser.wait_for_text("h1", "ようこそ").await, "ようこそ");
         browser.quit().await;
     });
 }
@@ -771,7 +771,7 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
     let tmp = TempDir::new("browser-login");
     let dir = tmp.data();
     let report = init_json(&dir, &[]);
-    let server = harness::Server::start(&dir, &[], &[("MAMORI_IDLE_LOCK", "2s"), ("MAMORI_LOCKOUT_THRESHOLD", "3")]);
+    let server = harness::Server::start(&dir, &[], &[("MAMORI_IDLE_LOCK", "6s"), ("MAMORI_LOCKOUT_THRESHOLD", "3")]);
     let shots = std::env::var("MAMORI_TEST_SCREENSHOTS").ok();
     rt().block_on(async {
         let Some(b) = browser::Browser::start("browser_login_two_factors_idle_lock_and_lockout").await else {
@@ -796,18 +796,21 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
         b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
         b.type_into("#new_password", "password1234").await;
         b.click("#submit").await;
-        assert!(b.text("#error").await.contains("推測されやすい"), "a weak password is refused with a reason");
+        assert!(
+            b.wait_for_text("#error", "推測されやすい").await.contains("推測されやすい"),
+            "a weak password is refused with a reason"
+        );
         b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
         b.type_into("#new_password", "aki-no-sora-wa-takaku-sunde-iru").await;
         b.click("#submit").await;
-        assert_eq!(b.text("#welcome").await, "管理者 さん");
+        assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
         assert!(b.text("#last-login-at").await.contains("初めて"));
         shot("home.png", b.screenshot_png().await);
 
         // Idle for longer than the idle lock: the server locks; the page hides everything.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        tokio::time::sleep(Duration::from_millis(6500)).await;
         b.goto(&server.url).await;
-        assert_eq!(b.text("#locked").await, "画面をロックしました");
+        assert_eq!(b.wait_for_text("#locked", "画面をロックしました").await, "画面をロックしました");
         let html = b.source().await;
         assert!(!html.contains("管理者") && !html.contains("admin"), "the lock screen leaks nothing");
         shot("lock.png", b.screenshot_png().await);
@@ -820,13 +823,13 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
             b.type_into("#login_id", "admin").await;
             b.type_into("#password", "definitely-wrong").await;
             b.click("#submit").await;
-            assert!(b.text("#error").await.contains("正しくありません"));
+            assert!(b.wait_for_text("#error", "正しくありません").await.contains("正しくありません"));
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         b.type_into("#login_id", "admin").await;
         b.type_into("#password", "aki-no-sora-wa-takaku-sunde-iru").await;
         b.click("#submit").await;
-        let message = b.text("#error").await;
+        let message = b.wait_for_text("#error", "一時的にログインできません").await;
         assert!(message.contains("一時的にログインできません"), "{message}");
         shot("lockout.png", b.screenshot_png().await);
         b.quit().await;
@@ -860,16 +863,13 @@ fn browser_security_key_registration_and_login() {
         b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
         b.type_into("#new_password", "fuyu-no-asa-no-shimo-bashira").await;
         b.click("#submit").await;
-        assert_eq!(b.text("#welcome").await, "管理者 さん");
+        assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
 
         b.click("#keys-link").await;
         b.type_into("#key-name", "受付のキー").await;
         b.click("#register-key").await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !b.text("#keys").await.contains("受付のキー") {
-            assert!(std::time::Instant::now() < deadline, "the key did not appear: {}", b.source().await);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let keys = b.wait_for_text("#keys", "受付のキー").await;
+        assert!(keys.contains("受付のキー"), "the key did not appear: {keys}");
         assert_eq!(b.virtual_credentials(&authenticator).await.len(), 1);
         if let Some(d) = &shots {
             std::fs::write(std::path::Path::new(d).join("security-keys.png"), b.screenshot_png().await).unwrap();
@@ -887,7 +887,7 @@ fn browser_security_key_registration_and_login() {
         b.click("#webauthn-login").await;
         let url = b.wait_for_url(&format!("localhost:{}/", server.addr().port())).await;
         assert!(url.ends_with('/'), "{url}: {}", b.source().await);
-        assert_eq!(b.text("#welcome").await, "管理者 さん");
+        assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
         b.quit().await;
     });
 }
