@@ -111,7 +111,7 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     if webauthn.is_none() {
         tracing::warn!(%public_url, "security keys (WebAuthn) are off: server.public_url has no domain name");
     }
-    let state = mamori_server::State_::new(Inner {
+    let state = mamori_server::AppState::new(Inner {
         webauthn,
         store: store.clone(),
         config: valid.clone(),

@@ -75,7 +75,7 @@ pub struct Texts {
     /// Value: unencrypted loopback connection.
     pub tls_off: &'static str,
     /// The login link.
-    pub login_coming: &'static str,
+    pub login_link: &'static str,
     /// Label of the API description link.
     pub api_link: &'static str,
     /// Footer.
@@ -96,7 +96,7 @@ static JA: Texts = Texts {
     connection: "通信",
     tls_on: "暗号化（TLS 1.2以上）",
     tls_off: "非暗号化（ループバックのみ・開発用）",
-    login_coming: "ログイン（パスワード＋確認コード）",
+    login_link: "ログイン（パスワード＋確認コード）",
     api_link: "API仕様（OpenAPI）",
     footer: "mamori — 医療情報システムの安全管理に関するガイドライン 6.0/7.0 対応",
     not_found: "ページが見つかりません",
@@ -113,7 +113,7 @@ static EN: Texts = Texts {
     connection: "Connection",
     tls_on: "encrypted (TLS 1.2 or later)",
     tls_off: "unencrypted (loopback only, for development)",
-    login_coming: "Log in (password + verification code)",
+    login_link: "Log in (password + verification code)",
     api_link: "API description (OpenAPI)",
     footer: "mamori — built for the MHLW security guidelines 6.0/7.0",
     not_found: "Page not found",

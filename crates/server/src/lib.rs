@@ -28,12 +28,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::ApiError;
-use state::AppState;
 use std::time::{Duration, Instant};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use serve::{ConnInfo, run, shutdown_signal};
-pub use state::{AppState as State_, Inner, ServerKeys, SystemClock};
+pub use state::{AppState, Inner, ServerKeys, SystemClock};
 
 /// Largest request body accepted (1 MiB); uploads get their own limit later.
 const BODY_LIMIT: usize = 1024 * 1024;

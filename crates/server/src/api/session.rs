@@ -153,6 +153,11 @@ pub(crate) fn too_long(field: &str) -> ApiError {
     ApiError::bad_request(Message::new(format!("{field} が長すぎます。"), format!("{field} is too long")))
 }
 
+/// Refuses a code (TOTP, recovery code or pass) longer than any real one.
+fn check_code_length(code: &str) -> Result<(), ApiError> {
+    if code.chars().count() > MAX_CODE { Err(too_long("code")) } else { Ok(()) }
+}
+
 /// Whether `password` is the user's password (constant-time inside argon2).
 pub(crate) fn password_matches(state: &AppState, user: &User, password: &str) -> bool {
     PasswordHash::from_phc(user.password_hash.clone())
@@ -389,9 +394,7 @@ pub(crate) async fn second_factor(
     factor: Factor,
     code: &str,
 ) -> Result<(User, String, SessionRecord), ApiError> {
-    if code.chars().count() > MAX_CODE {
-        return Err(too_long("code"));
-    }
+    check_code_length(code)?;
     let stage = if matches!(factor, Factor::EnrollTotp) { SessionStage::Enroll } else { SessionStage::SecondFactor };
     let (loaded, user) = pending(state, headers, stage).await?;
     let key = throttle_key(user.login_id.as_str());
@@ -473,9 +476,7 @@ pub async fn reenroll(
 
 /// Uses a re-enrollment pass, shared by the API and the pages.
 pub(crate) async fn reenroll_step(state: &AppState, headers: &HeaderMap, pass: &str) -> Result<LoginStep, ApiError> {
-    if pass.chars().count() > MAX_CODE {
-        return Err(too_long("code"));
-    }
+    check_code_length(pass)?;
     let (loaded, user) = pending(state, headers, SessionStage::SecondFactor).await?;
     let key = throttle_key(user.login_id.as_str());
     let throttle = gate(state, &key).await?;
@@ -586,9 +587,7 @@ pub(crate) async fn unlock_step(
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(too_long("password"));
     }
-    if code.chars().count() > MAX_CODE {
-        return Err(too_long("code"));
-    }
+    check_code_length(code)?;
     let Some(loaded) = auth::load(state, headers).await? else { return Err(ApiError::unauthenticated()) };
     if !matches!(loaded.state, SessionState::Locked | SessionState::Active) {
         return Err(ApiError::unauthenticated());

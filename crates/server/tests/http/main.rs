@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use mamori_core::config::Config;
 use mamori_core::{FixedClock, Institution, InstitutionId, InstitutionName};
 use mamori_server::metrics::Metrics;
-use mamori_server::{Inner, ServerKeys, State_ as AppState, app};
+use mamori_server::{AppState, Inner, ServerKeys, app};
 use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
