@@ -164,17 +164,8 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(loaded) = load(state, &parts.headers).await? else { return Err(ApiError::unauthenticated()) };
-        match loaded.state {
-            SessionState::Active => {}
-            SessionState::Locked => {
-                if !loaded.record.locked {
-                    let record = SessionRecord { locked: true, ..loaded.record };
-                    state.store.update_session(&record).await?;
-                    tracing::info!(institution = %record.institution, user = %record.user, "session idle-locked");
-                }
-                return Err(ApiError::session_locked());
-            }
-            SessionState::Pending(_) | SessionState::Expired => return Err(ApiError::unauthenticated()),
+        if matches!(loaded.state, SessionState::Pending(_) | SessionState::Expired) {
+            return Err(ApiError::unauthenticated());
         }
         let record = loaded.record;
         let Some(user) = state.store.user(record.institution, record.user).await? else {
@@ -185,6 +176,21 @@ impl FromRequestParts<AppState> for Authenticated {
             return Err(ApiError::unauthenticated());
         }
         let now = state.clock.now();
+        if !state.config.logon_hours().allows(&user.roles, now) {
+            // The allowed window ended while the session was open (active or locked): end it
+            // (002 ①-5).
+            state.store.delete_session(record.institution, &record.token_hash).await?;
+            tracing::info!(institution = %user.institution_id, user = %user.id, "session ended: outside the allowed hours");
+            return Err(ApiError::outside_logon_hours());
+        }
+        if loaded.state == SessionState::Locked {
+            if !record.locked {
+                let record = SessionRecord { locked: true, ..record };
+                state.store.update_session(&record).await?;
+                tracing::info!(institution = %record.institution, user = %record.user, "session idle-locked");
+            }
+            return Err(ApiError::session_locked());
+        }
         state.store.touch_session(record.institution, &record.token_hash, now).await?;
         let emergency = state.store.active_emergency_grants(record.institution, record.user, now).await?;
         Ok(Self { token: loaded.token, session: SessionRecord { last_seen_at: now, ..record }, user, emergency })

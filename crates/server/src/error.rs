@@ -121,6 +121,19 @@ impl ApiError {
         )
     }
 
+    /// 403 outside the logon hours of the user's roles (at login, and for a session the
+    /// window's end has just closed).
+    #[must_use]
+    pub fn outside_logon_hours() -> Self {
+        Self::forbidden(
+            "outside_logon_hours",
+            Message::new(
+                "現在はログインできる時間帯ではありません。管理者に確認してください。",
+                "logins are not allowed at this time for your roles; ask your administrator",
+            ),
+        )
+    }
+
     /// 429 while a failed attempt's delay runs.
     #[must_use]
     pub fn retry_later(seconds: u64) -> Self {

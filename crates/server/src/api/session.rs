@@ -308,13 +308,7 @@ pub(crate) async fn password_step(
     }
     if !state.config.logon_hours().allows(&user.roles, state.clock.now()) {
         tracing::info!(institution = %user.institution_id, user = %user.id, "login refused: outside the allowed hours");
-        return Err(ApiError::forbidden(
-            "outside_logon_hours",
-            Message::new(
-                "現在はログインできる時間帯ではありません。管理者に確認してください。",
-                "logins are not allowed at this time for your roles; ask your administrator",
-            ),
-        ));
+        return Err(ApiError::outside_logon_hours());
     }
     let enrolled = state.store.totp(user.institution_id, user.id).await?.is_some_and(|t| t.confirmed);
     let has_keys =

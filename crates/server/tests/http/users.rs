@@ -243,8 +243,14 @@ async fn a_role_with_logon_hours_logs_in_only_inside_them() {
     })
     .await;
     let clerk = account_with(&fx, fx.institution, "jimu", JobType::Clerk, &[Role::Clerk], true, false).await;
-    login(&fx, &clerk).await; // 18:00 JST: inside
+    let mut open = login(&fx, &clerk).await; // 18:00 JST: inside
+    assert_eq!(open.get("/api/v1/me").await.status, StatusCode::OK);
     fx.advance(Duration::from_secs(3600)); // 19:00 JST: outside
+    // The open session ends at the window's end: refused once with the reason, then gone.
+    let r = open.get("/api/v1/me").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body["error"]["code"], "outside_logon_hours");
+    assert_eq!(open.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
     let mut c = Client::new(&fx);
     let r = c.post("/api/v1/session", json!({"login_id": "jimu", "password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
