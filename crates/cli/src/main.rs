@@ -1,6 +1,7 @@
 //! `mamori`: the command-line entry point. Glue only: parsing, logging, exit codes.
 
 mod datadir;
+mod emergency;
 mod init;
 mod serve;
 mod terminal;
@@ -43,6 +44,53 @@ enum Command {
     /// Registered terminals (MDS 15): issue a client certificate (PKCS#12), list, revoke,
     /// require them for login.
     Terminal(TerminalArgs),
+    /// Sealed emergency accounts for outages (MDS 11): create one (credentials printed once,
+    /// for a sealed envelope), list them, and close them when normal operation returns
+    /// (sessions ended, credentials re-keyed).
+    Emergency(EmergencyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EmergencyArgs {
+    #[command(subcommand)]
+    command: EmergencyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum EmergencyCommand {
+    /// Create a sealed emergency account and print its password and TOTP secret once. It
+    /// logs in only after a second person activates it (web page or API).
+    Seal {
+        #[command(flatten)]
+        target: DataTarget,
+        /// Its login ID (never used before, in any institution), e.g. kinkyu1.
+        login_id: String,
+        /// Its display name, e.g. 緊急用1.
+        #[arg(long, value_name = "NAME")]
+        display_name: String,
+        /// A clinical role it holds (repeatable; default doctor).
+        #[arg(long = "role", value_name = "ROLE", default_values_t = [String::from("doctor")])]
+        roles: Vec<String>,
+        /// Its job type (職種).
+        #[arg(long, value_name = "JOB", default_value = "doctor")]
+        job_type: String,
+    },
+    /// List the sealed accounts: sealed, in use (by whom, until when), or opened and awaiting close.
+    List {
+        #[command(flatten)]
+        target: DataTarget,
+    },
+    /// End the emergency: close every activation, end the sessions and re-key each account
+    /// opened since it was sealed (or LOGIN_ID, or --all); the new credentials are printed once.
+    Close {
+        #[command(flatten)]
+        target: DataTarget,
+        /// Only this account.
+        login_id: Option<String>,
+        /// Re-key every sealed account, opened or not.
+        #[arg(long, conflicts_with = "login_id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,9 +99,9 @@ struct TerminalArgs {
     command: TerminalCommand,
 }
 
-/// What every `mamori terminal` subcommand acts on.
+/// What every subcommand that opens the data directory's database acts on (terminal, emergency).
 #[derive(Debug, clap::Args)]
-struct TerminalTarget {
+struct DataTarget {
     /// The data directory.
     #[arg(long, value_name = "DIR", env = "MAMORI_DATA")]
     data: PathBuf,
@@ -71,7 +119,7 @@ enum TerminalCommand {
     /// file (the password is printed once). Creates the terminal CA on first use.
     Issue {
         #[command(flatten)]
-        target: TerminalTarget,
+        target: DataTarget,
         /// The terminal's name (letters, digits, '.', '_', '-'), never reused.
         name: String,
         /// Where to write the PKCS#12 file (default NAME.p12; never overwritten).
@@ -81,19 +129,19 @@ enum TerminalCommand {
     /// List the terminals and whether they are required.
     List {
         #[command(flatten)]
-        target: TerminalTarget,
+        target: DataTarget,
     },
     /// Revoke a terminal: its certificate no longer logs in and its sessions end.
     Revoke {
         #[command(flatten)]
-        target: TerminalTarget,
+        target: DataTarget,
         /// The terminal's name.
         name: String,
     },
     /// Require registered terminals for every login (`on`) or not (`off`).
     Require {
         #[command(flatten)]
-        target: TerminalTarget,
+        target: DataTarget,
         /// on or off.
         #[arg(value_parser = ["on", "off"])]
         mode: String,
@@ -207,6 +255,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::command(args).await,
             Command::Config(args) => datadir::show_config(&args.data),
             Command::Terminal(args) => terminal::command(args).await,
+            Command::Emergency(args) => emergency::command(args).await,
         }
     });
     match result {

@@ -3,7 +3,7 @@
 
 use crate::datadir;
 use crate::serve::open_store;
-use crate::{Failure, TerminalArgs, TerminalCommand, TerminalTarget};
+use crate::{DataTarget, Failure, TerminalArgs, TerminalCommand};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{Clock, InstitutionId, TerminalId};
 use mamori_crypto::terminal_ca::TerminalCa;
@@ -44,7 +44,10 @@ fn row(t: &Terminal) -> TerminalRow {
 }
 
 /// The institution the command acts on: the one given, or the only one.
-async fn institution(store: &Arc<dyn Store>, given: Option<InstitutionId>) -> Result<InstitutionId, Failure> {
+pub(crate) async fn institution(
+    store: &Arc<dyn Store>,
+    given: Option<InstitutionId>,
+) -> Result<InstitutionId, Failure> {
     let all = store.institutions().await.map_err(Failure::failed)?;
     match given {
         Some(id) if all.iter().any(|i| i.id == id) => Ok(id),
@@ -98,7 +101,7 @@ pub async fn command(args: TerminalArgs) -> Result<(), Failure> {
 }
 
 #[allow(clippy::print_stdout)]
-async fn run(command: &TerminalCommand, args: &TerminalTarget, store: &Arc<dyn Store>) -> Result<(), Failure> {
+async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store>) -> Result<(), Failure> {
     let inst = institution(store, args.institution_id).await?;
     let clock = mamori_server::SystemClock;
     match command {

@@ -329,11 +329,17 @@ impl Default for AccountsConfig {
 pub struct EmergencyConfig {
     /// How long an emergency (break-glass) grant lasts.
     pub grant_ttl: HumanDuration,
+    /// How long one activation of a sealed emergency account lasts (`mamori emergency close`
+    /// ends it earlier).
+    pub sealed_account_ttl: HumanDuration,
 }
 
 impl Default for EmergencyConfig {
     fn default() -> Self {
-        Self { grant_ttl: HumanDuration(Duration::from_secs(60 * 60)) }
+        Self {
+            grant_ttl: HumanDuration(Duration::from_secs(60 * 60)),
+            sealed_account_ttl: HumanDuration(Duration::from_secs(8 * 60 * 60)),
+        }
     }
 }
 
@@ -408,6 +414,7 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_INACTIVE_AFTER", "accounts", "inactive_after", EnvKind::Text),
     ("MAMORI_REENROLL_PASS_TTL", "accounts", "reenroll_pass_ttl", EnvKind::Text),
     ("MAMORI_EMERGENCY_GRANT_TTL", "emergency", "grant_ttl", EnvKind::Text),
+    ("MAMORI_SEALED_ACCOUNT_TTL", "emergency", "sealed_account_ttl", EnvKind::Text),
     ("MAMORI_CHECKPOINT_SIGNING_KEY", "keys", "checkpoint_signing_key", EnvKind::Text),
 ];
 
@@ -572,6 +579,14 @@ impl Config {
                 "emergency.grant_ttl",
                 "緊急アクセスの有効時間は5分〜24時間にしてください（既定60分）。",
                 "emergency.grant_ttl must be between 5m and 24h (default 60m)",
+            ));
+        }
+        let sealed = self.emergency.sealed_account_ttl.0;
+        if sealed < Duration::from_secs(15 * 60) || sealed > Duration::from_secs(72 * 60 * 60) {
+            return Err(invalid(
+                "emergency.sealed_account_ttl",
+                "緊急用アカウントの有効時間は15分〜72時間にしてください（既定8時間）。",
+                "emergency.sealed_account_ttl must be between 15m and 72h (default 8h)",
             ));
         }
         crate::logon_hours::LogonHours::parse(&self.logon_hours)
@@ -741,6 +756,9 @@ mod tests {
             Some("logon_hours")
         );
         assert_eq!(refused_key("[lockout]\nwindow = \"5s\"\n"), Some("lockout.window"));
+        assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"5m\"\n"), Some("emergency.sealed_account_ttl"));
+        assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"4d\"\n"), Some("emergency.sealed_account_ttl"));
+        assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"12h\"\n"), None);
     }
 
     #[test]

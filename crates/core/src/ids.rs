@@ -68,6 +68,10 @@ id_type!(
     /// A registered terminal (端末).
     TerminalId
 );
+id_type!(
+    /// One activation of a sealed emergency account.
+    SealedActivationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,12 +15,13 @@ pub mod lockout;
 pub mod logon_hours;
 pub mod message;
 pub mod review;
+pub mod sealed;
 pub mod session;
 pub mod terminal;
 pub mod user;
 
 pub use clock::{Clock, FixedClock};
-pub use ids::{EmergencyGrantId, InstitutionId, PatientId, TerminalId, UserId};
+pub use ids::{EmergencyGrantId, InstitutionId, PatientId, SealedActivationId, TerminalId, UserId};
 pub use institution::{Institution, InstitutionName};
 pub use message::Message;
 pub use user::{DisplayName, JobType, LoginId, NewUser, Role, User, UserStatus};

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use mamori_core::authz::Principal;
+use mamori_core::authz::{Policy, Principal};
 use mamori_core::session::{SessionRecord, SessionState, evaluate};
 use mamori_core::{Message, User};
 use mamori_crypto::{PasswordHash, PasswordHasher, Secret};
@@ -110,12 +110,29 @@ pub struct Authenticated {
     pub user: User,
     /// The user's emergency (break-glass) grants active now.
     pub emergency: Vec<mamori_core::emergency::EmergencyGrantRecord>,
+    /// For a sealed emergency account: the activation it is used under.
+    pub sealed: Option<mamori_core::sealed::SealedActivation>,
+    /// The institution's clinical rights per role.
+    pub policy: Policy,
 }
 
 impl Authenticated {
     /// The banner every page shows while an emergency grant is active (Japanese / English).
     #[must_use]
     pub fn emergency_banner(&self, lang: crate::i18n::Lang, now: time::OffsetDateTime) -> Option<String> {
+        if let Some(sealed) = &self.sealed {
+            let minutes = ((sealed.expires_at - now).whole_seconds().max(0) + 59) / 60;
+            let who = &sealed.used_by;
+            return Some(if lang == crate::i18n::Lang::Ja {
+                format!(
+                    "緊急用アカウントで使用中（使用者: {who}、あと約{minutes}分）。操作はすべて記録され、安全管理責任者が確認します。"
+                )
+            } else {
+                format!(
+                    "Emergency account in use (by {who}, about {minutes} min left). Everything is recorded and reviewed by the safety manager."
+                )
+            });
+        }
         let soonest = self.emergency.iter().map(|g| g.expires_at).min()?;
         let minutes = ((soonest - now).whole_seconds().max(0) + 59) / 60;
         let n = self.emergency.len();
@@ -137,7 +154,15 @@ impl Authenticated {
             roles: self.user.roles.clone(),
             status: self.user.status,
             emergency_grants: self.emergency.iter().map(mamori_core::emergency::EmergencyGrantRecord::grant).collect(),
+            policy: self.policy.clone(),
         }
+    }
+
+    /// Whether the user holds an administrative permission (to show or hide links; the
+    /// handlers decide with [`mamori_core::authz::authorize_admin`] themselves).
+    #[must_use]
+    pub fn may(&self, permission: mamori_core::authz::AdminPermission) -> bool {
+        mamori_core::authz::authorize_admin(&self.principal(), self.user.institution_id, permission).is_ok()
     }
 
     /// Refuses (403) while the user still has to replace a one-time password.
@@ -193,8 +218,27 @@ impl FromRequestParts<AppState> for Authenticated {
         }
         state.store.touch_session(record.institution, &record.token_hash, now).await?;
         let emergency = state.store.active_emergency_grants(record.institution, record.user, now).await?;
-        Ok(Self { token: loaded.token, session: SessionRecord { last_seen_at: now, ..record }, user, emergency })
+        let sealed = state.store.active_sealed_activation(record.institution, record.user, now).await?;
+        let policy = policy(state, record.institution).await?;
+        Ok(Self {
+            token: loaded.token,
+            session: SessionRecord { last_seen_at: now, ..record },
+            user,
+            emergency,
+            sealed,
+            policy,
+        })
     }
+}
+
+/// The institution's clinical rights per role: the defaults with the roles it changed.
+///
+/// # Errors
+/// Store failures; a stored grant naming an unknown action or role (which the database's
+/// checks prevent) is an internal error.
+pub async fn policy(state: &AppState, institution: mamori_core::InstitutionId) -> Result<Policy, ApiError> {
+    let changed = state.store.role_grants(institution).await?;
+    Ok(Policy::with_overrides(changed.into_iter().map(|(role, grants)| (role, grants.into_iter().collect()))))
 }
 
 /// WebAuthn for the URL people open: its host must be a domain name (browsers refuse WebAuthn

@@ -106,6 +106,19 @@ pub(crate) fn user_data_insert_error(backend: Backend, err: sqlx::Error, taken: 
     }
 }
 
+/// Maps the error of an insert into a table of an institution's own data (not a user's): an
+/// institution that does not exist (foreign key) is [`StoreError::NotFound`], a taken key
+/// [`StoreError::Conflict`] naming `taken`.
+pub(crate) fn institution_data_insert_error(backend: Backend, err: sqlx::Error, taken: &'static str) -> StoreError {
+    if is_foreign_key_violation(&err) {
+        StoreError::NotFound { what: "institution" }
+    } else if is_unique_violation(&err) {
+        StoreError::Conflict { what: taken }
+    } else {
+        from_sqlx(backend, err)
+    }
+}
+
 /// Whether `err` is a unique violation on the deployment-wide login ID constraint.
 ///
 /// PostgreSQL names the constraint; SQLite names the column in its message.

@@ -7,17 +7,22 @@
 //! - **Every query of institution data names the institution.** Each statement that reads or
 //!   writes users, roles, second factors (TOTP, recovery codes, WebAuthn credentials),
 //!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals,
-//!   emergency grants or an institution's settings (the registered-terminal rule, read and
-//!   written by institution ID) binds `institution_id` in its `WHERE` clause (or in the key it
-//!   inserts), and every table of institution data (`terminals` and `emergency_grants`
+//!   emergency grants, sealed accounts and their activations, the institution's own categories,
+//!   its changed role grants or an institution's settings (the registered-terminal rule, read
+//!   and written by institution ID) binds `institution_id` in its `WHERE` clause (or in the key
+//!   it inserts), and every table of institution data (`terminals`, `emergency_grants`,
+//!   `sealed_accounts`, `sealed_activations`, `categories`, `role_policies` and `role_grants`
 //!   included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
 //!   and `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its
 //!   session's token hash), with `institution_id` a column every statement binds. A user of one
 //!   institution is invisible through another institution's ID, and so are its second factors,
-//!   passes, sessions, ceremonies, terminals and emergency grants; a pass's user and issuer,
-//!   and an emergency grant's user and reviewer, are users of its institution (foreign keys),
-//!   and a ceremony is stored only for a session of the institution named (and deleted with
-//!   it, `ON DELETE CASCADE`).
+//!   passes, sessions, ceremonies, terminals, emergency grants, sealed accounts, activations,
+//!   categories and role grants; a pass's user and issuer, an emergency grant's user and
+//!   reviewer, a sealed account's user, an activation's confirmer and a role change's author
+//!   are users of its institution, and an activation's account a sealed account of it (foreign
+//!   keys); a ceremony is stored only for a session of the institution named (and deleted with
+//!   it, `ON DELETE CASCADE`), and a role's grants only for a changed role of the institution
+//!   (`role_policies`, likewise).
 //!   The only statements that range over all institutions are deployment-level, each marked in
 //!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
 //!   across the deployment), the login throttles (keyed by the login ID as typed, known or
@@ -62,6 +67,23 @@
 //!   the schema keeps `expires_at` after `granted_at`, a reason of 1 to 500 characters, a
 //!   review note of at most 1000, and a review whole (reviewer, time and note all set or all
 //!   NULL). The patient is not a foreign key yet (there is no patients table).
+//! - **Sealed accounts are activated by a second person, for a time, and re-keyed when
+//!   closed.** `sealed_accounts` and `sealed_activations` (migration 0007) have no delete path:
+//!   the activations are the record for review, newest first. The schema refuses an activation
+//!   confirmed by the account itself (`sealed_activations_no_self_confirmation`), an
+//!   `expires_at` not after `activated_at`, a `closed_at` before it, a `used_by` not 1 to 100 or
+//!   a reason not 1 to 500 characters, and a generation below 1. An activation allows use only
+//!   while it is not closed and `at < expires_at` (as
+//!   [`mamori_core::sealed::SealedActivation::active_at`] says). [`Store::close_sealed_account`]
+//!   closes the account's open activations and raises its generation in one transaction.
+//! - **Changed role grants are replaced whole.** An institution's categories (`categories`)
+//!   are never built-in names (the schema checks the name as
+//!   [`mamori_core::authz::Category::parse`] does, and refuses the six built-in ones) and are
+//!   never deleted. A role the institution changed has a `role_policies` row (who, when) and
+//!   its grants in `role_grants`, possibly none: "no clinical right", not "the defaults".
+//!   [`Store::set_role_grants`] replaces them in one transaction (all or none); a grant's
+//!   category is not a foreign key (built-in categories are not rows), the application checks
+//!   it.
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -69,15 +91,18 @@
 //!   inserts the institution, the administrator and its roles in one transaction that also
 //!   serializes concurrent bootstraps; on any error nothing is left behind. The same holds for
 //!   [`Store::create_user`] (user row and roles together), [`Store::set_user_roles`] (all roles
-//!   replaced or none), [`Store::replace_recovery_codes`] and [`Store::delete_second_factors`]
-//!   (TOTP enrollment, recovery codes and WebAuthn credentials together).
+//!   replaced or none), [`Store::replace_recovery_codes`], [`Store::delete_second_factors`]
+//!   (TOTP enrollment, recovery codes and WebAuthn credentials together),
+//!   [`Store::close_sealed_account`] and [`Store::set_role_grants`].
 //! - **Values round-trip exactly.** IDs are stored as UUIDs (PostgreSQL) or lower-case
 //!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
 //!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
 //!   truncated on write. A stored value that does not parse back into its core type is reported
 //!   as [`StoreError::Corrupt`], never silently replaced. Terminal names and certificate
 //!   fingerprints (32 upper-case hex pairs joined by `:`) are checked by the schema on write
-//!   and again on read, and so are emergency grants (reason, note, expiry, whole review).
+//!   and again on read, and so are emergency grants (reason, note, expiry, whole review),
+//!   sealed accounts and activations (generation, names, reason, times, confirmer) and
+//!   categories and role grants (names, labels, actions, roles).
 //! - **No secrets in errors.** Connection errors show the database URL only redacted.
 
 mod error;
@@ -90,10 +115,12 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
@@ -518,6 +545,100 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: EmergencyGrantId,
         review: &EmergencyReview,
     ) -> Result<bool, StoreError>;
+
+    // --- Sealed emergency accounts (MDS 11, SDS 57.x) ---
+
+    /// Marks an existing user of the institution as a sealed emergency account.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when the institution has no such user;
+    /// [`StoreError::Conflict`] (`"sealed account"`) when it is sealed already. A generation
+    /// below 1 is refused by the database.
+    async fn seal_account(&self, account: &SealedAccount) -> Result<(), StoreError>;
+
+    /// The institution's sealed account for this user, if the user is one.
+    async fn sealed_account(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+    ) -> Result<Option<SealedAccount>, StoreError>;
+
+    /// Every sealed account of the institution, oldest first (by `sealed_at`, then user ID).
+    async fn sealed_accounts(&self, institution: InstitutionId) -> Result<Vec<SealedAccount>, StoreError>;
+
+    /// Records an activation (confirmed by a second person).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"sealed account"`) when the user is not a sealed account of
+    /// the institution, or (`"user"`) when the confirmer is not a user of it;
+    /// [`StoreError::Conflict`] (`"sealed activation"`) when the ID is taken. The database
+    /// refuses a confirmation by the account itself, an `expires_at` not after
+    /// `activated_at`, a `used_by` not 1–100 or a reason not 1–500 characters.
+    async fn create_sealed_activation(&self, activation: &SealedActivation) -> Result<(), StoreError>;
+
+    /// The account's activation allowing use at `at`: not closed and `expires_at` after `at`
+    /// (the latest if several).
+    async fn active_sealed_activation(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<SealedActivation>, StoreError>;
+
+    /// Every activation of the institution's sealed accounts, newest first (by
+    /// `activated_at`, then ID): the record for review.
+    async fn sealed_activations(&self, institution: InstitutionId) -> Result<Vec<SealedActivation>, StoreError>;
+
+    /// Ends the account's use after an outage, in one transaction: every activation of it
+    /// not yet closed gets `closed_at = at`, and the account's generation goes up by one with
+    /// `sealed_at = at`. Returns the new generation. (The caller replaces the password and
+    /// second factors and deletes the sessions; see `mamori emergency close`.)
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"sealed account"`) when the user is not a sealed account of
+    /// the institution; nothing changes then.
+    async fn close_sealed_account(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u32, StoreError>;
+
+    // --- Institution categories and role grants (authz editor) ---
+
+    /// Adds a category to the institution.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"category"`) when the institution has one of that name;
+    /// [`StoreError::NotFound`] (`"institution"`) when there is no such institution. Names
+    /// that break [`mamori_core::authz::Category::parse`] and labels not 1–50 characters are
+    /// refused by the database.
+    async fn add_category(&self, category: &CategoryDef) -> Result<(), StoreError>;
+
+    /// The institution's own categories, by name.
+    async fn categories(&self, institution: InstitutionId) -> Result<Vec<CategoryDef>, StoreError>;
+
+    /// Replaces one role's clinical grants in the institution (the role then no longer follows
+    /// its default policy), in one transaction, recording who changed it and when. An empty
+    /// `grants` is stored as "no clinical right", not as "back to the defaults".
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when `changed_by` is not a user of the institution;
+    /// [`StoreError::Conflict`] (`"role grant"`) when `grants` names a pair twice. The old
+    /// grants are kept on any error.
+    async fn set_role_grants(
+        &self,
+        institution: InstitutionId,
+        role: Role,
+        grants: &[(Action, Category)],
+        changed_by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The institution's replaced role grants: only the roles it changed, by role, each with
+    /// its grants sorted by (action, category).
+    async fn role_grants(&self, institution: InstitutionId)
+    -> Result<Vec<(Role, Vec<(Action, Category)>)>, StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -1,19 +1,22 @@
 //! The PostgreSQL backend: `UUID` and `TIMESTAMPTZ` columns, the same statements as SQLite.
 
 use crate::error::{
-    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, one_line, terminal_insert_error,
-    user_data_insert_error,
+    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation, is_unique_violation,
+    one_line, terminal_insert_error, user_data_insert_error,
 };
 use crate::rows::{
-    EmergencyGrantRow, InstitutionRow, ReenrollPassRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
-    WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_users, counter,
-    created_user, status_unchanged, stored_time,
+    CategoryRow, EmergencyGrantRow, InstitutionRow, ReenrollPassRow, RoleGrantRow, SealedAccountRow,
+    SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
+    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants, assemble_users, counter,
+    created_user, generation, status_unchanged, stored_time,
 };
 use crate::{Store, StoreError, sql};
+use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
@@ -238,6 +241,44 @@ fn emergency_grant_row(row: &PgRow) -> Result<EmergencyGrantRow, StoreError> {
         reviewed_at: get(row, "reviewed_at")?,
         review_note: get(row, "review_note")?,
     })
+}
+
+fn sealed_account_row(row: &PgRow) -> Result<SealedAccountRow, StoreError> {
+    Ok(SealedAccountRow {
+        institution_id: get(row, "institution_id")?,
+        user_id: get(row, "user_id")?,
+        generation: get(row, "generation")?,
+        sealed_at: get(row, "sealed_at")?,
+    })
+}
+
+fn sealed_activation_row(row: &PgRow) -> Result<SealedActivationRow, StoreError> {
+    Ok(SealedActivationRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        generation: get(row, "generation")?,
+        used_by: get(row, "used_by")?,
+        reason: get(row, "reason")?,
+        confirmed_by: get(row, "confirmed_by")?,
+        activated_at: get(row, "activated_at")?,
+        expires_at: get(row, "expires_at")?,
+        closed_at: get(row, "closed_at")?,
+    })
+}
+
+fn category_row(row: &PgRow) -> Result<CategoryRow, StoreError> {
+    Ok(CategoryRow {
+        institution_id: get(row, "institution_id")?,
+        name: get(row, "name")?,
+        label_ja: get(row, "label_ja")?,
+        label_en: get(row, "label_en")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn role_grant_row(row: &PgRow) -> Result<RoleGrantRow, StoreError> {
+    Ok(RoleGrantRow { role: get(row, "role")?, action: get(row, "action")?, category: get(row, "category")? })
 }
 
 /// `Ok(())` when a statement keyed by institution and ID changed one row, else `NotFound`.
@@ -1091,6 +1132,208 @@ impl Store for PgStore {
                 if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
             })?;
         Ok(result.rows_affected() == 1)
+    }
+    async fn seal_account(&self, account: &SealedAccount) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_SEALED_ACCOUNT)
+            .bind(account.institution.as_uuid())
+            .bind(account.user.as_uuid())
+            .bind(i64::from(account.generation))
+            .bind(stored_time(account.sealed_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "sealed account"))?;
+        Ok(())
+    }
+
+    async fn sealed_account(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+    ) -> Result<Option<SealedAccount>, StoreError> {
+        let row = sqlx::query(sql::SELECT_SEALED_ACCOUNT)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| sealed_account_row(&row)?.into_account()).transpose()
+    }
+
+    async fn sealed_accounts(&self, institution: InstitutionId) -> Result<Vec<SealedAccount>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_SEALED_ACCOUNTS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| sealed_account_row(row)?.into_account()).collect()
+    }
+
+    async fn create_sealed_activation(&self, activation: &SealedActivation) -> Result<(), StoreError> {
+        let (institution, user) = (activation.institution.as_uuid(), activation.user.as_uuid());
+        // Sealed accounts are never deleted: one found here is still there at the insert, so a
+        // foreign-key failure of the insert can only be the confirmer.
+        let sealed: bool = sqlx::query_scalar(sql::SEALED_ACCOUNT_EXISTS)
+            .bind(institution)
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if !sealed {
+            return Err(StoreError::NotFound { what: "sealed account" });
+        }
+        sqlx::query(sql::INSERT_SEALED_ACTIVATION)
+            .bind(institution)
+            .bind(activation.id.as_uuid())
+            .bind(user)
+            .bind(i64::from(activation.generation))
+            .bind(&activation.used_by)
+            .bind(&activation.reason)
+            .bind(activation.confirmed_by.as_uuid())
+            .bind(stored_time(activation.activated_at))
+            .bind(stored_time(activation.expires_at))
+            .bind(activation.closed_at.map(stored_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| user_data_insert_error(BACKEND, e, "sealed activation"))?;
+        Ok(())
+    }
+
+    async fn active_sealed_activation(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<SealedActivation>, StoreError> {
+        let row = sqlx::query(sql::SELECT_ACTIVE_SEALED_ACTIVATION)
+            .bind(institution.as_uuid())
+            .bind(user.as_uuid())
+            .bind(stored_time(at))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| sealed_activation_row(&row)?.into_activation()).transpose()
+    }
+
+    async fn sealed_activations(&self, institution: InstitutionId) -> Result<Vec<SealedActivation>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_SEALED_ACTIVATIONS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| sealed_activation_row(row)?.into_activation()).collect()
+    }
+
+    async fn close_sealed_account(
+        &self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let (institution, user, at) = (institution.as_uuid(), user.as_uuid(), stored_time(at));
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // The re-key locks the account's row: a concurrent close waits, then re-keys again.
+        // Any error rolls both statements back.
+        let new_generation: i64 = sqlx::query_scalar(sql::BUMP_SEALED_ACCOUNT_GENERATION)
+            .bind(institution)
+            .bind(user)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?
+            .ok_or(StoreError::NotFound { what: "sealed account" })?;
+        let new_generation = generation("sealed_accounts.generation", new_generation)?;
+        sqlx::query(sql::CLOSE_SEALED_ACTIVATIONS)
+            .bind(institution)
+            .bind(user)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(new_generation)
+    }
+
+    async fn add_category(&self, category: &CategoryDef) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_CATEGORY)
+            .bind(category.institution.as_uuid())
+            .bind(category.category.as_str())
+            .bind(&category.label_ja)
+            .bind(&category.label_en)
+            .bind(stored_time(category.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| institution_data_insert_error(BACKEND, e, "category"))?;
+        Ok(())
+    }
+
+    async fn categories(&self, institution: InstitutionId) -> Result<Vec<CategoryDef>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_CATEGORIES)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| category_row(row)?.into_category()).collect()
+    }
+
+    async fn set_role_grants(
+        &self,
+        institution: InstitutionId,
+        role: Role,
+        grants: &[(Action, Category)],
+        changed_by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let institution = institution.as_uuid();
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // The upsert locks the role's row: a concurrent replacement waits, then replaces these
+        // grants. Any error rolls all back, so the old grants are kept.
+        sqlx::query(sql::UPSERT_ROLE_POLICY)
+            .bind(institution)
+            .bind(role.as_str())
+            .bind(changed_by.as_uuid())
+            .bind(stored_time(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                // `changed_by` is not a user of the institution (nor is there one, for an
+                // unknown institution).
+                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
+            })?;
+        sqlx::query(sql::DELETE_ROLE_GRANTS)
+            .bind(institution)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        for (action, category) in grants {
+            sqlx::query(sql::INSERT_ROLE_GRANT)
+                .bind(institution)
+                .bind(role.as_str())
+                .bind(action.as_str())
+                .bind(category.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict { what: "role grant" }
+                    } else {
+                        from_sqlx(BACKEND, e)
+                    }
+                })?;
+        }
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+    }
+
+    async fn role_grants(
+        &self,
+        institution: InstitutionId,
+    ) -> Result<Vec<(Role, Vec<(Action, Category)>)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ROLE_GRANTS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        assemble_role_grants(rows.iter().map(role_grant_row).collect::<Result<_, _>>()?)
     }
 }
 

@@ -4,14 +4,16 @@
 //! column, never the value.
 
 use crate::StoreError;
+use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
     DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, PatientId, Role,
-    TerminalId, User, UserId, UserStatus,
+    SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -357,6 +359,160 @@ const EMERGENCY_REASON_MAX_CHARS: usize = 500;
 /// The longest note a review of an emergency grant keeps (the schema checks it too).
 const EMERGENCY_REVIEW_NOTE_MAX_CHARS: usize = 1000;
 
+/// A `sealed_accounts` row.
+pub(crate) struct SealedAccountRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) generation: i64,
+    pub(crate) sealed_at: OffsetDateTime,
+}
+
+impl SealedAccountRow {
+    pub(crate) fn into_account(self) -> Result<SealedAccount, StoreError> {
+        Ok(SealedAccount {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            user: UserId::from_uuid(self.user_id),
+            generation: generation("sealed_accounts.generation", self.generation)?,
+            sealed_at: self.sealed_at,
+        })
+    }
+}
+
+/// A `sealed_activations` row.
+pub(crate) struct SealedActivationRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) generation: i64,
+    pub(crate) used_by: String,
+    pub(crate) reason: String,
+    pub(crate) confirmed_by: Uuid,
+    pub(crate) activated_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
+    pub(crate) closed_at: Option<OffsetDateTime>,
+}
+
+impl SealedActivationRow {
+    pub(crate) fn into_activation(self) -> Result<SealedActivation, StoreError> {
+        if !(1..=SEALED_USED_BY_MAX_CHARS).contains(&self.used_by.chars().count()) {
+            return Err(corrupt("sealed_activations.used_by", "not 1 to 100 characters"));
+        }
+        if !(1..=SEALED_REASON_MAX_CHARS).contains(&self.reason.chars().count()) {
+            return Err(corrupt("sealed_activations.reason", "not 1 to 500 characters"));
+        }
+        if self.confirmed_by == self.user_id {
+            return Err(corrupt("sealed_activations.confirmed_by", "the account itself"));
+        }
+        if self.expires_at <= self.activated_at {
+            return Err(corrupt("sealed_activations.expires_at", "not after activated_at"));
+        }
+        if self.closed_at.is_some_and(|closed_at| closed_at < self.activated_at) {
+            return Err(corrupt("sealed_activations.closed_at", "before activated_at"));
+        }
+        Ok(SealedActivation {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: SealedActivationId::from_uuid(self.id),
+            user: UserId::from_uuid(self.user_id),
+            generation: generation("sealed_activations.generation", self.generation)?,
+            used_by: self.used_by,
+            reason: self.reason,
+            confirmed_by: UserId::from_uuid(self.confirmed_by),
+            activated_at: self.activated_at,
+            expires_at: self.expires_at,
+            closed_at: self.closed_at,
+        })
+    }
+}
+
+/// The longest name of the person using a sealed account (the schema checks it too).
+const SEALED_USED_BY_MAX_CHARS: usize = 100;
+
+/// The longest reason an activation keeps (the schema checks it too).
+const SEALED_REASON_MAX_CHARS: usize = 500;
+
+/// A stored generation of a sealed account's credentials: a counter of at least 1.
+pub(crate) fn generation(column: &str, value: i64) -> Result<u32, StoreError> {
+    match counter(column, value)? {
+        0 => Err(corrupt(column, "below 1")),
+        n => Ok(n),
+    }
+}
+
+/// A `categories` row.
+pub(crate) struct CategoryRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) label_ja: String,
+    pub(crate) label_en: String,
+    pub(crate) created_at: OffsetDateTime,
+}
+
+impl CategoryRow {
+    pub(crate) fn into_category(self) -> Result<CategoryDef, StoreError> {
+        let category = Category::parse(&self.name).map_err(|m| corrupt("categories.name", &m.en))?;
+        if Category::BUILT_IN.contains(&category) {
+            return Err(corrupt("categories.name", "a built-in category"));
+        }
+        if !(1..=CATEGORY_LABEL_MAX_CHARS).contains(&self.label_ja.chars().count()) {
+            return Err(corrupt("categories.label_ja", "not 1 to 50 characters"));
+        }
+        if !(1..=CATEGORY_LABEL_MAX_CHARS).contains(&self.label_en.chars().count()) {
+            return Err(corrupt("categories.label_en", "not 1 to 50 characters"));
+        }
+        Ok(CategoryDef {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            category,
+            label_ja: self.label_ja,
+            label_en: self.label_en,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The longest label of a category (the schema checks it too).
+const CATEGORY_LABEL_MAX_CHARS: usize = 50;
+
+/// One row of the role_policies ⟕ role_grants join: a changed role with one of its grants (or
+/// none).
+pub(crate) struct RoleGrantRow {
+    pub(crate) role: String,
+    pub(crate) action: Option<String>,
+    pub(crate) category: Option<String>,
+}
+
+/// The changed roles of an institution, each with its grants.
+pub(crate) type RoleGrants = Vec<(Role, Vec<(Action, Category)>)>;
+
+/// Folds join rows into the changed roles, by role ([`Role`]'s order), each with its grants
+/// sorted by (action, category) in their own orders; a role changed to no grant at all has an
+/// empty list.
+pub(crate) fn assemble_role_grants(rows: Vec<RoleGrantRow>) -> Result<RoleGrants, StoreError> {
+    let mut roles: std::collections::BTreeMap<Role, Vec<(Action, Category)>> = std::collections::BTreeMap::new();
+    for row in rows {
+        let role = row.role.parse::<Role>().map_err(|m| corrupt("role_policies.role", &m.en))?;
+        let grants = roles.entry(role).or_default();
+        match (row.action, row.category) {
+            (None, None) => {}
+            (Some(action), Some(category)) => {
+                let action = Action::ALL
+                    .into_iter()
+                    .find(|a| a.as_str() == action)
+                    .ok_or_else(|| corrupt("role_grants.action", "unknown action"))?;
+                let category = Category::parse(&category).map_err(|m| corrupt("role_grants.category", &m.en))?;
+                grants.push((action, category));
+            }
+            _ => return Err(corrupt("role_grants.category", "a grant with its action or category missing")),
+        }
+    }
+    Ok(roles
+        .into_iter()
+        .map(|(role, mut grants)| {
+            grants.sort_unstable();
+            (role, grants)
+        })
+        .collect())
+}
+
 /// Whether `text` is a SHA-256 fingerprint as the server writes it: 32 upper-case hex pairs
 /// joined by `:` (the schema checks it too).
 fn is_cert_fingerprint(text: &str) -> bool {
@@ -626,6 +782,127 @@ mod tests {
             [(Some(9), None, None), (None, Some(t0), None), (None, None, Some("")), (Some(9), Some(t0), None)]
         {
             assert!(is_corrupt(grant("夜間救急", partial), "emergency_grants.reviewed_by"));
+        }
+    }
+
+    #[test]
+    fn sealed_rows_are_checked() {
+        let t0 = time::macros::datetime!(2026-11-25 02:00 UTC);
+        let account = |generation: i64| SealedAccountRow {
+            institution_id: Uuid::from_u128(1),
+            user_id: Uuid::from_u128(2),
+            generation,
+            sealed_at: t0,
+        };
+        assert!(account(1).into_account().is_ok_and(|a| a.generation == 1));
+        assert!(account(4_294_967_295).into_account().is_ok_and(|a| a.generation == u32::MAX));
+        for bad in [0, -1, 4_294_967_296] {
+            let err = account(bad).into_account().err();
+            assert!(
+                matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with("sealed_accounts.generation")),
+                "{bad}"
+            );
+        }
+
+        let activation = || SealedActivationRow {
+            institution_id: Uuid::from_u128(1),
+            id: Uuid::from_u128(3),
+            user_id: Uuid::from_u128(2),
+            generation: 1,
+            used_by: "山田 花子".to_owned(),
+            reason: "停電".to_owned(),
+            confirmed_by: Uuid::from_u128(4),
+            activated_at: t0,
+            expires_at: t0 + time::Duration::hours(8),
+            closed_at: None,
+        };
+        assert!(activation().into_activation().is_ok_and(|a| a.closed_at.is_none()));
+        let longest = SealedActivationRow {
+            used_by: "花".repeat(100),
+            reason: "停".repeat(500),
+            closed_at: Some(t0),
+            ..activation()
+        };
+        assert!(longest.into_activation().is_ok());
+        let is_corrupt = |row: SealedActivationRow, column: &str| matches!(row.into_activation(), Err(StoreError::Corrupt { detail }) if detail.starts_with(column));
+        for used_by in [String::new(), "花".repeat(101)] {
+            assert!(is_corrupt(SealedActivationRow { used_by, ..activation() }, "sealed_activations.used_by"));
+        }
+        for reason in [String::new(), "停".repeat(501)] {
+            assert!(is_corrupt(SealedActivationRow { reason, ..activation() }, "sealed_activations.reason"));
+        }
+        let own = SealedActivationRow { confirmed_by: Uuid::from_u128(2), ..activation() };
+        assert!(is_corrupt(own, "sealed_activations.confirmed_by"));
+        assert!(is_corrupt(SealedActivationRow { expires_at: t0, ..activation() }, "sealed_activations.expires_at"));
+        let early = SealedActivationRow { closed_at: Some(t0 - time::Duration::microseconds(1)), ..activation() };
+        assert!(is_corrupt(early, "sealed_activations.closed_at"));
+        assert!(is_corrupt(SealedActivationRow { generation: 0, ..activation() }, "sealed_activations.generation"));
+    }
+
+    #[test]
+    fn category_rows_are_checked() {
+        let row = |name: &str, label_ja: &str, label_en: &str| CategoryRow {
+            institution_id: Uuid::from_u128(1),
+            name: name.to_owned(),
+            label_ja: label_ja.to_owned(),
+            label_en: label_en.to_owned(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let ok = row("genetic_test", "遺伝子検査", "genetic tests").into_category();
+        assert!(ok.is_ok_and(|c| c.category.as_str() == "genetic_test"));
+        assert!(row(&"g".repeat(40), &"遺".repeat(50), &"g".repeat(50)).into_category().is_ok());
+        let is_corrupt = |row: CategoryRow, column: &str| matches!(row.into_category(), Err(StoreError::Corrupt { detail }) if detail.starts_with(column));
+        for bad in ["", "Genetic", "9lives", "genetic-test", "imaging", "psychiatric", &"g".repeat(41)] {
+            assert!(is_corrupt(row(bad, "遺伝子検査", "genetic tests"), "categories.name"), "{bad}");
+        }
+        for bad in [String::new(), "遺".repeat(51)] {
+            assert!(is_corrupt(row("genetic_test", &bad, "genetic tests"), "categories.label_ja"));
+            assert!(is_corrupt(row("genetic_test", "遺伝子検査", &bad), "categories.label_en"));
+        }
+    }
+
+    #[test]
+    fn role_grant_rows_fold_into_sorted_roles_and_grants() {
+        let row = |role: &str, grant: Option<(&str, &str)>| RoleGrantRow {
+            role: role.to_owned(),
+            action: grant.map(|(a, _)| a.to_owned()),
+            category: grant.map(|(_, c)| c.to_owned()),
+        };
+        // As the database orders them: by role text, action text, category.
+        let rows = vec![
+            row("clerk", Some(("print", "document"))),
+            row("clerk", Some(("read", "document"))),
+            row("doctor", Some(("export", "clinical_record"))),
+            row("doctor", Some(("read", "genetic_test"))),
+            row("doctor", Some(("read", "clinical_record"))),
+            row("nurse", None),
+        ];
+        let folded = assemble_role_grants(rows).map_err(|e| e.to_string());
+        let genetic = Category::parse("genetic_test").map_err(|m| m.en);
+        assert_eq!(
+            folded,
+            genetic.map(|genetic| vec![
+                (
+                    Role::Doctor,
+                    vec![
+                        (Action::Read, Category::CLINICAL_RECORD),
+                        (Action::Read, genetic),
+                        (Action::Export, Category::CLINICAL_RECORD),
+                    ]
+                ),
+                (Role::Nurse, vec![]),
+                (Role::Clerk, vec![(Action::Read, Category::DOCUMENT), (Action::Print, Category::DOCUMENT)]),
+            ])
+        );
+        for (bad, column) in [
+            (row("root", None), "role_policies.role"),
+            (row("doctor", Some(("delete", "imaging"))), "role_grants.action"),
+            (row("doctor", Some(("read", "Imaging"))), "role_grants.category"),
+            (RoleGrantRow { action: Some("read".to_owned()), ..row("doctor", None) }, "role_grants.category"),
+            (RoleGrantRow { category: Some("imaging".to_owned()), ..row("doctor", None) }, "role_grants.category"),
+        ] {
+            let err = assemble_role_grants(vec![bad]).err();
+            assert!(matches!(&err, Some(StoreError::Corrupt { detail }) if detail.starts_with(column)), "{err:?}");
         }
     }
 

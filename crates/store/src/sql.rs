@@ -309,3 +309,101 @@ pub(crate) const SELECT_EMERGENCY_GRANT: &str = select_emergency_grants!("WHERE 
 pub(crate) const REVIEW_EMERGENCY_GRANT: &str = "UPDATE emergency_grants \
      SET reviewed_by = $3, reviewed_at = $4, review_note = $5 \
      WHERE institution_id = $1 AND id = $2 AND reviewed_by IS NULL AND user_id <> $3";
+
+/// A user made a sealed emergency account. The user must be a user of the institution
+/// (foreign key); an account is sealed once (primary key).
+pub(crate) const INSERT_SEALED_ACCOUNT: &str = "INSERT INTO sealed_accounts \
+     (institution_id, user_id, generation, sealed_at) VALUES ($1, $2, $3, $4)";
+
+/// The columns [`crate::rows::SealedAccountRow`] reads.
+macro_rules! select_sealed_accounts {
+    ($where_and_order:literal) => {
+        concat!("SELECT institution_id, user_id, generation, sealed_at FROM sealed_accounts ", $where_and_order)
+    };
+}
+
+pub(crate) const SELECT_SEALED_ACCOUNT: &str = select_sealed_accounts!("WHERE institution_id = $1 AND user_id = $2");
+
+/// Every sealed account of the institution, oldest first (then by user ID, bytewise on both
+/// backends).
+pub(crate) const SELECT_SEALED_ACCOUNTS: &str =
+    select_sealed_accounts!("WHERE institution_id = $1 ORDER BY sealed_at, user_id");
+
+/// Whether the user is a sealed account of the institution. Sealed accounts are never
+/// deleted, so an account found here still exists when a later statement names it.
+pub(crate) const SEALED_ACCOUNT_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sealed_accounts WHERE institution_id = $1 AND user_id = $2)";
+
+/// Re-keys a sealed account: one more generation, sealed anew at `$3`. No row means the user
+/// is not a sealed account of the institution. On PostgreSQL the UPDATE also locks the row
+/// until the transaction ends, serializing concurrent closes.
+pub(crate) const BUMP_SEALED_ACCOUNT_GENERATION: &str = "UPDATE sealed_accounts \
+     SET generation = generation + 1, sealed_at = $3 \
+     WHERE institution_id = $1 AND user_id = $2 \
+     RETURNING generation";
+
+/// An activation as given (normally not closed). The account must be a sealed account of the
+/// institution and the confirmer a user of it (foreign keys), never the account itself (check).
+pub(crate) const INSERT_SEALED_ACTIVATION: &str = "INSERT INTO sealed_activations \
+     (institution_id, id, user_id, generation, used_by, reason, confirmed_by, activated_at, expires_at, \
+      closed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// The columns [`crate::rows::SealedActivationRow`] reads.
+macro_rules! select_sealed_activations {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT institution_id, id, user_id, generation, used_by, reason, confirmed_by, activated_at, \
+                    expires_at, closed_at \
+             FROM sealed_activations ",
+            $where_and_order
+        )
+    };
+}
+
+/// The account's activation allowing use at `$3`: not closed and expiring after `$3` (at
+/// `expires_at` itself it has expired); the latest by activation time (then by ID, bytewise
+/// on both backends) if several.
+pub(crate) const SELECT_ACTIVE_SEALED_ACTIVATION: &str = select_sealed_activations!(
+    "WHERE institution_id = $1 AND user_id = $2 AND closed_at IS NULL AND expires_at > $3 \
+     ORDER BY activated_at DESC, id LIMIT 1"
+);
+
+/// The record for review: every activation of the institution, newest first.
+pub(crate) const SELECT_SEALED_ACTIVATIONS: &str =
+    select_sealed_activations!("WHERE institution_id = $1 ORDER BY activated_at DESC, id");
+
+/// Closes every activation of the account not yet closed (part of closing the account).
+pub(crate) const CLOSE_SEALED_ACTIVATIONS: &str = "UPDATE sealed_activations SET closed_at = $3 \
+     WHERE institution_id = $1 AND user_id = $2 AND closed_at IS NULL";
+
+/// A category of the institution (foreign key); the schema refuses built-in names.
+pub(crate) const INSERT_CATEGORY: &str = "INSERT INTO categories \
+     (institution_id, name, label_ja, label_en, created_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// The institution's own categories, by name (bytewise on both backends).
+pub(crate) const SELECT_CATEGORIES: &str = "SELECT institution_id, name, label_ja, label_en, created_at \
+     FROM categories WHERE institution_id = $1 ORDER BY name";
+
+/// Marks a role of the institution as changed, by `$3` (a user of the institution, foreign key)
+/// at `$4`. On PostgreSQL the row stays locked until the transaction ends, serializing
+/// concurrent replacements of the role's grants. (An UPDATE, never a delete and insert: the
+/// role's grants would go with the row.)
+pub(crate) const UPSERT_ROLE_POLICY: &str = "INSERT INTO role_policies \
+     (institution_id, role, changed_by, changed_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (institution_id, role) DO UPDATE \
+       SET changed_by = excluded.changed_by, changed_at = excluded.changed_at";
+
+pub(crate) const DELETE_ROLE_GRANTS: &str = "DELETE FROM role_grants WHERE institution_id = $1 AND role = $2";
+
+pub(crate) const INSERT_ROLE_GRANT: &str = "INSERT INTO role_grants \
+     (institution_id, role, action, category) VALUES ($1, $2, $3, $4)";
+
+/// Every changed role of the institution with its grants: one row per (role, grant), `action`
+/// and `category` NULL for a role changed to no grant at all.
+pub(crate) const SELECT_ROLE_GRANTS: &str = "SELECT p.role, g.action, g.category \
+     FROM role_policies p \
+     LEFT JOIN role_grants g \
+       ON g.institution_id = p.institution_id AND g.role = p.role \
+     WHERE p.institution_id = $1 \
+     ORDER BY p.role, g.action, g.category";

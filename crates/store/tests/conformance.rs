@@ -6,15 +6,17 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
     DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, PatientId,
-    Role, TerminalId, User, UserId, UserStatus,
+    Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use mamori_store::{PgStore, SqliteStore, Store, StoreError};
 use rand_core::{OsRng, RngCore};
@@ -26,7 +28,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 6;
+const LATEST_SCHEMA_VERSION: i64 = 7;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -371,6 +373,66 @@ fn expiring(grant: EmergencyGrantRecord, expires_at: OffsetDateTime) -> Emergenc
 /// A review by `reviewer` at `reviewed_at`.
 fn emergency_review(reviewer: &User, reviewed_at: OffsetDateTime) -> EmergencyReview {
     EmergencyReview { reviewed_by: reviewer.id, reviewed_at, note: "妥当と確認 / justified".to_owned() }
+}
+
+/// `user` as a sealed account of its institution, first generation, sealed at `sealed_at`.
+fn sealed(user: &User, sealed_at: OffsetDateTime) -> SealedAccount {
+    SealedAccount { institution: user.institution_id, user: user.id, generation: 1, sealed_at }
+}
+
+/// An open activation of the sealed account `account` (first generation) confirmed by
+/// `confirmer` at `activated_at`, for eight hours.
+fn sealed_activation(
+    rng: &mut TestRng,
+    account: &User,
+    confirmer: &User,
+    activated_at: OffsetDateTime,
+) -> SealedActivation {
+    SealedActivation {
+        institution: account.institution_id,
+        id: SealedActivationId::generate(rng),
+        user: account.id,
+        generation: 1,
+        used_by: "山田 花子".to_owned(),
+        reason: "電子カルテ停電時の診療継続 / power outage".to_owned(),
+        confirmed_by: confirmer.id,
+        activated_at,
+        expires_at: activated_at + Duration::hours(8),
+        closed_at: None,
+    }
+}
+
+/// `activation` with `expires_at` instead.
+fn expiring_activation(activation: SealedActivation, expires_at: OffsetDateTime) -> SealedActivation {
+    SealedActivation { expires_at, ..activation }
+}
+
+/// Two sealed accounts: `kinkyu1` and `kinkyu2` of institution A (from [`two_institutions`]),
+/// sealed at T0.
+async fn two_sealed_accounts(store: &dyn Store, rng: &mut TestRng, two: &Two) -> (User, User) {
+    let mut accounts = Vec::new();
+    for login_id in ["kinkyu1", "kinkyu2"] {
+        let user = store.create_user(two.a.id, &new_user(rng, login_id, &[Role::Doctor])).await.expect("user");
+        store.seal_account(&sealed(&user, T0)).await.expect("seal");
+        accounts.push(user);
+    }
+    let second = accounts.pop().expect("two");
+    (accounts.pop().expect("two"), second)
+}
+
+fn category(name: &str) -> Category {
+    Category::parse(name).expect("a valid category name")
+}
+
+/// A category of `institution` added at T0.
+fn category_def(institution: InstitutionId, name: &str) -> CategoryDef {
+    CategoryDef {
+        institution,
+        category: category(name),
+        label_ja: format!("区分 {name}"),
+        label_en: format!("category {name}"),
+        created_at: T0,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2106,6 +2168,547 @@ async fn emergency_data_is_invisible_through_another_institution(store: &dyn Sto
     assert!(store.review_emergency_grant(a, grant.id, &emergency_review(carol, T0)).await.expect("still unreviewed"));
 }
 
+async fn sealed_accounts_round_trip_oldest_first_and_are_sealed_once(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, carol) = (two.a.id, two.b.id, &two.alice, &two.carol);
+    assert!(store.sealed_accounts(a).await.expect("sealed accounts").is_empty());
+    let mut users = Vec::new();
+    for login_id in ["kinkyu1", "kinkyu2", "kinkyu3"] {
+        users.push(store.create_user(a, &new_user(&mut rng, login_id, &[Role::Doctor])).await.expect("user"));
+    }
+
+    // A time given in JST with nanoseconds: stored in UTC, to the microsecond. The largest
+    // generation round-trips.
+    let first = SealedAccount {
+        generation: u32::MAX,
+        sealed_at: datetime!(2026-11-25 18:00:00.123456789 +09:00),
+        ..sealed(&users[0], T0)
+    };
+    store.seal_account(&first).await.expect("seal");
+    let first = SealedAccount { sealed_at: datetime!(2026-11-25 09:00:00.123456 UTC), ..first };
+    let read = store.sealed_account(a, users[0].id).await.expect("sealed account");
+    assert_eq!(read, Some(first.clone()));
+    assert_eq!(read.map(|s| s.sealed_at.offset()), Some(UtcOffset::UTC));
+
+    // Oldest first, the same time (then by user ID).
+    let older = sealed(&users[1], T0 - Duration::days(1));
+    let same_time = SealedAccount { generation: 2, ..sealed(&users[2], first.sealed_at) };
+    for account in [&older, &same_time] {
+        store.seal_account(account).await.expect("seal");
+    }
+    let mut expected = vec![first.clone(), same_time.clone()];
+    expected.sort_by_key(|s| s.user);
+    expected.insert(0, older.clone());
+    assert_eq!(store.sealed_accounts(a).await.expect("sealed accounts"), expected);
+    assert!(store.sealed_accounts(b).await.expect("sealed accounts").is_empty());
+    assert_eq!(store.sealed_account(a, alice.id).await.expect("not sealed"), None);
+
+    // Once: sealing again is a conflict, whatever else differs, and changes nothing.
+    let again = SealedAccount { generation: 5, ..sealed(&users[1], T0) };
+    let err = store.seal_account(&again).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "sealed account" })), "{err:?}");
+    assert_eq!(store.sealed_account(a, users[1].id).await.expect("sealed account"), Some(older));
+
+    // A user of the institution: not an unknown one, not one of another institution, not in an
+    // unknown institution.
+    for bad in [
+        SealedAccount { user: UserId::generate(&mut rng), ..sealed(carol, T0) },
+        SealedAccount { user: two.bob.id, ..sealed(carol, T0) },
+        SealedAccount { institution: InstitutionId::generate(&mut rng), ..sealed(carol, T0) },
+    ] {
+        let err = store.seal_account(&bad).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    }
+    // The database refuses a generation below 1.
+    let err = store.seal_account(&SealedAccount { generation: 0, ..sealed(carol, T0) }).await;
+    assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    assert_eq!(store.sealed_account(a, carol.id).await.expect("not sealed"), None);
+    assert_eq!(store.sealed_accounts(a).await.expect("sealed accounts"), expected);
+}
+
+async fn sealed_activations_round_trip_every_field_newest_first(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    let (kinkyu1, kinkyu2) = two_sealed_accounts(store, &mut rng, &two).await;
+    assert!(store.sealed_activations(a).await.expect("activations").is_empty());
+
+    // The longest name and reason, a later generation, closed, times given in JST with
+    // nanoseconds: stored in UTC, to the microsecond.
+    let closed = SealedActivation {
+        generation: 3,
+        used_by: "花".repeat(100),
+        reason: "停".repeat(500),
+        activated_at: datetime!(2026-11-25 18:00:00.123456789 +09:00),
+        expires_at: datetime!(2026-11-26 02:00:00.123456789 +09:00),
+        closed_at: Some(datetime!(2026-11-25 18:00:00.123456999 +09:00)),
+        ..sealed_activation(&mut rng, &kinkyu1, alice, T0)
+    };
+    store.create_sealed_activation(&closed).await.expect("create");
+    let closed = SealedActivation {
+        activated_at: datetime!(2026-11-25 09:00:00.123456 UTC),
+        expires_at: datetime!(2026-11-25 17:00:00.123456 UTC),
+        closed_at: Some(datetime!(2026-11-25 09:00:00.123456 UTC)),
+        ..closed
+    };
+    let read = store.sealed_activations(a).await.expect("activations");
+    assert_eq!(read, vec![closed.clone()]);
+    let times = read.iter().flat_map(|x| [Some(x.activated_at), Some(x.expires_at), x.closed_at]).flatten();
+    assert!(times.map(OffsetDateTime::offset).all(|o| o == UtcOffset::UTC));
+
+    // Every account's, open, expired or closed, newest first (the same time, then by ID).
+    let mut expected = vec![
+        closed,
+        sealed_activation(&mut rng, &kinkyu2, carol, T0 + Duration::seconds(1)),
+        sealed_activation(&mut rng, &kinkyu1, carol, T0 - Duration::days(2)),
+        sealed_activation(&mut rng, &kinkyu2, alice, T0),
+        sealed_activation(&mut rng, &kinkyu1, carol, T0 - Duration::microseconds(1)),
+    ];
+    for activation in &expected[1..] {
+        store.create_sealed_activation(activation).await.expect("create");
+    }
+    expected.sort_by_key(|x| (std::cmp::Reverse(x.activated_at), x.id));
+    let read = store.sealed_activations(a).await.expect("activations");
+    assert_eq!(read, expected);
+    assert_eq!(read[0].activated_at, T0 + Duration::seconds(1));
+    assert_eq!((read[1].activated_at, read[2].activated_at), (T0, T0));
+    assert!(read[1].id < read[2].id, "the same activation time, by ID");
+    assert_eq!(read[4].activated_at, T0 - Duration::days(2));
+    assert!(store.sealed_activations(two.b.id).await.expect("activations").is_empty());
+}
+
+async fn sealed_activations_need_a_sealed_account_a_confirmer_of_its_institution_and_a_new_id(
+    store: &dyn Store,
+    _db: &TestDb,
+) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, carol, bob) = (two.a.id, two.b.id, &two.alice, &two.carol, &two.bob);
+    let (kinkyu, _) = two_sealed_accounts(store, &mut rng, &two).await;
+    let activation = sealed_activation(&mut rng, &kinkyu, alice, T0);
+    store.create_sealed_activation(&activation).await.expect("create");
+
+    // Not a sealed account of the institution: a user that is not sealed, an unknown user,
+    // another institution's user; also when the confirmer is wrong too.
+    for bad in [
+        SealedActivation { user: carol.id, ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation { user: UserId::generate(&mut rng), ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation { user: bob.id, ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation {
+            user: carol.id,
+            confirmed_by: UserId::generate(&mut rng),
+            ..sealed_activation(&mut rng, &kinkyu, alice, T0)
+        },
+    ] {
+        let err = store.create_sealed_activation(&bad).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "sealed account" })), "{err:?}");
+    }
+    // A confirmer who is not a user of the institution: unknown, or of another institution.
+    for confirmer in [UserId::generate(&mut rng), bob.id] {
+        let bad = SealedActivation { confirmed_by: confirmer, ..sealed_activation(&mut rng, &kinkyu, alice, T0) };
+        let err = store.create_sealed_activation(&bad).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    }
+    // The same ID again, whatever else differs.
+    let again = SealedActivation { id: activation.id, ..sealed_activation(&mut rng, &kinkyu, carol, T0) };
+    let err = store.create_sealed_activation(&again).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "sealed activation" })), "{err:?}");
+    // The database refuses a confirmation by the account itself, an expiry not after the
+    // activation, a closing before it, a name not 1 to 100 and a reason not 1 to 500
+    // characters, and a generation below 1.
+    for bad in [
+        sealed_activation(&mut rng, &kinkyu, &kinkyu, T0),
+        expiring_activation(sealed_activation(&mut rng, &kinkyu, alice, T0), T0),
+        expiring_activation(sealed_activation(&mut rng, &kinkyu, alice, T0), T0 - Duration::microseconds(1)),
+        SealedActivation {
+            closed_at: Some(T0 - Duration::microseconds(1)),
+            ..sealed_activation(&mut rng, &kinkyu, alice, T0)
+        },
+        SealedActivation { used_by: String::new(), ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation { used_by: "花".repeat(101), ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation { reason: String::new(), ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation { reason: "停".repeat(501), ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+        SealedActivation { generation: 0, ..sealed_activation(&mut rng, &kinkyu, alice, T0) },
+    ] {
+        let err = store.create_sealed_activation(&bad).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    }
+    // Closed when activated is fine.
+    let closed_at_once = SealedActivation { closed_at: Some(T0), ..sealed_activation(&mut rng, &kinkyu, carol, T0) };
+    store.create_sealed_activation(&closed_at_once).await.expect("closed at its activation");
+    let mut expected = vec![activation.clone(), closed_at_once];
+    expected.sort_by_key(|x| x.id);
+    assert_eq!(store.sealed_activations(a).await.expect("activations"), expected);
+
+    // An ID is per institution: B may use it for its own sealed account.
+    store.seal_account(&sealed(bob, T0)).await.expect("seal B's");
+    let dave = store.create_user(b, &new_user(&mut rng, "dave", &[Role::Nurse])).await.expect("dave");
+    let in_b = SealedActivation { id: activation.id, ..sealed_activation(&mut rng, bob, &dave, T0) };
+    store.create_sealed_activation(&in_b).await.expect("the ID is free in B");
+    assert_eq!(store.sealed_activations(b).await.expect("activations"), vec![in_b]);
+}
+
+async fn the_active_sealed_activation_is_the_latest_open_unexpired_one(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    let (kinkyu1, kinkyu2) = two_sealed_accounts(store, &mut rng, &two).await;
+    let hours = |h: i64| T0 + Duration::hours(h);
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, T0).await.expect("active"), None);
+
+    // One activation: active from before its activation time up to (not at) its expiry.
+    let first = sealed_activation(&mut rng, &kinkyu1, alice, T0);
+    store.create_sealed_activation(&first).await.expect("create");
+    let expiry = first.expires_at;
+    for at in [
+        hours(-1),
+        T0,
+        expiry - Duration::microseconds(1),
+        expiry - Duration::nanoseconds(1),
+        expiry,
+        expiry + Duration::nanoseconds(999),
+        hours(9),
+    ] {
+        let read = store.active_sealed_activation(a, kinkyu1.id, at).await.expect("active");
+        assert_eq!(read, first.active_at(at).then(|| first.clone()), "at {at}");
+    }
+    // At its expiry it has expired.
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, expiry).await.expect("active"), None);
+    let just_before = store.active_sealed_activation(a, kinkyu1.id, expiry - Duration::microseconds(1)).await;
+    assert_eq!(just_before.expect("active"), Some(first.clone()));
+
+    // Several open ones: the latest activated; a closed one never, even if later and unexpired.
+    let second = sealed_activation(&mut rng, &kinkyu1, carol, hours(1));
+    let closed =
+        SealedActivation { closed_at: Some(hours(3)), ..sealed_activation(&mut rng, &kinkyu1, alice, hours(2)) };
+    for activation in [&second, &closed] {
+        store.create_sealed_activation(activation).await.expect("create");
+    }
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, hours(2)).await.expect("active"), Some(second.clone()));
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, hours(4)).await.expect("active"), Some(second.clone()));
+    // Before the second's activation time it is still the latest one open and unexpired.
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, T0).await.expect("active"), Some(second.clone()));
+    // After the second expires, none (the first expired earlier, the third is closed).
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, hours(9)).await.expect("active"), None);
+
+    // Only the account's own activations.
+    assert_eq!(store.active_sealed_activation(a, kinkyu2.id, hours(2)).await.expect("active"), None);
+    let other = sealed_activation(&mut rng, &kinkyu2, alice, hours(5));
+    store.create_sealed_activation(&other).await.expect("create");
+    assert_eq!(store.active_sealed_activation(a, kinkyu2.id, hours(6)).await.expect("active"), Some(other));
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, hours(6)).await.expect("active"), Some(second));
+    let unknown = UserId::generate(&mut rng);
+    assert_eq!(store.active_sealed_activation(a, unknown, T0).await.expect("active"), None);
+}
+
+async fn closing_a_sealed_account_closes_its_activations_and_raises_its_generation(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    let (kinkyu1, kinkyu2) = two_sealed_accounts(store, &mut rng, &two).await;
+    let hours = |h: i64| T0 + Duration::hours(h);
+    // kinkyu1: one closed earlier, one expired but never closed, one open; kinkyu2: one open.
+    let closed_earlier =
+        SealedActivation { closed_at: Some(hours(-20)), ..sealed_activation(&mut rng, &kinkyu1, alice, hours(-24)) };
+    let expired = sealed_activation(&mut rng, &kinkyu1, alice, hours(-12));
+    let open = sealed_activation(&mut rng, &kinkyu1, carol, hours(1));
+    let others = sealed_activation(&mut rng, &kinkyu2, carol, hours(1));
+    for activation in [&closed_earlier, &expired, &open, &others] {
+        store.create_sealed_activation(activation).await.expect("create");
+    }
+
+    // A time given in JST with nanoseconds: stored in UTC, to the microsecond.
+    let at = datetime!(2026-11-25 21:00:00.000001999 +09:00);
+    let at_stored = datetime!(2026-11-25 12:00:00.000001 UTC);
+    assert_eq!(store.close_sealed_account(a, kinkyu1.id, at).await.expect("close"), 2);
+    let account = store.sealed_account(a, kinkyu1.id).await.expect("sealed account");
+    assert_eq!(account, Some(SealedAccount { generation: 2, sealed_at: at_stored, ..sealed(&kinkyu1, T0) }));
+    assert_eq!(store.active_sealed_activation(a, kinkyu1.id, at).await.expect("active"), None);
+    let closed = |x: &SealedActivation| SealedActivation { closed_at: Some(at_stored), ..x.clone() };
+    let mut expected = vec![closed_earlier.clone(), closed(&expired), closed(&open), others.clone()];
+    expected.sort_by_key(|x| (std::cmp::Reverse(x.activated_at), x.id));
+    assert_eq!(store.sealed_activations(a).await.expect("activations"), expected);
+    // The other account is untouched.
+    assert_eq!(store.sealed_account(a, kinkyu2.id).await.expect("sealed account"), Some(sealed(&kinkyu2, T0)));
+    assert_eq!(store.active_sealed_activation(a, kinkyu2.id, hours(2)).await.expect("active"), Some(others));
+
+    // Activated again with the new generation, closed again: generation 3.
+    let reopened = SealedActivation { generation: 2, ..sealed_activation(&mut rng, &kinkyu1, alice, hours(4)) };
+    store.create_sealed_activation(&reopened).await.expect("create");
+    assert_eq!(store.close_sealed_account(a, kinkyu1.id, hours(5)).await.expect("close"), 3);
+    let read = store.sealed_activations(a).await.expect("activations");
+    let reread = read.iter().find(|x| x.id == reopened.id).cloned();
+    assert_eq!(reread, Some(SealedActivation { closed_at: Some(hours(5)), ..reopened.clone() }));
+    let first_close = read.iter().find(|x| x.id == open.id).and_then(|x| x.closed_at);
+    assert_eq!(first_close, Some(at_stored), "a closed activation keeps its closing time");
+    // Closing with nothing open still re-keys.
+    assert_eq!(store.close_sealed_account(a, kinkyu1.id, hours(6)).await.expect("close"), 4);
+    let account = store.sealed_account(a, kinkyu1.id).await.expect("sealed account").expect("sealed");
+    assert_eq!((account.generation, account.sealed_at), (4, hours(6)));
+
+    // Not a sealed account: nothing changes.
+    for user in [carol.id, UserId::generate(&mut rng), two.bob.id] {
+        let err = store.close_sealed_account(a, user, hours(7)).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "sealed account" })), "{err:?}");
+    }
+    assert_eq!(store.sealed_account(a, carol.id).await.expect("not sealed"), None);
+
+    // A close before an open activation's time breaks `closed_at >= activated_at`: refused by
+    // the database, and the generation stays too (one transaction).
+    let later = sealed_activation(&mut rng, &kinkyu2, alice, hours(10));
+    store.create_sealed_activation(&later).await.expect("create");
+    let before = store.sealed_activations(a).await.expect("activations");
+    let err = store.close_sealed_account(a, kinkyu2.id, hours(9)).await;
+    assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    assert_eq!(store.sealed_account(a, kinkyu2.id).await.expect("sealed account"), Some(sealed(&kinkyu2, T0)));
+    assert_eq!(store.sealed_activations(a).await.expect("activations"), before);
+
+    // Concurrent closes each re-key once.
+    let (r1, r2, r3) = tokio::join!(
+        store.close_sealed_account(a, kinkyu1.id, hours(20)),
+        store.close_sealed_account(a, kinkyu1.id, hours(20)),
+        store.close_sealed_account(a, kinkyu1.id, hours(20)),
+    );
+    let mut generations = [r1.expect("close"), r2.expect("close"), r3.expect("close")];
+    generations.sort_unstable();
+    assert_eq!(generations, [5, 6, 7]);
+    let account = store.sealed_account(a, kinkyu1.id).await.expect("sealed account").expect("sealed");
+    assert_eq!(account.generation, 7);
+}
+
+async fn sealed_data_is_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, bob) = (two.a.id, two.b.id, &two.alice, &two.bob);
+    let (kinkyu, _) = two_sealed_accounts(store, &mut rng, &two).await;
+    let activation = sealed_activation(&mut rng, &kinkyu, alice, T0);
+    store.create_sealed_activation(&activation).await.expect("create");
+    let dave = store.create_user(b, &new_user(&mut rng, "dave", &[Role::Nurse])).await.expect("dave");
+    store.seal_account(&sealed(bob, T0)).await.expect("seal B's");
+    let bobs = sealed_activation(&mut rng, bob, &dave, T0);
+    store.create_sealed_activation(&bobs).await.expect("create B's");
+
+    // Every new method, given B's ID (or an unknown one) and A's sealed account.
+    let unknown = InstitutionId::generate(&mut rng);
+    for other in [b, unknown] {
+        assert_eq!(store.sealed_account(other, kinkyu.id).await.expect("sealed_account"), None);
+        let err = store.seal_account(&SealedAccount { institution: other, ..sealed(alice, T0) }).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "seal_account: {err:?}");
+        let through = SealedActivation { institution: other, ..sealed_activation(&mut rng, &kinkyu, &dave, T0) };
+        let err = store.create_sealed_activation(&through).await;
+        assert!(
+            matches!(err, Err(StoreError::NotFound { what: "sealed account" })),
+            "create_sealed_activation: {err:?}"
+        );
+        let active = store.active_sealed_activation(other, kinkyu.id, T0).await.expect("active_sealed_activation");
+        assert_eq!(active, None);
+        let err = store.close_sealed_account(other, kinkyu.id, T0 + Duration::hours(1)).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "sealed account" })), "close_sealed_account: {err:?}");
+    }
+    assert_eq!(store.sealed_accounts(b).await.expect("sealed_accounts"), vec![sealed(bob, T0)]);
+    assert!(store.sealed_accounts(unknown).await.expect("sealed_accounts").is_empty());
+    assert_eq!(store.sealed_activations(b).await.expect("sealed_activations"), vec![bobs.clone()]);
+    assert!(store.sealed_activations(unknown).await.expect("sealed_activations").is_empty());
+    // And the other way: B's account through A, and a confirmer of B for A's account.
+    assert_eq!(store.sealed_account(a, bob.id).await.expect("sealed_account"), None);
+    assert_eq!(store.active_sealed_activation(a, bob.id, T0).await.expect("active"), None);
+    let err = store.close_sealed_account(a, bob.id, T0 + Duration::hours(1)).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "sealed account" })), "{err:?}");
+    let confirmed_by_b = sealed_activation(&mut rng, &kinkyu, &dave, T0);
+    let err = store.create_sealed_activation(&confirmed_by_b).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+
+    // Nothing changed: each institution sees its own account (first generation) and its own
+    // open activation.
+    assert_eq!(store.sealed_account(a, kinkyu.id).await.expect("sealed account"), Some(sealed(&kinkyu, T0)));
+    assert_eq!(store.sealed_account(b, bob.id).await.expect("sealed account"), Some(sealed(bob, T0)));
+    assert_eq!(store.active_sealed_activation(a, kinkyu.id, T0).await.expect("active"), Some(activation.clone()));
+    assert_eq!(store.active_sealed_activation(b, bob.id, T0).await.expect("active"), Some(bobs));
+    assert_eq!(store.sealed_activations(a).await.expect("activations"), vec![activation]);
+}
+
+async fn categories_round_trip_by_name_and_are_added_once_per_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    assert!(store.categories(a).await.expect("categories").is_empty());
+
+    // The longest name and labels, a time given in JST with nanoseconds: stored in UTC, to the
+    // microsecond.
+    let longest = CategoryDef {
+        label_ja: "遺".repeat(50),
+        label_en: "g".repeat(50),
+        created_at: datetime!(2026-11-25 18:00:00.123456789 +09:00),
+        ..category_def(a, &format!("z{}", "9".repeat(39)))
+    };
+    store.add_category(&longest).await.expect("add");
+    let longest = CategoryDef { created_at: datetime!(2026-11-25 09:00:00.123456 UTC), ..longest };
+    let read = store.categories(a).await.expect("categories");
+    assert_eq!(read, vec![longest.clone()]);
+    assert_eq!(read[0].created_at.offset(), UtcOffset::UTC);
+
+    // By name, bytewise: digits before '_' before letters.
+    let names = ["genetic_test", "b_x", "b1", "a", "a_1", "dental"];
+    let mut added = vec![longest];
+    for name in names {
+        let def = category_def(a, name);
+        store.add_category(&def).await.expect("add");
+        added.push(def);
+    }
+    added.sort_by(|x, y| x.category.as_str().as_bytes().cmp(y.category.as_str().as_bytes()));
+    let read = store.categories(a).await.expect("categories");
+    let read_names: Vec<_> = read.iter().map(|d| d.category.as_str()).collect();
+    assert_eq!(read_names, ["a", "a_1", "b1", "b_x", "dental", "genetic_test", &format!("z{}", "9".repeat(39))]);
+    assert_eq!(read, added);
+
+    // Once per institution: the same name again is a conflict (whatever the labels), and
+    // changes nothing; another institution may use it.
+    let again = CategoryDef { label_ja: "別".to_owned(), ..category_def(a, "dental") };
+    let err = store.add_category(&again).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "category" })), "{err:?}");
+    assert_eq!(store.categories(a).await.expect("categories"), added);
+    let in_b = category_def(b, "dental");
+    store.add_category(&in_b).await.expect("the name is free in B");
+    assert_eq!(store.categories(b).await.expect("categories"), vec![in_b]);
+
+    // An unknown institution.
+    let err = store.add_category(&category_def(InstitutionId::generate(&mut rng), "dental")).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
+
+    // The database refuses built-in names and labels not 1 to 50 characters.
+    for built_in in Category::BUILT_IN {
+        let def = CategoryDef { category: built_in.clone(), ..category_def(a, "x") };
+        let err = store.add_category(&def).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{built_in}: {err:?}");
+    }
+    for bad in [
+        CategoryDef { label_ja: String::new(), ..category_def(a, "bad_label") },
+        CategoryDef { label_en: String::new(), ..category_def(a, "bad_label") },
+        CategoryDef { label_ja: "遺".repeat(51), ..category_def(a, "bad_label") },
+        CategoryDef { label_en: "g".repeat(51), ..category_def(a, "bad_label") },
+    ] {
+        let err = store.add_category(&bad).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    }
+    assert_eq!(store.categories(a).await.expect("categories"), added);
+}
+
+async fn role_grants_are_replaced_whole_and_listed_by_role(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    assert!(store.role_grants(a).await.expect("role grants").is_empty(), "every role follows its defaults");
+    store.add_category(&category_def(a, "genetic_test")).await.expect("add");
+
+    // Grants in any order come back sorted by (action, category); roles by role.
+    let clerk = [(Action::Print, Category::DOCUMENT), (Action::Read, Category::DOCUMENT)];
+    store.set_role_grants(a, Role::Clerk, &clerk, alice.id, T0).await.expect("set clerk");
+    let doctor = [
+        (Action::Export, Category::CLINICAL_RECORD),
+        (Action::Read, category("genetic_test")),
+        (Action::Read, Category::CLINICAL_RECORD),
+        (Action::Write, Category::CLINICAL_RECORD),
+        (Action::Read, Category::PSYCHIATRIC),
+    ];
+    store.set_role_grants(a, Role::Doctor, &doctor, alice.id, T0).await.expect("set doctor");
+    // An empty set is "no clinical right", kept as the role's grants.
+    store.set_role_grants(a, Role::Nurse, &[], carol.id, T0).await.expect("set nurse");
+    let sorted = |grants: &[(Action, Category)]| {
+        let mut grants = grants.to_vec();
+        grants.sort();
+        grants
+    };
+    let expected = vec![(Role::Doctor, sorted(&doctor)), (Role::Nurse, vec![]), (Role::Clerk, sorted(&clerk))];
+    assert_eq!(store.role_grants(a).await.expect("role grants"), expected);
+    assert_eq!(
+        expected[0].1,
+        [
+            (Action::Read, Category::CLINICAL_RECORD),
+            (Action::Read, category("genetic_test")),
+            (Action::Read, Category::PSYCHIATRIC),
+            (Action::Write, Category::CLINICAL_RECORD),
+            (Action::Export, Category::CLINICAL_RECORD),
+        ]
+    );
+
+    // Replacing is whole: the old grants go, the new ones come, even an empty set.
+    let doctor_now = [(Action::Read, Category::LAB_RESULT), (Action::Approve, Category::CLINICAL_RECORD)];
+    store.set_role_grants(a, Role::Doctor, &doctor_now, carol.id, T0 + Duration::hours(1)).await.expect("replace");
+    store.set_role_grants(a, Role::Clerk, &[], alice.id, T0 + Duration::hours(1)).await.expect("replace");
+    store.set_role_grants(a, Role::Nurse, &clerk, alice.id, T0 + Duration::hours(1)).await.expect("replace");
+    let expected = vec![(Role::Doctor, sorted(&doctor_now)), (Role::Nurse, sorted(&clerk)), (Role::Clerk, vec![])];
+    assert_eq!(store.role_grants(a).await.expect("role grants"), expected);
+
+    // A pair twice: a conflict, and the old grants are kept.
+    let twice =
+        [(Action::Read, Category::IMAGING), (Action::Print, Category::IMAGING), (Action::Read, Category::IMAGING)];
+    for role in [Role::Doctor, Role::Technician] {
+        let err = store.set_role_grants(a, role, &twice, alice.id, T0 + Duration::hours(2)).await;
+        assert!(matches!(err, Err(StoreError::Conflict { what: "role grant" })), "{err:?}");
+    }
+    // The author must be a user of the institution; the old grants are kept.
+    for author in [UserId::generate(&mut rng), two.bob.id] {
+        for role in [Role::Doctor, Role::Pharmacist] {
+            let err = store.set_role_grants(a, role, &clerk, author, T0 + Duration::hours(2)).await;
+            assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+        }
+    }
+    assert_eq!(store.role_grants(a).await.expect("role grants"), expected, "nothing changed");
+
+    // Concurrent replacements of one role leave one of the sets whole.
+    let one = [(Action::Read, Category::IMAGING), (Action::Print, Category::IMAGING)];
+    let other = [
+        (Action::Read, Category::LAB_RESULT),
+        (Action::Write, Category::LAB_RESULT),
+        (Action::Read, Category::DOCUMENT),
+    ];
+    let at = T0 + Duration::hours(3);
+    let (r1, r2, r3, r4) = tokio::join!(
+        store.set_role_grants(a, Role::Technician, &one, alice.id, at),
+        store.set_role_grants(a, Role::Technician, &other, carol.id, at),
+        store.set_role_grants(a, Role::Technician, &one, alice.id, at),
+        store.set_role_grants(a, Role::Technician, &other, carol.id, at),
+    );
+    for r in [r1, r2, r3, r4] {
+        r.expect("set technician");
+    }
+    let read = store.role_grants(a).await.expect("role grants");
+    let technician = read.iter().find(|(role, _)| *role == Role::Technician).map(|(_, g)| g.clone());
+    assert!(technician == Some(sorted(&one)) || technician == Some(sorted(&other)), "{technician:?}");
+    let roles: Vec<_> = read.iter().map(|(role, _)| *role).collect();
+    assert_eq!(roles, [Role::Doctor, Role::Nurse, Role::Technician, Role::Clerk]);
+}
+
+async fn categories_and_role_grants_are_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, bob) = (two.a.id, two.b.id, &two.alice, &two.bob);
+    let genetic = category_def(a, "genetic_test");
+    store.add_category(&genetic).await.expect("add");
+    let grants = [(Action::Read, category("genetic_test"))];
+    store.set_role_grants(a, Role::Doctor, &grants, alice.id, T0).await.expect("set");
+    store.set_role_grants(b, Role::Clerk, &[], bob.id, T0).await.expect("set B's");
+
+    // Every new method, given B's ID (or an unknown one): A's categories and grants are not
+    // there, and A's user cannot change B's (or an unknown institution's) grants.
+    let unknown = InstitutionId::generate(&mut rng);
+    for other in [b, unknown] {
+        assert!(store.categories(other).await.expect("categories").is_empty());
+        let err = store.set_role_grants(other, Role::Doctor, &[], alice.id, T0).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "set_role_grants: {err:?}");
+    }
+    assert_eq!(store.role_grants(b).await.expect("role_grants"), vec![(Role::Clerk, vec![])]);
+    assert!(store.role_grants(unknown).await.expect("role_grants").is_empty());
+    // And the other way: B's user cannot change A's grants.
+    let err = store.set_role_grants(a, Role::Clerk, &[], bob.id, T0).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+
+    // Nothing of A's changed.
+    assert_eq!(store.categories(a).await.expect("categories"), vec![genetic]);
+    assert_eq!(store.role_grants(a).await.expect("role grants"), vec![(Role::Doctor, grants.to_vec())]);
+}
+
 /// The migrations as embedded in the store, to build a database at an older schema version.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -2437,6 +3040,229 @@ async fn the_emergency_migration_upgrades_a_version_5_database(_store: &dyn Stor
     old.remove().await;
 }
 
+/// Inserts a category named `$name` of the old institution of [`VERSION_2_ROWS`], outside the
+/// store.
+macro_rules! insert_category_named {
+    ($name:literal) => {
+        concat!(
+            "INSERT INTO categories (institution_id, name, label_ja, label_en, created_at) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '",
+            $name,
+            "', '区分', 'category', '2026-01-01T00:00:00.000000Z');"
+        )
+    };
+}
+
+/// Marks role `$role` of the old institution of [`VERSION_2_ROWS`] as changed by `$by` (a user
+/// ID suffix), outside the store.
+macro_rules! insert_role_policy {
+    ($role:literal, $by:literal) => {
+        concat!(
+            "INSERT INTO role_policies (institution_id, role, changed_by, changed_at) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '",
+            $role,
+            "', '00000000-0000-4000-8000-0000000000",
+            $by,
+            "', '2026-01-01T00:00:00.000000Z');"
+        )
+    };
+}
+
+/// Grants `$action` on `$category` to role `$role` of the old institution of
+/// [`VERSION_2_ROWS`], outside the store.
+macro_rules! insert_role_grant {
+    ($role:literal, $action:literal, $category:literal) => {
+        concat!(
+            "INSERT INTO role_grants (institution_id, role, action, category) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '",
+            $role,
+            "', '",
+            $action,
+            "', '",
+            $category,
+            "');"
+        )
+    };
+}
+
+async fn the_schema_refuses_malformed_categories_and_role_grants(_store: &dyn Store, db: &TestDb) {
+    let current = database_at_version(db, LATEST_SCHEMA_VERSION, VERSION_2_ROWS).await;
+    // The statements themselves are sound: well-formed rows go in.
+    for statement in [
+        insert_category_named!("genetic_test"),
+        insert_category_named!("a"),
+        insert_category_named!("z9______________________________________"),
+        insert_role_policy!("doctor", "02"),
+        insert_role_policy!("system_admin", "03"),
+        insert_role_grant!("doctor", "read", "genetic_test"),
+        insert_role_grant!("doctor", "export", "imaging"),
+    ] {
+        execute_outside_the_store(&current, statement).await.expect(statement);
+    }
+    for (statement, why) in [
+        (insert_category_named!(""), "an empty name"),
+        (insert_category_named!("Genetic"), "upper case"),
+        (insert_category_named!("9lives"), "a leading digit"),
+        (insert_category_named!("_x"), "a leading underscore"),
+        (insert_category_named!("genetic-test"), "a hyphen"),
+        (insert_category_named!("a b"), "a space"),
+        (insert_category_named!("遺伝"), "not ASCII"),
+        (insert_category_named!("z9_______________________________________"), "41 characters"),
+        (insert_category_named!("imaging"), "a built-in name"),
+        (insert_category_named!("clinical_record"), "a built-in name"),
+        (insert_category_named!("psychiatric"), "a built-in name"),
+        (insert_category_named!("genetic_test"), "a repeated name"),
+        (insert_role_policy!("admin", "02"), "an unknown role"),
+        (insert_role_policy!("Doctor", "02"), "an unknown role"),
+        (insert_role_policy!("nurse", "ff"), "an author who is not a user of the institution"),
+        (insert_role_policy!("doctor", "03"), "a repeated role"),
+        (insert_role_grant!("doctor", "delete", "imaging"), "an unknown action"),
+        (insert_role_grant!("doctor", "READ", "imaging"), "an unknown action"),
+        (insert_role_grant!("doctor", "read", "Imaging"), "a malformed category"),
+        (insert_role_grant!("doctor", "read", ""), "an empty category"),
+        (insert_role_grant!("nurse", "read", "imaging"), "a role that was not changed"),
+        (insert_role_grant!("doctor", "read", "genetic_test"), "a repeated grant"),
+    ] {
+        let result = execute_outside_the_store(&current, statement).await;
+        assert!(result.is_err(), "{why}: {result:?}");
+    }
+    let store = current.open().await;
+    let inst = old_institution();
+    let names: Vec<String> =
+        store.categories(inst).await.expect("categories").into_iter().map(|d| d.category.to_string()).collect();
+    assert_eq!(names, ["a", "genetic_test", "z9______________________________________"]);
+    let doctor = vec![(Action::Read, category("genetic_test")), (Action::Export, Category::IMAGING)];
+    let expected = vec![(Role::Doctor, doctor), (Role::SystemAdministrator, vec![])];
+    assert_eq!(store.role_grants(inst).await.expect("role grants"), expected);
+    // A role's grants go with its policy row (there is no delete path in the store).
+    let deleted = execute_outside_the_store(&current, "DELETE FROM role_policies WHERE role = 'doctor'").await;
+    assert_eq!(deleted.expect("delete"), 1);
+    let remaining = execute_outside_the_store(&current, "DELETE FROM role_grants").await;
+    assert_eq!(remaining.expect("no grants left"), 0);
+    store.close().await;
+    current.remove().await;
+}
+
+/// Seals `olduser` of [`VERSION_2_ROWS`] with generation `$generation`, outside the store.
+macro_rules! insert_sealed_account {
+    ($user:literal, $generation:literal) => {
+        concat!(
+            "INSERT INTO sealed_accounts (institution_id, user_id, generation, sealed_at) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-0000000000",
+            $user,
+            "', ",
+            $generation,
+            ", '2026-01-01T00:00:00.000000Z');"
+        )
+    };
+}
+
+/// An activation of the account with user ID suffix `$user`, confirmed by `$by`, activated at
+/// 2026-01-01 00:00 UTC, with the given expiry and closing time, outside the store.
+macro_rules! insert_sealed_activation {
+    ($id:literal, $user:literal, $by:literal, $expires_at:literal, $closed_at:literal) => {
+        concat!(
+            "INSERT INTO sealed_activations (institution_id, id, user_id, generation, used_by, reason, \
+                                             confirmed_by, activated_at, expires_at, closed_at) \
+             VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-0000000000",
+            $id,
+            "', '00000000-0000-4000-8000-0000000000",
+            $user,
+            "', 1, '山田 花子', '停電', '00000000-0000-4000-8000-0000000000",
+            $by,
+            "', '2026-01-01T00:00:00.000000Z', '",
+            $expires_at,
+            "', ",
+            $closed_at,
+            ");"
+        )
+    };
+}
+
+async fn the_schema_refuses_malformed_sealed_accounts_and_activations(_store: &dyn Store, db: &TestDb) {
+    let current = database_at_version(db, LATEST_SCHEMA_VERSION, VERSION_2_ROWS).await;
+    // `olduser` (02) is sealed and confirmed by `retiree` (03); the statements are sound.
+    for statement in [
+        insert_sealed_account!("02", "1"),
+        insert_sealed_activation!("10", "02", "03", "2026-01-01T08:00:00.000000Z", "NULL"),
+        insert_sealed_activation!("11", "02", "03", "2026-01-01T08:00:00.000000Z", "'2026-01-01T00:00:00.000000Z'"),
+    ] {
+        execute_outside_the_store(&current, statement).await.expect(statement);
+    }
+    for (statement, why) in [
+        (insert_sealed_account!("03", "0"), "generation 0"),
+        (insert_sealed_account!("03", "4294967296"), "a generation beyond a u32"),
+        (insert_sealed_account!("ff", "1"), "not a user of the institution"),
+        (insert_sealed_account!("02", "2"), "sealed twice"),
+        (insert_sealed_activation!("12", "03", "02", "2026-01-01T08:00:00.000000Z", "NULL"), "not a sealed account"),
+        (insert_sealed_activation!("13", "02", "02", "2026-01-01T08:00:00.000000Z", "NULL"), "confirmed by itself"),
+        (insert_sealed_activation!("14", "02", "ff", "2026-01-01T08:00:00.000000Z", "NULL"), "an unknown confirmer"),
+        (insert_sealed_activation!("15", "02", "03", "2026-01-01T00:00:00.000000Z", "NULL"), "expires when activated"),
+        (
+            insert_sealed_activation!("16", "02", "03", "2026-01-01T08:00:00.000000Z", "'2025-12-31T23:59:59.999999Z'"),
+            "closed before it was activated",
+        ),
+        (insert_sealed_activation!("10", "02", "03", "2026-01-01T08:00:00.000000Z", "NULL"), "a repeated ID"),
+    ] {
+        let result = execute_outside_the_store(&current, statement).await;
+        assert!(result.is_err(), "{why}: {result:?}");
+    }
+    let store = current.open().await;
+    let inst = old_institution();
+    let accounts = store.sealed_accounts(inst).await.expect("sealed accounts");
+    assert_eq!(
+        accounts.iter().map(|s| (s.user.to_string(), s.generation)).collect::<Vec<_>>(),
+        [("00000000-0000-4000-8000-000000000002".to_owned(), 1)]
+    );
+    let activations = store.sealed_activations(inst).await.expect("activations");
+    let closed: Vec<_> = activations.iter().map(|x| x.closed_at.is_some()).collect();
+    assert_eq!(closed, [false, true], "the same activation time, by ID");
+    store.close().await;
+    current.remove().await;
+}
+
+async fn the_policy_migration_upgrades_a_version_6_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 6, VERSION_2_ROWS).await;
+    let rows = match old.backend() {
+        Backend::Sqlite => [VERSION_3_SQLITE_ROWS, VERSION_4_SQLITE_ROWS],
+        Backend::Postgres => [VERSION_3_POSTGRES_ROWS, VERSION_4_POSTGRES_ROWS],
+    };
+    for rows in rows {
+        execute_outside_the_store(&old, rows).await.expect("version 6 rows");
+    }
+    let grant = insert_emergency_grant!("10", "2026-01-01T01:00:00.000000Z", "NULL, NULL, NULL");
+    execute_outside_the_store(&old, grant).await.expect("a version 6 emergency grant");
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let inst = user.institution_id;
+    assert_eq!(inst, old_institution());
+    assert!(store.session(&[4; 32]).await.expect("session").is_some(), "the old sessions are kept");
+    assert_eq!(store.emergency_grants(inst).await.expect("grants").len(), 1, "the old grant is kept");
+    assert!(store.sealed_accounts(inst).await.expect("sealed accounts").is_empty());
+    assert!(store.categories(inst).await.expect("categories").is_empty());
+    assert!(store.role_grants(inst).await.expect("role grants").is_empty());
+
+    // The new tables work with the old rows.
+    let mut rng = rng();
+    let confirmer = store.create_user(inst, &new_user(&mut rng, "kakunin", &[Role::Doctor])).await;
+    let confirmer = confirmer.expect("a new user of the old institution");
+    store.seal_account(&sealed(&user, T0)).await.expect("seal the old user");
+    let activation = sealed_activation(&mut rng, &user, &confirmer, T0);
+    store.create_sealed_activation(&activation).await.expect("activate");
+    assert_eq!(store.active_sealed_activation(inst, user.id, T0).await.expect("active"), Some(activation));
+    assert_eq!(store.close_sealed_account(inst, user.id, T0 + Duration::hours(1)).await.expect("close"), 2);
+    assert_eq!(store.active_sealed_activation(inst, user.id, T0).await.expect("active"), None);
+    let def = category_def(inst, "genetic_test");
+    store.add_category(&def).await.expect("a category of the old institution");
+    assert_eq!(store.categories(inst).await.expect("categories"), vec![def]);
+    let grants = [(Action::Read, category("genetic_test"))];
+    store.set_role_grants(inst, Role::Doctor, &grants, user.id, T0).await.expect("changed by the old user");
+    assert_eq!(store.role_grants(inst).await.expect("role grants"), vec![(Role::Doctor, grants.to_vec())]);
+    store.close().await;
+    old.remove().await;
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -2499,4 +3325,16 @@ conformance!(
     emergency_data_is_invisible_through_another_institution,
     the_schema_refuses_malformed_emergency_grants,
     the_emergency_migration_upgrades_a_version_5_database,
+    sealed_accounts_round_trip_oldest_first_and_are_sealed_once,
+    sealed_activations_round_trip_every_field_newest_first,
+    sealed_activations_need_a_sealed_account_a_confirmer_of_its_institution_and_a_new_id,
+    the_active_sealed_activation_is_the_latest_open_unexpired_one,
+    closing_a_sealed_account_closes_its_activations_and_raises_its_generation,
+    sealed_data_is_invisible_through_another_institution,
+    the_schema_refuses_malformed_sealed_accounts_and_activations,
+    categories_round_trip_by_name_and_are_added_once_per_institution,
+    role_grants_are_replaced_whole_and_listed_by_role,
+    categories_and_role_grants_are_invisible_through_another_institution,
+    the_schema_refuses_malformed_categories_and_role_grants,
+    the_policy_migration_upgrades_a_version_6_database,
 );

@@ -36,7 +36,7 @@ fn help_and_version_describe_every_subcommand() {
     let out = run(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["init", "serve", "config", "--log-format"] {
+    for word in ["init", "serve", "config", "terminal", "emergency", "--log-format"] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
     let out = run(&["--version"]);
@@ -890,4 +890,98 @@ fn browser_security_key_registration_and_login() {
         assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
         b.quit().await;
     });
+}
+
+/// A TOTP code for the step before the current one (accepted as the previous step), so that
+/// a later re-authentication in the same 30 s can use the current step's code.
+fn totp_previous(secret_b32: &str) -> String {
+    let secret = mamori_crypto::TotpSecret::from_base32(secret_b32).expect("base32 secret");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    secret.code_at(now - 30)
+}
+
+#[test]
+fn sealed_emergency_accounts_are_activated_by_a_second_person_and_closed_with_new_keys() {
+    let tmp = TempDir::new("sealed");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let out = run(&["emergency", "seal", "kinkyu1", "--display-name", "緊急用1", "--data", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sealed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let envelope = sealed[0].clone();
+    assert_eq!(envelope["login_id"], "kinkyu1");
+    assert_eq!(envelope["generation"], 1);
+    assert_eq!(envelope["roles"], serde_json::json!(["doctor"]));
+    // Refused, nothing created: a login ID used before, an administrative role.
+    let again = run(&["emergency", "seal", "kinkyu1", "--display-name", "x", "--data", d]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    let admin_role =
+        run(&["emergency", "seal", "kinkyu2", "--display-name", "x", "--role", "system_admin", "--data", d]);
+    assert_eq!(admin_role.status.code(), Some(2));
+    let list: serde_json::Value =
+        serde_json::from_slice(&run(&["emergency", "list", "--data", d, "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["opened_since_sealed"], false);
+
+    let server = harness::Server::start(&dir, &[], &[]);
+    let url = |p: &str| format!("{}{p}", server.url);
+    let k_secret = envelope["totp_secret"].as_str().unwrap().to_owned();
+    let a_secret = report["admin_totp_secret"].as_str().unwrap().to_owned();
+    let envelope_login = serde_json::json!({"login_id": "kinkyu1", "password": envelope["password"]});
+    let kinkyu = https_client(&dir);
+    rt().block_on(async {
+        // The envelope alone does not log in.
+        assert_eq!(kinkyu.post(url("api/v1/session")).json(&envelope_login).send().await.unwrap().status(), 200);
+        let code = serde_json::json!({ "code": totp_previous(&k_secret) });
+        let r = kinkyu.post(url("api/v1/session/totp")).json(&code).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "sealed_account_not_activated");
+
+        // The administrator (after replacing the one-time password) confirms the activation.
+        let admin = https_client(&dir);
+        let login = serde_json::json!({"login_id": "admin", "password": report["admin_password"]});
+        assert_eq!(admin.post(url("api/v1/session")).json(&login).send().await.unwrap().status(), 200);
+        let code = serde_json::json!({ "code": totp_previous(&a_secret) });
+        assert_eq!(admin.post(url("api/v1/session/totp")).json(&code).send().await.unwrap().status(), 200);
+        let new_password = "fuyu-no-yoru-ni-yuki-ga-furu";
+        let change = serde_json::json!({"current_password": report["admin_password"], "new_password": new_password});
+        assert_eq!(admin.post(url("api/v1/me/password")).json(&change).send().await.unwrap().status(), 204);
+        let activate = serde_json::json!({"used_by": "田中 一郎", "reason": "認証基盤の障害", "password": new_password, "code": totp_now(&a_secret)});
+        let r = admin.post(url("api/v1/emergency-accounts/kinkyu1/activate")).json(&activate).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+        // Now the envelope logs in.
+        assert_eq!(kinkyu.post(url("api/v1/session")).json(&envelope_login).send().await.unwrap().status(), 200);
+        let code = serde_json::json!({ "code": totp_now(&k_secret) });
+        let r = kinkyu.post(url("api/v1/session/totp")).json(&code).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(kinkyu.get(url("api/v1/me")).send().await.unwrap().status(), 200);
+    });
+    let list: serde_json::Value =
+        serde_json::from_slice(&run(&["emergency", "list", "--data", d, "--json"]).stdout).unwrap();
+    assert_eq!(list[0]["active_used_by"], "田中 一郎");
+
+    // Normal operation returns: close ends the session and re-keys the account.
+    let out = run(&["emergency", "close", "--data", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let closed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(closed[0]["login_id"], "kinkyu1");
+    assert_eq!(closed[0]["generation"], 2);
+    assert_ne!(closed[0]["password"], envelope["password"]);
+    rt().block_on(async {
+        assert_eq!(kinkyu.get(url("api/v1/me")).send().await.unwrap().status(), 401, "the session ended");
+        let r = https_client(&dir).post(url("api/v1/session")).json(&envelope_login).send().await.unwrap();
+        assert_eq!(r.status(), 401, "the opened envelope is worthless");
+    });
+    let list: serde_json::Value =
+        serde_json::from_slice(&run(&["emergency", "list", "--data", d, "--json"]).stdout).unwrap();
+    assert_eq!(list[0]["generation"], 2);
+    assert_eq!(list[0]["opened_since_sealed"], false);
+    assert!(list[0]["active_until"].is_null());
+    // Nothing opened since: close has nothing to do; an unknown account is refused.
+    let out = run(&["emergency", "close", "--data", d, "--json"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(run(&["emergency", "close", "nobody", "--data", d]).status.code(), Some(2));
 }

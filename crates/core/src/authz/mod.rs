@@ -9,7 +9,7 @@
 
 use crate::{EmergencyGrantId, InstitutionId, JobType, Message, PatientId, Role, UserId, UserStatus};
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use time::OffsetDateTime;
 
@@ -226,6 +226,104 @@ pub fn role_policy(role: Role) -> RolePolicy {
     RolePolicy { clinical, admin: admin.iter().copied().collect() }
 }
 
+/// A category an institution added, with its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryDef {
+    /// The institution.
+    pub institution: InstitutionId,
+    /// Its name (never a built-in one).
+    pub category: Category,
+    /// Japanese label (1–50 characters).
+    pub label_ja: String,
+    /// English label (1–50 characters).
+    pub label_en: String,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+}
+
+impl CategoryDef {
+    /// Checks a new category: a name that is not built in, and both labels.
+    ///
+    /// # Errors
+    /// A bilingual message naming the rule broken.
+    pub fn check(name: &str, label_ja: &str, label_en: &str) -> Result<(Category, String, String), Message> {
+        let category = Category::parse(name)?;
+        if Category::BUILT_IN.contains(&category) {
+            return Err(Message::new(
+                "組み込みの情報区分と同じ名前は使えません。",
+                "that name belongs to a built-in category",
+            ));
+        }
+        let label = |raw: &str| {
+            let t = raw.trim();
+            (!t.is_empty() && t.chars().count() <= 50 && !t.chars().any(char::is_control)).then(|| t.to_owned())
+        };
+        match (label(label_ja), label(label_en)) {
+            (Some(ja), Some(en)) => Ok((category, ja, en)),
+            _ => Err(Message::new(
+                "情報区分の表示名（日本語・英語）をそれぞれ1〜50文字で入力してください。",
+                "give the category's Japanese and English labels, 1 to 50 characters each",
+            )),
+        }
+    }
+}
+
+/// An institution's clinical rights per role: each role's default ([`role_policy`]) unless the
+/// institution replaced that role's grants (administrative permissions are not editable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    overrides: BTreeMap<Role, BTreeSet<(Action, Category)>>,
+}
+
+impl Policy {
+    /// The defaults with the roles the institution changed.
+    #[must_use]
+    pub fn with_overrides(overrides: impl IntoIterator<Item = (Role, BTreeSet<(Action, Category)>)>) -> Self {
+        Self { overrides: overrides.into_iter().collect() }
+    }
+
+    /// A role's clinical rights in this institution.
+    #[must_use]
+    pub fn clinical(&self, role: Role) -> std::borrow::Cow<'_, BTreeSet<(Action, Category)>> {
+        match self.overrides.get(&role) {
+            Some(grants) => std::borrow::Cow::Borrowed(grants),
+            None => std::borrow::Cow::Owned(role_policy(role).clinical),
+        }
+    }
+
+    /// Whether the institution changed this role's grants.
+    #[must_use]
+    pub fn is_customized(&self, role: Role) -> bool {
+        self.overrides.contains_key(&role)
+    }
+}
+
+/// Checks new clinical grants for a role: the system administrator and the auditor hold no
+/// clinical right (MDS 4.3.2: whoever manages accounts or reads the audit trail does not read
+/// charts), and every category is built in or one of `known`.
+///
+/// # Errors
+/// A bilingual message naming the rule broken.
+pub fn check_role_grants(
+    role: Role,
+    grants: &[(Action, Category)],
+    known: &[Category],
+) -> Result<BTreeSet<(Action, Category)>, Message> {
+    if matches!(role, Role::SystemAdministrator | Role::Auditor) && !grants.is_empty() {
+        return Err(Message::new(
+            "システム管理者と監査担当者には診療情報の権限を与えられません。",
+            "the system administrator and auditor roles cannot hold clinical rights",
+        ));
+    }
+    if let Some((_, unknown)) = grants.iter().find(|(_, c)| !Category::BUILT_IN.contains(c) && !known.contains(c)) {
+        return Err(Message::new(
+            format!("情報区分「{unknown}」は登録されていません。"),
+            format!("the category '{unknown}' is not defined"),
+        ));
+    }
+    Ok(grants.iter().cloned().collect())
+}
+
 /// The roles a job type may hold under the default policy (used by the rights review, 002 ①-6).
 #[must_use]
 pub fn roles_allowed_for(job: JobType) -> &'static [Role] {
@@ -269,6 +367,8 @@ pub struct Principal {
     pub status: UserStatus,
     /// Emergency grants the user holds (expired ones are ignored).
     pub emergency_grants: Vec<EmergencyGrant>,
+    /// The institution's clinical rights per role (the defaults unless it changed them).
+    pub policy: Policy,
 }
 
 /// How an access was allowed.
@@ -390,7 +490,7 @@ pub fn authorize(
         at: now,
     };
     let key = (action, category.clone());
-    if let Some(role) = principal.roles.iter().copied().find(|r| role_policy(*r).clinical.contains(&key)) {
+    if let Some(role) = principal.roles.iter().copied().find(|r| principal.policy.clinical(*r).contains(&key)) {
         return Ok(proof(Basis::Role(role)));
     }
     let emergency_capable =

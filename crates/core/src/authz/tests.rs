@@ -1,6 +1,8 @@
 //! The default role × category × action matrix, cell by cell, written out independently of
 //! `role_policy` so that a change to the policy must change this table too.
 
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 use time::macros::datetime;
 
@@ -63,6 +65,7 @@ fn principal(roles: &[Role]) -> Principal {
         roles: roles.to_vec(),
         status: UserStatus::Active,
         emergency_grants: Vec::new(),
+        policy: Policy::default(),
     }
 }
 
@@ -200,4 +203,44 @@ fn category_names_are_checked() {
         assert!(Category::parse(bad).is_err(), "{bad}");
     }
     assert_eq!(Category::PSYCHIATRIC.label_ja(), "精神科記録");
+}
+
+#[test]
+fn an_institution_grants_rights_on_its_own_category_and_replaces_a_roles_defaults() {
+    let at = datetime!(2026-11-25 09:00 UTC);
+    let (category, ja, en) = CategoryDef::check("rehab_note", " リハビリ記録 ", "Rehabilitation notes").unwrap();
+    assert_eq!((ja.as_str(), en.as_str()), ("リハビリ記録", "Rehabilitation notes"));
+    let doctor = principal(&[Role::Doctor]);
+    // No default role has any right on an added category.
+    assert!(authorize(&doctor, institution(1), Action::Read, &category, None, at).is_err());
+    let grants = check_role_grants(
+        Role::Doctor,
+        &[(Action::Read, category.clone()), (Action::Read, Category::CLINICAL_RECORD)],
+        std::slice::from_ref(&category),
+    )
+    .unwrap();
+    let doctor = Principal { policy: Policy::with_overrides([(Role::Doctor, grants)]), ..doctor };
+    assert!(doctor.policy.is_customized(Role::Doctor));
+    assert!(authorize(&doctor, institution(1), Action::Read, &category, None, at).is_ok());
+    // The override replaces the defaults: what it leaves out is no longer granted.
+    assert!(authorize(&doctor, institution(1), Action::Finalize, &Category::CLINICAL_RECORD, None, at).is_err());
+    // Other roles keep their defaults.
+    assert!(!doctor.policy.is_customized(Role::Nurse));
+    assert_eq!(*doctor.policy.clinical(Role::Nurse), role_policy(Role::Nurse).clinical);
+}
+
+#[test]
+fn role_grants_are_checked() {
+    let read_records = [(Action::Read, Category::CLINICAL_RECORD)];
+    for role in [Role::SystemAdministrator, Role::Auditor] {
+        assert!(check_role_grants(role, &read_records, &[]).is_err(), "{role:?}");
+        assert!(check_role_grants(role, &[], &[]).is_ok(), "{role:?}: none is fine");
+    }
+    let unknown = Category::parse("dental_chart").unwrap();
+    assert!(check_role_grants(Role::Doctor, &[(Action::Read, unknown.clone())], &[]).is_err());
+    assert!(check_role_grants(Role::Doctor, &[(Action::Read, unknown.clone())], &[unknown]).is_ok());
+    assert!(CategoryDef::check("clinical_record", "診療記録", "Records").is_err(), "built-in name");
+    assert!(CategoryDef::check("Bad Name", "x", "x").is_err());
+    assert!(CategoryDef::check("ok_name", "", "x").is_err());
+    assert!(CategoryDef::check("ok_name", "x", &"e".repeat(51)).is_err());
 }

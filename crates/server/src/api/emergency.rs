@@ -76,7 +76,11 @@ fn view(g: &EmergencyGrantRecord, logins: &BTreeMap<mamori_core::UserId, String>
     }
 }
 
-async fn logins(state: &AppState, auth: &Authenticated) -> Result<BTreeMap<mamori_core::UserId, String>, ApiError> {
+/// The institution's login IDs by user, to show who did what.
+pub(crate) async fn logins(
+    state: &AppState,
+    auth: &Authenticated,
+) -> Result<BTreeMap<mamori_core::UserId, String>, ApiError> {
     let users = state.store.users(auth.user.institution_id).await?;
     Ok(users.into_iter().map(|u| (u.id, u.login_id.to_string())).collect())
 }

@@ -1,6 +1,8 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
 pub mod emergency;
+pub mod roles;
+pub mod sealed;
 pub mod session;
 pub mod users;
 pub mod webauthn;
@@ -145,6 +147,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(emergency::request, emergency::mine))
         .routes(routes!(emergency::queue))
         .routes(routes!(emergency::review))
+        .routes(routes!(sealed::list))
+        .routes(routes!(roles::categories, roles::add_category))
+        .routes(routes!(roles::roles))
+        .routes(routes!(roles::set_role))
+        .routes(routes!(sealed::activations))
+        .routes(routes!(sealed::activate))
 }
 
 /// The OpenAPI 3.1 document.

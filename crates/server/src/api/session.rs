@@ -352,6 +352,28 @@ pub(crate) async fn spend_totp(
     Ok(state.store.use_totp_step(user.institution_id, user.id, step).await?)
 }
 
+/// Re-authentication of a signed-in user before a sensitive action (issuing a re-enrollment
+/// pass, confirming a sealed emergency account): their own password and a fresh TOTP code, on
+/// their own throttle; a failure counts like a failed login.
+///
+/// # Errors
+/// 401 (generic) on a wrong password or code, 429/423 from the throttle, store failures.
+pub(crate) async fn reauthenticate(state: &AppState, me: &User, password: &str, code: &str) -> Result<(), ApiError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(too_long("password"));
+    }
+    check_code_length(code)?;
+    let key = throttle_key(me.login_id.as_str());
+    let throttle = gate(state, &key).await?;
+    let totp = state.store.totp(me.institution_id, me.id).await?.filter(|t| t.confirmed);
+    let ok = password_matches(state, me, password)
+        && match &totp {
+            Some(record) => spend_totp(state, me, record, code).await?,
+            None => false,
+        };
+    if ok { Ok(()) } else { Err(fail(state, &key, throttle.as_ref(), Some(me)).await) }
+}
+
 /// Turns a pre-authentication session into a full one under a new token.
 pub(crate) async fn complete_login(
     state: &AppState,
@@ -360,9 +382,30 @@ pub(crate) async fn complete_login(
 ) -> Result<(String, SessionRecord), ApiError> {
     let now = state.clock.now();
     state.store.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
+    let mut lifetime = state.config.get().session.lifetime.0;
+    if state.store.sealed_account(user.institution_id, user.id).await?.is_some() {
+        // A sealed emergency account: usable only while a second person's activation lasts,
+        // and never longer.
+        match state.store.active_sealed_activation(user.institution_id, user.id, now).await? {
+            Some(activation) => {
+                let left = std::time::Duration::try_from(activation.expires_at - now).unwrap_or_default();
+                lifetime = lifetime.min(left);
+            }
+            None => {
+                state.store.delete_session(old.record.institution, &old.record.token_hash).await?;
+                tracing::warn!(institution = %user.institution_id, user = %user.id, "login refused: sealed emergency account not activated");
+                return Err(ApiError::forbidden(
+                    "sealed_account_not_activated",
+                    Message::new(
+                        "この緊急用アカウントは有効化されていません。緊急アクセス権限のある職員が「緊急用アカウント」画面で使用者と理由を入力して有効化してから使ってください。",
+                        "this emergency account is not activated: a staff member with emergency rights must activate it first, naming who uses it and why",
+                    ),
+                ));
+            }
+        }
+    }
     let previous = state.store.record_login_success(user.institution_id, user.id, now).await?;
     state.store.delete_session(old.record.institution, &old.record.token_hash).await?;
-    let lifetime = state.config.get().session.lifetime.0;
     let created =
         new_session(state, user, SessionStage::Full, lifetime, previous, old.record.client_cert_sha256.clone()).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "login completed with two factors");

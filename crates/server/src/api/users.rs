@@ -2,7 +2,7 @@
 //! lockout, issue a re-enrollment pass. Every call needs a full session whose roles grant
 //! `ManageUsers`, and acts only inside the caller's institution.
 
-use super::session::{fail, gate, password_matches, spend_totp, throttle_key, too_long};
+use super::session::{reauthenticate, throttle_key, too_long};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -144,7 +144,13 @@ pub async fn create(
     auth: Authenticated,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> Result<Response, ApiError> {
-    let admin = manage_users(&auth)?;
+    let body = create_step(&state, &auth, &req).await?;
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Account creation, shared by the API and the administration page.
+pub(crate) async fn create_step(state: &AppState, auth: &Authenticated, req: &CreateUser) -> Result<Created, ApiError> {
+    let admin = manage_users(auth)?;
     let field = |name: &str, m: Message| {
         ApiError::bad_request(Message::new(format!("{name}: {}", m.ja), format!("{name}: {}", m.en)))
     };
@@ -190,8 +196,7 @@ pub async fn create(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "account created");
-    let body = Created { user: entry(&state, &user, None), one_time_password: password.secret().expose().to_owned() };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(Created { user: entry(state, &user, None), one_time_password: password.secret().expose().to_owned() })
 }
 
 /// The user-ID ledger with the access review's findings.
@@ -201,14 +206,19 @@ pub async fn create(
         (status = 403, description = "No permission to manage users", body = crate::error::ErrorEnvelope)
     ))]
 pub async fn ledger(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Ledger>, ApiError> {
-    let admin = manage_users(&auth)?;
+    ledger_step(&state, &auth).await.map(Json)
+}
+
+/// The ledger, shared by the API, its CSV and the administration page.
+pub(crate) async fn ledger_step(state: &AppState, auth: &Authenticated) -> Result<Ledger, ApiError> {
+    let admin = manage_users(auth)?;
     let rows = state.store.user_ledger(admin.institution()).await?;
     let users: Vec<User> = rows.iter().map(|(u, _)| u.clone()).collect();
     let mut findings = Vec::new();
     if let Some(n) = too_many_administrators(&users) {
         findings.push(format!("too_many_administrators:{n}"));
     }
-    Ok(Json(Ledger { users: rows.iter().map(|(u, last)| entry(&state, u, *last)).collect(), findings }))
+    Ok(Ledger { users: rows.iter().map(|(u, last)| entry(state, u, *last)).collect(), findings })
 }
 
 /// A CSV field: quoted when needed, and protected against spreadsheet formula injection.
@@ -225,7 +235,7 @@ fn csv_field(value: &str) -> String {
         (status = 403, description = "No permission to manage users", body = crate::error::ErrorEnvelope)
     ))]
 pub async fn ledger_csv(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    let Json(ledger) = ledger(State(state), auth).await?;
+    let ledger = ledger_step(&state, &auth).await?;
     let mut out =
         String::from("\u{feff}login_id,display_name,job_type,roles,status,created_at,last_login_at,findings\r\n");
     for e in &ledger.users {
@@ -268,9 +278,19 @@ pub async fn set_status(
     Path(login_id): Path<String>,
     ApiJson(req): ApiJson<StatusChange>,
 ) -> Result<Json<LedgerEntry>, ApiError> {
-    let admin = manage_users(&auth)?;
-    let status: UserStatus = req.status.parse().map_err(ApiError::bad_request)?;
-    let user = target(&state, &admin, &login_id).await?;
+    status_step(&state, &auth, &login_id, &req.status).await.map(Json)
+}
+
+/// A status change, shared by the API and the administration page.
+pub(crate) async fn status_step(
+    state: &AppState,
+    auth: &Authenticated,
+    login_id: &str,
+    status: &str,
+) -> Result<LedgerEntry, ApiError> {
+    let admin = manage_users(auth)?;
+    let status: UserStatus = status.parse().map_err(ApiError::bad_request)?;
+    let user = target(state, &admin, login_id).await?;
     if user.id == admin.user() {
         return Err(ApiError::forbidden(
             "own_account",
@@ -292,7 +312,7 @@ pub async fn set_status(
     }
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, status = status.as_str(), "account status changed");
     let updated = state.store.user(admin.institution(), user.id).await?.ok_or_else(ApiError::internal)?;
-    Ok(Json(entry(&state, &updated, None)))
+    Ok(entry(state, &updated, None))
 }
 
 /// Clears a login lockout before its window ends.
@@ -342,20 +362,7 @@ pub async fn reenroll(
         return Err(too_long("reason/password/code"));
     }
     let user = target(&state, &admin, &login_id).await?;
-    // Re-authentication: the administrator's own password and a fresh code, on their own
-    // throttle.
-    let me = &auth.user;
-    let key = throttle_key(me.login_id.as_str());
-    let throttle = gate(&state, &key).await?;
-    let totp = state.store.totp(me.institution_id, me.id).await?.filter(|t| t.confirmed);
-    let ok = password_matches(&state, me, &req.password)
-        && match &totp {
-            Some(record) => spend_totp(&state, me, record, &req.code).await?,
-            None => false,
-        };
-    if !ok {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(me)).await);
-    }
+    reauthenticate(&state, &auth.user, &req.password, &req.code).await?;
     let pass = token::recovery_code(&mut rand_core::OsRng);
     let now = state.clock.now();
     let record = ReenrollPass {

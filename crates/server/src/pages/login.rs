@@ -12,9 +12,10 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
+use mamori_core::authz::AdminPermission;
 use serde::Deserialize;
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The CSRF cookie (double submit: the form's hidden field must equal it).
 const fn csrf_cookie(tls: bool) -> &'static str {
@@ -22,7 +23,7 @@ const fn csrf_cookie(tls: bool) -> &'static str {
 }
 
 /// The CSRF token for a form: the existing cookie's, or a new one to be set.
-fn csrf(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
+pub(super) fn csrf(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
     if let Some(existing) = crate::cookies::get(headers, csrf_cookie(tls)) {
         return (existing.to_owned(), None);
     }
@@ -33,27 +34,27 @@ fn csrf(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
     (token, cookie)
 }
 
-fn csrf_ok(headers: &HeaderMap, tls: bool, submitted: &str) -> bool {
+pub(super) fn csrf_ok(headers: &HeaderMap, tls: bool, submitted: &str) -> bool {
     crate::cookies::get(headers, csrf_cookie(tls)).is_some_and(|c| mamori_crypto::token::secrets_equal(c, submitted))
 }
 
-fn lang_of(headers: &HeaderMap) -> Lang {
+pub(super) fn lang_of(headers: &HeaderMap) -> Lang {
     Lang::negotiate(None, headers).0
 }
 
-fn text(lang: Lang, e: &ApiError) -> String {
+pub(super) fn text(lang: Lang, e: &ApiError) -> String {
     let m = e.message();
     if lang == Lang::Ja { m.ja.clone() } else { m.en.clone() }
 }
 
-fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = Option<HeaderValue>>) -> Response {
+pub(super) fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = Option<HeaderValue>>) -> Response {
     for v in cookies.into_iter().flatten() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -69,7 +70,7 @@ struct MessagePage<'a> {
 }
 
 /// 403 for a form whose CSRF token is missing or wrong. Nothing was done.
-fn csrf_refused(state: &AppState, lang: Lang, next: &str) -> Response {
+pub(super) fn csrf_refused(state: &AppState, lang: Lang, next: &str) -> Response {
     let (heading, text) = if lang == Lang::Ja {
         (
             "フォームを受け付けられません",
@@ -78,8 +79,20 @@ fn csrf_refused(state: &AppState, lang: Lang, next: &str) -> Response {
     } else {
         ("The form was not accepted", "The form expired or was not sent from this site. Open the page again and retry.")
     };
+    message_page(state, lang, StatusCode::FORBIDDEN, heading, text, next)
+}
+
+/// A page that says one thing (an error) and links onwards.
+pub(super) fn message_page(
+    state: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    next: &str,
+) -> Response {
     let page = MessagePage { lang: lang.tag(), t: lang.texts(), version: VERSION, heading, text, next };
-    render(&page, StatusCode::FORBIDDEN, lang, false, state.tls)
+    render(&page, status, lang, false, state.tls)
 }
 
 /// Form fields are optional at parse time so that a missing one is refused by the CSRF check
@@ -290,13 +303,13 @@ pub async fn enroll_submit(State(state): State<AppState>, headers: HeaderMap, Fo
 }
 
 /// What a page request's session amounts to.
-enum PageAuth {
+pub(super) enum PageAuth {
     Active(Box<Authenticated>),
     Locked,
     None,
 }
 
-async fn page_auth(state: &AppState, headers: &HeaderMap) -> PageAuth {
+pub(super) async fn page_auth(state: &AppState, headers: &HeaderMap) -> PageAuth {
     let mut parts = match axum::http::Request::builder().body(()) {
         Ok(req) => req.into_parts().0,
         Err(_) => return PageAuth::None,
@@ -320,7 +333,7 @@ struct LockPage {
 }
 
 /// The lock screen (423): shows nothing but the unlock form.
-fn lock_page(state: &AppState, headers: &HeaderMap, status: StatusCode, error: Option<String>) -> Response {
+pub(super) fn lock_page(state: &AppState, headers: &HeaderMap, status: StatusCode, error: Option<String>) -> Response {
     let lang = lang_of(headers);
     let (token, cookie) = csrf(headers, state.tls);
     let page = LockPage { lang: lang.tag(), t: lang.texts(), version: VERSION, csrf: token, error };
@@ -341,6 +354,8 @@ struct HomePage {
     last_login: Option<String>,
     failures: u32,
     emergency: Option<String>,
+    can_manage_users: bool,
+    can_emergency: bool,
 }
 
 /// `GET /` for a logged-in user; the lock screen when locked; `None` otherwise.
@@ -381,6 +396,8 @@ pub async fn home(state: &AppState, headers: &HeaderMap, lang: Lang, set_lang: b
                 last_login,
                 failures: a.session.failures_since_previous,
                 emergency: a.emergency_banner(lang, state.clock.now()),
+                can_manage_users: a.may(AdminPermission::ManageUsers),
+                can_emergency: a.may(AdminPermission::EmergencyAccess) || a.may(AdminPermission::ReviewEmergency),
             };
             Some(with_cookies(render(&page, StatusCode::OK, lang, set_lang, state.tls), [cookie]))
         }

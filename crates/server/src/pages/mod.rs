@@ -1,5 +1,6 @@
 //! Server-rendered pages (askama, escaped by default).
 
+pub mod admin;
 pub mod login;
 
 use crate::i18n::{LANG_COOKIE, Lang, Texts};

@@ -15,6 +15,7 @@ use tower::ServiceExt as _;
 
 mod emergency;
 mod pages;
+mod sealed;
 mod session;
 mod users;
 mod webauthn;
@@ -109,18 +110,24 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         [
             "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
+            "GET /api/v1/categories",
             "GET /api/v1/emergency-access",
             "GET /api/v1/emergency-access/review",
+            "GET /api/v1/emergency-accounts",
+            "GET /api/v1/emergency-accounts/activations",
             "GET /api/v1/me",
             "GET /api/v1/me/webauthn",
             "GET /api/v1/openapi.json",
+            "GET /api/v1/roles",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
+            "POST /api/v1/categories",
             "POST /api/v1/emergency-access",
             "POST /api/v1/emergency-access/{id}/review",
+            "POST /api/v1/emergency-accounts/{login_id}/activate",
             "POST /api/v1/me/password",
             "POST /api/v1/me/webauthn/register/finish",
             "POST /api/v1/me/webauthn/register/start",
@@ -137,6 +144,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/users/{login_id}/reenroll",
             "POST /api/v1/users/{login_id}/status",
             "POST /api/v1/users/{login_id}/unlock",
+            "PUT /api/v1/roles/{role}",
         ]
     );
 }

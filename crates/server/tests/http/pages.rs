@@ -186,3 +186,143 @@ async fn a_new_user_enrolls_on_the_page_and_sees_recovery_codes_once() {
     assert_eq!(fx.state.store.unused_recovery_codes(fx.institution, new.id).await.unwrap(), 10);
     assert_eq!(b.get("/").await.status, StatusCode::OK);
 }
+
+/// Logs `who` in through the pages.
+async fn page_login<'a>(fx: &'a Fixture, who: &super::session::Account) -> Browser<'a> {
+    let mut b = Browser::new(fx);
+    let form = b.get("/login").await;
+    let step = b.post("/login", &[("csrf", &form.csrf()), ("login_id", who.login), ("password", PASSWORD)]).await;
+    assert_eq!(step.location.as_deref(), Some("/login/code"), "{}", step.html);
+    let code_form = b.get("/login/code").await;
+    let code = fx.code(who.totp.as_ref().unwrap());
+    let done = b.post("/login/code", &[("csrf", &code_form.csrf()), ("code", &code)]).await;
+    assert_eq!(done.location.as_deref(), Some("/"), "{}", done.html);
+    b
+}
+
+#[tokio::test]
+async fn an_administrator_manages_accounts_on_the_page() {
+    use mamori_core::{JobType, Role};
+    let fx = fixture("pages-admin").await;
+    let boss = super::session::account_with(
+        &fx,
+        fx.institution,
+        "kanri",
+        JobType::Manager,
+        &[Role::SystemAdministrator],
+        true,
+        false,
+    )
+    .await;
+    let nurse = account(&fx, "hanako", true, false).await;
+    let mut b = page_login(&fx, &boss).await;
+    let home = b.get("/").await;
+    assert!(home.html.contains("id=\"admin-users-link\""), "{}", home.html);
+    let page = b.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("data-login=\"hanako\"") && page.html.contains("ID台帳をCSVで保存"), "{}", page.html);
+
+    // Create an account with two roles: the one-time password is shown once.
+    let csrf = page.csrf();
+    let created = b
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("login_id", "suzuki"),
+                ("display_name", "鈴木 一郎"),
+                ("job_type", "doctor"),
+                ("roles", "doctor"),
+                ("roles", "nurse"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.html);
+    assert!(created.html.contains("id=\"one-time-password\""), "{}", created.html);
+    let user = fx.state.store.find_login(&mamori_core::LoginId::parse("suzuki").unwrap()).await.unwrap().unwrap();
+    assert_eq!(user.roles, vec![Role::Doctor, Role::Nurse]);
+    assert!(user.password_change_required);
+    // The review flags a role outside the job type's policy.
+    assert!(created.html.contains("role_not_for_job_type:nurse"), "{}", created.html);
+    // Refused: a login ID used before, and a form without its token. Nothing changes.
+    let again = b
+        .post("/admin/users", &[("csrf", &csrf), ("login_id", "suzuki"), ("display_name", "x"), ("job_type", "doctor")])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.html.contains("再利用できません"), "{}", again.html);
+    let forged = b
+        .post(
+            "/admin/users",
+            &[("csrf", "forged"), ("login_id", "other"), ("display_name", "x"), ("job_type", "doctor")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(fx.state.store.find_login(&mamori_core::LoginId::parse("other").unwrap()).await.unwrap().is_none());
+
+    // Disable the nurse: her sessions end.
+    let mut n = page_login(&fx, &nurse).await;
+    assert_eq!(n.get("/").await.status, StatusCode::OK);
+    let done = b.post("/admin/users/status", &[("csrf", &csrf), ("login_id", "hanako"), ("status", "disabled")]).await;
+    assert_eq!(done.location.as_deref(), Some("/admin/users"));
+    assert_eq!(n.get("/").await.location, None, "signed out: the start page, not home");
+    assert!(!n.get("/").await.html.contains("山田 花子 さん"));
+    // One's own account cannot be changed from the page either.
+    let own = b.post("/admin/users/status", &[("csrf", &csrf), ("login_id", "kanri"), ("status", "disabled")]).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    assert!(own.html.contains("自分自身"), "{}", own.html);
+
+    // A nurse has no administration page.
+    fx.advance(Duration::from_secs(31));
+    let other = account(&fx, "kango2", true, false).await;
+    let mut n2 = page_login(&fx, &other).await;
+    let refused = n2.get("/admin/users").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!refused.html.contains("hanako"));
+}
+
+#[tokio::test]
+async fn a_nurse_activates_a_sealed_account_on_the_page() {
+    let fx = fixture("pages-sealed").await;
+    let nurse = account(&fx, "hanako", true, false).await;
+    let kinkyu = super::session::account_with(
+        &fx,
+        fx.institution,
+        "kinkyu1",
+        mamori_core::JobType::Doctor,
+        &[mamori_core::Role::Doctor],
+        true,
+        false,
+    )
+    .await;
+    let sealed = mamori_core::sealed::SealedAccount {
+        institution: fx.institution,
+        user: kinkyu.id,
+        generation: 1,
+        sealed_at: fx.clock_now(),
+    };
+    fx.state.store.seal_account(&sealed).await.unwrap();
+    let mut b = page_login(&fx, &nurse).await;
+    let page = b.get("/emergency-accounts").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("data-login=\"kinkyu1\"") && page.html.contains("有効化を承認する"), "{}", page.html);
+    fx.advance(Duration::from_secs(30));
+    let code = fx.code(nurse.totp.as_ref().unwrap());
+    let done = b
+        .post(
+            "/emergency-accounts/activate",
+            &[
+                ("csrf", &page.csrf()),
+                ("login_id", "kinkyu1"),
+                ("used_by", "田中 一郎"),
+                ("reason", "認証サーバー障害"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.html);
+    assert!(done.html.contains("使用中（使用者: 田中 一郎、承認: hanako"), "{}", done.html);
+    // The envelope now logs in, and the banner names the user.
+    let mut k = page_login(&fx, &kinkyu).await;
+    assert!(k.get("/").await.html.contains("緊急用アカウントで使用中（使用者: 田中 一郎"));
+}
