@@ -6,7 +6,7 @@
 
 use crate::datadir;
 use crate::serve::open_store;
-use crate::terminal::institution;
+use crate::terminal::{institution, operator_event};
 use crate::{EmergencyArgs, EmergencyCommand, Failure};
 use mamori_core::config::ValidConfig;
 use mamori_core::factor::TotpRecord;
@@ -163,6 +163,7 @@ async fn run(
             store.seal_account(&account).await.map_err(Failure::failed)?;
             store.put_totp(inst, user.id, &totp).await.map_err(Failure::failed)?;
             tracing::warn!(institution = %inst, user = %user.id, "sealed emergency account created");
+            operator_event(store, inst, "sealed_account.seal", Some(format!("user:{}", user.id))).await?;
             print_envelopes(&[envelope(&user, 1, &password, &secret)], json);
         }
         EmergencyCommand::List { .. } => {
@@ -255,6 +256,7 @@ async fn rekey(
     store.put_totp(inst, id, &totp).await.map_err(Failure::failed)?;
     store.clear_throttle(&user.login_id.as_str().to_lowercase()).await.map_err(Failure::failed)?;
     let generation = store.close_sealed_account(inst, id, now).await.map_err(Failure::failed)?;
+    operator_event(store, inst, "sealed_account.close", Some(format!("user:{id}"))).await?;
     tracing::warn!(institution = %inst, user = %id, generation, sessions_ended = ended, "sealed emergency account closed and re-keyed");
     Ok(envelope(user, generation, &password, &secret))
 }

@@ -260,7 +260,21 @@ async fn populate(
                 config.database.url, config.database.url
             )));
         }
-        store.bootstrap(&institution, &admin, &admin_totp).await.map_err(Failure::failed)
+        store.bootstrap(&institution, &admin, &admin_totp).await.map_err(Failure::failed)?;
+        // The log's first leaves: the installation and its first administrator.
+        let store_ref = store.as_ref();
+        mamori_server::audit::record_operator(store_ref, institution.id, now, "institution.create", None)
+            .await
+            .map_err(Failure::failed)?;
+        mamori_server::audit::record_operator(
+            store_ref,
+            institution.id,
+            now,
+            "user.create",
+            Some(format!("user:{}", admin.id)),
+        )
+        .await
+        .map_err(Failure::failed)
     }
     .await;
     store.close().await;

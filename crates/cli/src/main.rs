@@ -3,6 +3,7 @@
 mod datadir;
 mod emergency;
 mod init;
+mod ledger;
 mod serve;
 mod terminal;
 
@@ -48,6 +49,30 @@ enum Command {
     /// for a sealed envelope), list them, and close them when normal operation returns
     /// (sessions ended, credentials re-keyed).
     Emergency(EmergencyArgs),
+    /// The audit log's latest signed checkpoint (C2SP tlog-checkpoint in a signed note), or
+    /// with --verifier-key the server's verifier key.
+    Checkpoint(CheckpointArgs),
+    /// Verify every institution's audit log: leaves, tree, stored nodes and the checkpoint
+    /// files outside the database (exit 1 when anything was changed or truncated).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckpointArgs {
+    #[command(flatten)]
+    target: DataTarget,
+    /// Print the verifier key (`<name>+<key id>+<base64 key>`) instead.
+    #[arg(long)]
+    verifier_key: bool,
+    /// Also write the checkpoint file now (as `serve` does periodically).
+    #[arg(long)]
+    write: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    target: DataTarget,
 }
 
 #[derive(Debug, clap::Args)]
@@ -256,6 +281,8 @@ fn main() -> ExitCode {
             Command::Config(args) => datadir::show_config(&args.data),
             Command::Terminal(args) => terminal::command(args).await,
             Command::Emergency(args) => emergency::command(args).await,
+            Command::Checkpoint(args) => ledger::checkpoint(args).await,
+            Command::Verify(args) => ledger::verify(args).await,
         }
     });
     match result {

@@ -25,6 +25,40 @@ fn read_file(what_ja: &str, what_en: &str, path: &Path) -> Result<Vec<u8>, Failu
     })
 }
 
+/// Reads the checkpoint signing key named by the configuration.
+pub fn load_checkpoint_key(data: &Path, config: &Config) -> Result<CheckpointKey, Failure> {
+    let key_path = ValidConfig::resolve(data, &config.keys.checkpoint_signing_key);
+    let key_pem = read_file("署名鍵", "checkpoint signing key", &key_path)?;
+    CheckpointKey::from_pkcs8_pem(&String::from_utf8_lossy(&key_pem))
+        .map_err(|e| Failure::failed(format!("{e} ({})", key_path.display())))
+}
+
+/// Writes a checkpoint file of every institution's log that grew since the last one.
+async fn write_checkpoints(state: &mamori_server::AppState, data: &Path) {
+    let institutions = match state.store.institutions().await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list institutions for checkpoints");
+            return;
+        }
+    };
+    for institution in institutions {
+        let result = mamori_server::checkpoints::write_file(
+            state.store.as_ref(),
+            &state.config,
+            &state.keys.checkpoint,
+            data,
+            institution.id,
+        )
+        .await;
+        match result {
+            Ok((head, true)) => tracing::info!(institution = %institution.id, size = head.size, "checkpoint written"),
+            Ok((_, false)) => {}
+            Err(e) => tracing::error!(institution = %institution.id, error = %e, "cannot write a checkpoint"),
+        }
+    }
+}
+
 /// `mamori serve`.
 pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     if args.insecure_http
@@ -53,10 +87,7 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     }
     let config = valid.get();
 
-    let key_path = ValidConfig::resolve(&args.data, &config.keys.checkpoint_signing_key);
-    let key_pem = read_file("署名鍵", "checkpoint signing key", &key_path)?;
-    let checkpoint = CheckpointKey::from_pkcs8_pem(&String::from_utf8_lossy(&key_pem))
-        .map_err(|e| Failure::failed(format!("{e} ({})", key_path.display())))?;
+    let checkpoint = load_checkpoint_key(&args.data, config)?;
 
     let tls = if args.insecure_http {
         tracing::warn!("serving plain HTTP on loopback: for development only");
@@ -129,8 +160,25 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     {
         println!("mamori: listening on {scheme}://{bound}/");
     }
-    let app = mamori_server::app(state);
-    mamori_server::run(listener, tls, app, metrics, shutdown).await.map_err(Failure::failed)?;
+    // Signed checkpoints outside the database, now and every `ledger.checkpoint_interval`.
+    let writer = {
+        let state = state.clone();
+        let data = args.data.clone();
+        let every = config.ledger.checkpoint_interval.0;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                write_checkpoints(&state, &data).await;
+            }
+        })
+    };
+    let app = mamori_server::app(state.clone());
+    let served = mamori_server::run(listener, tls, app, metrics, shutdown).await.map_err(Failure::failed);
+    writer.abort();
+    // The last checkpoint covers every event of the drained requests.
+    write_checkpoints(&state, &args.data).await;
+    served?;
     store.close().await;
     tracing::info!("mamori stopped");
     Ok(())

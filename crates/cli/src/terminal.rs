@@ -43,6 +43,17 @@ fn row(t: &Terminal) -> TerminalRow {
     }
 }
 
+/// Records the operator's action in the institution's audit log.
+pub(crate) async fn operator_event(
+    store: &Arc<dyn Store>,
+    inst: InstitutionId,
+    action: &str,
+    resource: Option<String>,
+) -> Result<(), Failure> {
+    let now = mamori_core::clock::to_micros(mamori_server::SystemClock.now());
+    mamori_server::audit::record_operator(store.as_ref(), inst, now, action, resource).await.map_err(Failure::failed)
+}
+
 /// The institution the command acts on: the one given, or the only one.
 pub(crate) async fn institution(
     store: &Arc<dyn Store>,
@@ -143,6 +154,7 @@ async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store
                 revoked_at: None,
             };
             store.add_terminal(&terminal).await.map_err(Failure::failed)?;
+            operator_event(store, inst, "terminal.issue", Some(format!("terminal:{}", terminal.name.as_str()))).await?;
             datadir::write_private(&out, &issued.pkcs12)
                 .map_err(|e| Failure::failed(format!("{}: {e}", out.display())))?;
             if args.json {
@@ -193,6 +205,7 @@ async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store
             }
             let ended =
                 store.delete_sessions_of_certificate(inst, &terminal.cert_sha256).await.map_err(Failure::failed)?;
+            operator_event(store, inst, "terminal.revoke", Some(format!("terminal:{}", name.as_str()))).await?;
             println!("端末を失効させました / terminal revoked: {} ({ended} session(s) ended)", name.as_str());
         }
         TerminalCommand::Require { mode, .. } => {
@@ -204,6 +217,8 @@ async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store
                 ));
             }
             store.set_require_registered_terminal(inst, required).await.map_err(Failure::failed)?;
+            operator_event(store, inst, if required { "terminal.require_on" } else { "terminal.require_off" }, None)
+                .await?;
             println!(
                 "登録端末の必須化 / registered terminals required: {} {}",
                 mode,

@@ -357,6 +357,31 @@ impl Default for KeysConfig {
     }
 }
 
+/// `[ledger]`: the tamper-evident log's checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The host name in checkpoint origins (`<host>/<institution-id>`) and the signer's key
+    /// name. Default: the host of `server.public_url`, else `localhost`. Keep it stable: a
+    /// checkpoint names its origin.
+    pub origin_host: Option<String>,
+    /// How often `serve` writes a signed checkpoint of each log that grew to
+    /// `checkpoint_dir` (outside the database, so truncating the database is detectable).
+    pub checkpoint_interval: HumanDuration,
+    /// Where checkpoints are written (relative to the data directory).
+    pub checkpoint_dir: PathBuf,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            origin_host: None,
+            checkpoint_interval: HumanDuration(Duration::from_secs(5 * 60)),
+            checkpoint_dir: PathBuf::from("checkpoints"),
+        }
+    }
+}
+
 /// The whole configuration, as written in `mamori.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -381,6 +406,8 @@ pub struct Config {
     pub logon_hours: std::collections::BTreeMap<String, crate::logon_hours::LogonWindow>,
     /// `[keys]`
     pub keys: KeysConfig,
+    /// `[ledger]`
+    pub ledger: LedgerConfig,
 }
 
 /// The kind of value an environment variable carries.
@@ -416,6 +443,9 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_EMERGENCY_GRANT_TTL", "emergency", "grant_ttl", EnvKind::Text),
     ("MAMORI_SEALED_ACCOUNT_TTL", "emergency", "sealed_account_ttl", EnvKind::Text),
     ("MAMORI_CHECKPOINT_SIGNING_KEY", "keys", "checkpoint_signing_key", EnvKind::Text),
+    ("MAMORI_LOG_ORIGIN_HOST", "ledger", "origin_host", EnvKind::Text),
+    ("MAMORI_CHECKPOINT_INTERVAL", "ledger", "checkpoint_interval", EnvKind::Text),
+    ("MAMORI_CHECKPOINT_DIR", "ledger", "checkpoint_dir", EnvKind::Text),
 ];
 
 /// OWASP's argon2id minimums (Password Storage Cheat Sheet): memory in KiB for each iteration
@@ -581,6 +611,25 @@ impl Config {
                 "emergency.grant_ttl must be between 5m and 24h (default 60m)",
             ));
         }
+        let every = self.ledger.checkpoint_interval.0;
+        if every < Duration::from_secs(10) || every > Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid(
+                "ledger.checkpoint_interval",
+                "チェックポイントの書き出し間隔は10秒〜24時間にしてください（既定5分）。",
+                "ledger.checkpoint_interval must be between 10s and 24h (default 5m)",
+            ));
+        }
+        if let Some(host) = &self.ledger.origin_host {
+            let ok = (1..=253).contains(&host.len())
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !ok {
+                return Err(invalid(
+                    "ledger.origin_host",
+                    "ledger.origin_host はホスト名（英数字・. - _）にしてください。",
+                    "ledger.origin_host must be a host name (letters, digits, '.', '-', '_')",
+                ));
+            }
+        }
         let sealed = self.emergency.sealed_account_ttl.0;
         if sealed < Duration::from_secs(15 * 60) || sealed > Duration::from_secs(72 * 60 * 60) {
             return Err(invalid(
@@ -671,6 +720,24 @@ impl ValidConfig {
         self.public_url_at(self.listen, tls)
     }
 
+    /// The host name of the log's checkpoint origins and signer (see [`LedgerConfig`]).
+    #[must_use]
+    pub fn log_origin_host(&self) -> String {
+        if let Some(host) = &self.config.ledger.origin_host {
+            return host.clone();
+        }
+        let from_url = self.config.server.public_url.as_deref().and_then(|url| {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let authority = rest.split('/').next().unwrap_or_default();
+            let host = authority
+                .rsplit_once(':')
+                .map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            (!host.is_empty()).then(|| host.to_owned())
+        });
+        from_url.unwrap_or_else(|| "localhost".to_owned())
+    }
+
     /// As [`Self::public_url`], for the address actually bound (e.g. after `--listen …:0`).
     #[must_use]
     pub fn public_url_at(&self, bound: SocketAddr, tls: bool) -> String {
@@ -759,6 +826,23 @@ mod tests {
         assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"5m\"\n"), Some("emergency.sealed_account_ttl"));
         assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"4d\"\n"), Some("emergency.sealed_account_ttl"));
         assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"12h\"\n"), None);
+        assert_eq!(refused_key("[ledger]\ncheckpoint_interval = \"1s\"\n"), Some("ledger.checkpoint_interval"));
+        assert_eq!(refused_key("[ledger]\norigin_host = \"a b/c\"\n"), Some("ledger.origin_host"));
+    }
+
+    #[test]
+    fn the_log_origin_host_comes_from_config_or_the_public_url() {
+        let host = |text: &str| match parse(text).map(|c| c.validate()) {
+            Ok(Ok(valid)) => valid.log_origin_host(),
+            other => format!("refused: {other:?}"),
+        };
+        assert_eq!(host(""), "localhost");
+        assert_eq!(host("[server]\npublic_url = \"https://clinic.example.jp:8443/\"\n"), "clinic.example.jp");
+        assert_eq!(host("[server]\npublic_url = \"https://clinic.example.jp/\"\n"), "clinic.example.jp");
+        assert_eq!(
+            host("[server]\npublic_url = \"https://x.example/\"\n[ledger]\norigin_host = \"log.example.jp\"\n"),
+            "log.example.jp"
+        );
     }
 
     #[test]

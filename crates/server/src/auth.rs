@@ -6,6 +6,7 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
+use mamori_core::audit::{Actor, Outcome};
 use mamori_core::authz::{Policy, Principal};
 use mamori_core::session::{SessionRecord, SessionState, evaluate};
 use mamori_core::{Message, User};
@@ -206,6 +207,11 @@ impl FromRequestParts<AppState> for Authenticated {
             // (002 ①-5).
             state.store.delete_session(record.institution, &record.token_hash).await?;
             tracing::info!(institution = %user.institution_id, user = %user.id, "session ended: outside the allowed hours");
+            let event =
+                crate::audit::by_actor(state, user.institution_id, Actor::System, "session.end", Outcome::Allowed)
+                    .resource(format!("user:{}", user.id))
+                    .detail("reason", "outside_logon_hours");
+            crate::audit::record_one(state, event).await?;
             return Err(ApiError::outside_logon_hours());
         }
         if loaded.state == SessionState::Locked {
@@ -213,6 +219,10 @@ impl FromRequestParts<AppState> for Authenticated {
                 let record = SessionRecord { locked: true, ..record };
                 state.store.update_session(&record).await?;
                 tracing::info!(institution = %record.institution, user = %record.user, "session idle-locked");
+                let event =
+                    crate::audit::by_actor(state, user.institution_id, Actor::System, "session.lock", Outcome::Allowed)
+                        .resource(format!("user:{}", user.id));
+                crate::audit::record_one(state, event).await?;
             }
             return Err(ApiError::session_locked());
         }

@@ -10,7 +10,9 @@
 //! - Logs and metrics name the route template, never the raw path or query.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
+pub mod checkpoints;
 pub mod cookies;
 pub mod error;
 pub mod i18n;
@@ -62,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .route("/static/webauthn.js", get(pages::webauthn_script))
         .fallback(fallback)
         .layer(middleware::from_fn(require_json_body))
+        .layer(middleware::from_fn(audit::with_origin))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -49,6 +49,15 @@ pub enum StoreError {
         /// Which column and why (never the value of a secret).
         detail: String,
     },
+    /// A request asks for more at once than the store answers (for example more than 1000
+    /// log nodes); nothing was read. Ask again in smaller parts.
+    #[error("{what} は一度に {max} 件までです / at most {max} {what} at a time")]
+    TooMany {
+        /// What was asked for, e.g. `log nodes`.
+        what: &'static str,
+        /// The most the store answers at once.
+        max: usize,
+    },
     /// Applying the schema migrations failed.
     #[error("スキーマの更新に失敗しました: {detail} / the schema migration failed: {detail}")]
     Migration {

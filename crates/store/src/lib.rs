@@ -8,16 +8,17 @@
 //!   writes users, roles, second factors (TOTP, recovery codes, WebAuthn credentials),
 //!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals,
 //!   emergency grants, sealed accounts and their activations, the institution's own categories,
-//!   its changed role grants or an institution's settings (the registered-terminal rule, read
-//!   and written by institution ID) binds `institution_id` in its `WHERE` clause (or in the key
-//!   it inserts), and every table of institution data (`terminals`, `emergency_grants`,
-//!   `sealed_accounts`, `sealed_activations`, `categories`, `role_policies` and `role_grants`
-//!   included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
+//!   its changed role grants, its log (`log_heads`, `log_leaves`, `log_nodes`) or an
+//!   institution's settings (the registered-terminal rule, read and written by institution ID)
+//!   binds `institution_id` in its `WHERE` clause (or in the key it inserts), and every table
+//!   of institution data (`terminals`, `emergency_grants`, `sealed_accounts`,
+//!   `sealed_activations`, `categories`, `role_policies`, `role_grants` and the three log
+//!   tables included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
 //!   and `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its
 //!   session's token hash), with `institution_id` a column every statement binds. A user of one
 //!   institution is invisible through another institution's ID, and so are its second factors,
 //!   passes, sessions, ceremonies, terminals, emergency grants, sealed accounts, activations,
-//!   categories and role grants; a pass's user and issuer, an emergency grant's user and
+//!   categories, role grants and log (each institution has a tree of its own); a pass's user and issuer, an emergency grant's user and
 //!   reviewer, a sealed account's user, an activation's confirmer and a role change's author
 //!   are users of its institution, and an activation's account a sealed account of it (foreign
 //!   keys); a ceremony is stored only for a session of the institution named (and deleted with
@@ -84,6 +85,19 @@
 //!   [`Store::set_role_grants`] replaces them in one transaction (all or none); a grant's
 //!   category is not a foreign key (built-in categories are not rows), the application checks
 //!   it.
+//! - **The log is append-only, one tree per institution, appended to one writer at a time.**
+//!   `log_leaves` and `log_nodes` (migration 0008) have no update or delete path: the store has
+//!   none, and the schema refuses any `UPDATE` or `DELETE` of them (triggers; on PostgreSQL
+//!   `TRUNCATE` too). Only `log_heads` changes, and never to a smaller size.
+//!   [`Store::append_log`] reads the head's frontier, writes each leaf at the next index with
+//!   every perfect-subtree node it completes ([`mamori_ledger::Frontier::append`]) and moves
+//!   the head, in one transaction that holds the write lock (SQLite, `BEGIN IMMEDIATE`) or the
+//!   head row's lock (PostgreSQL, `SELECT ... FOR UPDATE` after an insert-if-missing), so the
+//!   appends of an institution are serialized and concurrent appends get consecutive indexes,
+//!   each exactly once; on any error nothing is appended. A stored frontier that does not
+//!   parse, or does not describe the head's size and root, is [`StoreError::Corrupt`] and
+//!   stops appends. The reads are bounded: 10 000 leaves, 1000 nodes
+//!   ([`StoreError::TooMany`] beyond), 1000 search results.
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -106,6 +120,7 @@
 //! - **No secrets in errors.** Connection errors show the database URL only redacted.
 
 mod error;
+mod log;
 mod postgres;
 mod rows;
 mod sql;
@@ -115,6 +130,7 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use mamori_core::audit::{AuditQuery, LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
@@ -639,6 +655,62 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// its grants sorted by (action, category).
     async fn role_grants(&self, institution: InstitutionId)
     -> Result<Vec<(Role, Vec<(Action, Category)>)>, StoreError>;
+
+    // --- The institution's tamper-evident log (RFC 9162 Merkle tree; audit trail) ---
+
+    /// Appends `entries` to the institution's log, in order, in one transaction serialized
+    /// per institution: each leaf's bytes and hash (`mamori_ledger::merkle::leaf_hash`) and its
+    /// searchable columns at the next index, every perfect-subtree node the appends complete
+    /// (`mamori_ledger::Frontier::append`), and the new head (size, root, frontier). Returns the
+    /// new head; the first entry's index is the old size. Appending nothing returns the head
+    /// unchanged.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"institution"`) when there is no such institution (even for
+    /// an empty `entries`); [`StoreError::Corrupt`] when the stored frontier does not parse or
+    /// does not match the head's size and root. Columns the schema refuses (an action that is
+    /// not stable text, a malformed category) fail the whole append. Nothing is appended on
+    /// any error.
+    async fn append_log(&self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError>;
+
+    /// The institution's current head: size 0 and the empty tree's root (SHA-256 of "") before
+    /// the first append (and for an institution that does not exist: this is a read, never
+    /// [`StoreError::NotFound`]).
+    async fn log_head(&self, institution: InstitutionId) -> Result<LogHead, StoreError>;
+
+    /// The leaves with indexes in `start..end` (clamped to the log's size), in order, each
+    /// with its stored leaf hash. At most 10 000 at a time: `end` is cut to `start + 10 000`
+    /// (ask again from the last index plus one). The hash is returned as stored, not recomputed,
+    /// so a reader can check it against the bytes.
+    async fn log_leaves(
+        &self,
+        institution: InstitutionId,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, Vec<u8>, [u8; 32])>, StoreError>;
+
+    /// The stored perfect-subtree nodes at these `(level, index)` addresses, in the order
+    /// asked (`None` for a node not stored, including addresses no node can have: a level
+    /// above 63 or an index beyond `i64::MAX`). At most 1000 at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::TooMany`] (`"log nodes"`) for more than 1000 addresses; nothing is read
+    /// (the answer is never silently shorter than the question).
+    async fn log_nodes(
+        &self,
+        institution: InstitutionId,
+        addresses: &[(u8, u64)],
+    ) -> Result<Vec<Option<[u8; 32]>>, StoreError>;
+
+    /// The audit leaves matching `query` (every given field narrows), newest first (by index),
+    /// at most `query.limit` (clamped to 1–1000): each with its index and bytes. `from` is
+    /// inclusive and `until` exclusive, both compared as stored (UTC, truncated to the
+    /// microsecond); `before_index` pages backwards (pass the last index of the previous page).
+    async fn audit_search(
+        &self,
+        institution: InstitutionId,
+        query: &AuditQuery,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -5,12 +5,13 @@ use crate::error::{
     one_line, terminal_insert_error, user_data_insert_error,
 };
 use crate::rows::{
-    CategoryRow, EmergencyGrantRow, InstitutionRow, ReenrollPassRow, RoleGrantRow, SealedAccountRow,
-    SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
-    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants, assemble_users, counter,
-    created_user, generation, status_unchanged, stored_time,
+    CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, ReenrollPassRow, RoleGrantRow,
+    SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
+    WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
+    assemble_users, counter, created_user, generation, log_hash, log_index, status_unchanged, stored_time,
 };
-use crate::{Store, StoreError, sql};
+use crate::{Store, StoreError, log, sql};
+use mamori_core::audit::{AuditQuery, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
@@ -279,6 +280,14 @@ fn category_row(row: &PgRow) -> Result<CategoryRow, StoreError> {
 
 fn role_grant_row(row: &PgRow) -> Result<RoleGrantRow, StoreError> {
     Ok(RoleGrantRow { role: get(row, "role")?, action: get(row, "action")?, category: get(row, "category")? })
+}
+
+fn log_head_row(row: &PgRow) -> Result<LogHeadRow, StoreError> {
+    Ok(LogHeadRow { size: get(row, "size")?, root: get(row, "root")?, frontier: get(row, "frontier")? })
+}
+
+fn log_leaf_row(row: &PgRow) -> Result<LogLeafRow, StoreError> {
+    Ok(LogLeafRow { idx: get(row, "idx")?, leaf: get(row, "leaf")?, leaf_hash: get(row, "leaf_hash")? })
 }
 
 /// `Ok(())` when a statement keyed by institution and ID changed one row, else `NotFound`.
@@ -1334,6 +1343,153 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         assemble_role_grants(rows.iter().map(role_grant_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn append_log(&self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError> {
+        let id = institution.as_uuid();
+        if entries.is_empty() {
+            let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| from_sqlx(BACKEND, e))?;
+            if !exists {
+                return Err(StoreError::NotFound { what: "institution" });
+            }
+            return self.log_head(institution).await;
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        // The head row exists after this (a concurrent first append waits here for the other to
+        // commit); locking it serializes the institution's appends until the commit. Any error
+        // rolls every row back.
+        let (empty_root, empty_frontier) = log::empty_head();
+        sqlx::query(sql::INSERT_LOG_HEAD_IF_MISSING)
+            .bind(id)
+            .bind(empty_root.as_slice())
+            .bind(empty_frontier)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| institution_data_insert_error(BACKEND, e, "log head"))?;
+        let row =
+            sqlx::query(sql::PG_LOCK_LOG_HEAD).bind(id).fetch_one(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        let frontier = log_head_row(&row)?.into_frontier()?;
+        let (leaves, head) = log::plan_append(frontier, entries)?;
+        for leaf in &leaves {
+            let columns = &leaf.entry.columns;
+            sqlx::query(sql::INSERT_LOG_LEAF)
+                .bind(id)
+                .bind(leaf.idx)
+                .bind(leaf.entry.leaf.as_slice())
+                .bind(leaf.hash.as_slice())
+                .bind(stored_time(columns.at))
+                .bind(columns.actor.map(|u| u.as_uuid()))
+                .bind(columns.patient.map(|p| p.as_uuid()))
+                .bind(columns.action.as_str())
+                .bind(columns.outcome.as_str())
+                .bind(columns.category.as_deref())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| from_sqlx(BACKEND, e))?;
+            for node in &leaf.nodes {
+                sqlx::query(sql::INSERT_LOG_NODE)
+                    .bind(id)
+                    .bind(node.level)
+                    .bind(node.idx)
+                    .bind(node.hash.as_slice())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| from_sqlx(BACKEND, e))?;
+            }
+        }
+        let result = sqlx::query(sql::UPDATE_LOG_HEAD)
+            .bind(id)
+            .bind(head.size)
+            .bind(head.root.as_slice())
+            .bind(head.frontier.as_slice())
+            .bind(head.old_size)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if result.rows_affected() != 1 {
+            return Err(StoreError::Database { detail: "the log head moved during an append".to_owned() });
+        }
+        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        head.head()
+    }
+
+    async fn log_head(&self, institution: InstitutionId) -> Result<LogHead, StoreError> {
+        let row = sqlx::query(sql::SELECT_LOG_HEAD)
+            .bind(institution.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map_or_else(|| Ok(log::no_head()), |row| log_head_row(&row)?.into_head())
+    }
+
+    async fn log_leaves(
+        &self,
+        institution: InstitutionId,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, Vec<u8>, [u8; 32])>, StoreError> {
+        let Some((start, end)) = log::leaf_range(start, end) else { return Ok(Vec::new()) };
+        let rows = sqlx::query(sql::SELECT_LOG_LEAVES)
+            .bind(institution.as_uuid())
+            .bind(start)
+            .bind(end)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| log_leaf_row(row)?.into_leaf()).collect()
+    }
+
+    async fn log_nodes(
+        &self,
+        institution: InstitutionId,
+        addresses: &[(u8, u64)],
+    ) -> Result<Vec<Option<[u8; 32]>>, StoreError> {
+        log::check_node_count(addresses)?;
+        let id = institution.as_uuid();
+        let mut conn = self.pool.acquire().await.map_err(|e| from_sqlx(BACKEND, e))?;
+        let mut nodes = Vec::with_capacity(addresses.len());
+        for &(level, index) in addresses {
+            let Some((level, index)) = log::node_address(level, index) else {
+                nodes.push(None);
+                continue;
+            };
+            let hash: Option<Vec<u8>> = sqlx::query_scalar(sql::SELECT_LOG_NODE)
+                .bind(id)
+                .bind(level)
+                .bind(index)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| from_sqlx(BACKEND, e))?;
+            nodes.push(hash.map(|h| log_hash("log_nodes.hash", h)).transpose()?);
+        }
+        Ok(nodes)
+    }
+
+    async fn audit_search(
+        &self,
+        institution: InstitutionId,
+        query: &AuditQuery,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        // Every optional parameter is bound with its column's type, NULL or not, so
+        // PostgreSQL knows each `$n IS NULL` operand's type.
+        let rows = sqlx::query(sql::SEARCH_AUDIT_LOG)
+            .bind(institution.as_uuid())
+            .bind(query.from.map(stored_time))
+            .bind(query.until.map(stored_time))
+            .bind(query.actor.map(|u| u.as_uuid()))
+            .bind(query.patient.map(|p| p.as_uuid()))
+            .bind(query.action.as_deref())
+            .bind(query.outcome.map(Outcome::as_str))
+            .bind(log::before_index(query))
+            .bind(log::search_limit(query))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| Ok((log_index("log_leaves.idx", get(row, "idx")?)?, get(row, "leaf")?))).collect()
     }
 }
 

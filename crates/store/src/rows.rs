@@ -4,6 +4,7 @@
 //! column, never the value.
 
 use crate::StoreError;
+use mamori_core::audit::LogHead;
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
@@ -15,6 +16,7 @@ use mamori_core::{
     DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, PatientId, Role,
     SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
+use mamori_ledger::Frontier;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
@@ -511,6 +513,58 @@ pub(crate) fn assemble_role_grants(rows: Vec<RoleGrantRow>) -> Result<RoleGrants
             (role, grants)
         })
         .collect())
+}
+
+/// A `log_heads` row.
+pub(crate) struct LogHeadRow {
+    pub(crate) size: i64,
+    pub(crate) root: Vec<u8>,
+    pub(crate) frontier: Vec<u8>,
+}
+
+impl LogHeadRow {
+    /// The head as stored: its size and root.
+    pub(crate) fn into_head(self) -> Result<LogHead, StoreError> {
+        Ok(LogHead { size: log_index("log_heads.size", self.size)?, root: digest("log_heads.root", self.root)? })
+    }
+
+    /// The frontier to append to, checked against the head's size and root: a frontier that
+    /// does not parse, or describes another tree than the head, is corrupt.
+    pub(crate) fn into_frontier(self) -> Result<Frontier, StoreError> {
+        let frontier =
+            Frontier::from_bytes(&self.frontier).map_err(|e| corrupt("log_heads.frontier", &e.to_string()))?;
+        let head = self.into_head()?;
+        if frontier.size() != head.size {
+            return Err(corrupt("log_heads.frontier", "its size is not the head's size"));
+        }
+        if frontier.root().as_bytes() != &head.root {
+            return Err(corrupt("log_heads.root", "not the root of the stored frontier"));
+        }
+        Ok(frontier)
+    }
+}
+
+/// A `log_leaves` row as [`crate::Store::log_leaves`] returns it.
+pub(crate) struct LogLeafRow {
+    pub(crate) idx: i64,
+    pub(crate) leaf: Vec<u8>,
+    pub(crate) leaf_hash: Vec<u8>,
+}
+
+impl LogLeafRow {
+    pub(crate) fn into_leaf(self) -> Result<(u64, Vec<u8>, [u8; 32]), StoreError> {
+        Ok((log_index("log_leaves.idx", self.idx)?, self.leaf, digest("log_leaves.leaf_hash", self.leaf_hash)?))
+    }
+}
+
+/// A stored log size or index (a u64 kept in a 64-bit signed column, never negative).
+pub(crate) fn log_index(column: &str, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(column, "negative"))
+}
+
+/// A stored node hash of the log.
+pub(crate) fn log_hash(column: &str, bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    digest(column, bytes)
 }
 
 /// Whether `text` is a SHA-256 fingerprint as the server writes it: 32 upper-case hex pairs

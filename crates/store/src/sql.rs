@@ -407,3 +407,68 @@ pub(crate) const SELECT_ROLE_GRANTS: &str = "SELECT p.role, g.action, g.category
        ON g.institution_id = p.institution_id AND g.role = p.role \
      WHERE p.institution_id = $1 \
      ORDER BY p.role, g.action, g.category";
+
+// --- The institution's tamper-evident log (migration 0008) ---
+
+/// Creates the institution's head (the empty tree: size 0, `$2` the empty root, `$3` the empty
+/// frontier) unless it exists. An unknown institution fails its foreign key. Every append runs
+/// it first, so the head row exists for [`PG_LOCK_LOG_HEAD`] to lock; on PostgreSQL a
+/// concurrent first append waits here for the other to commit, then does nothing.
+pub(crate) const INSERT_LOG_HEAD_IF_MISSING: &str = "INSERT INTO log_heads (institution_id, size, root, frontier) \
+     VALUES ($1, 0, $2, $3) \
+     ON CONFLICT (institution_id) DO NOTHING";
+
+/// The institution's head with its frontier. SQLite reads it under the write lock
+/// (`BEGIN IMMEDIATE`); PostgreSQL locks the row with [`PG_LOCK_LOG_HEAD`] instead.
+macro_rules! select_log_head {
+    ($suffix:literal) => {
+        concat!("SELECT size, root, frontier FROM log_heads WHERE institution_id = $1", $suffix)
+    };
+}
+
+pub(crate) const SELECT_LOG_HEAD: &str = select_log_head!("");
+
+/// PostgreSQL only: reads the head and locks it until the transaction ends, serializing the
+/// institution's appends.
+pub(crate) const PG_LOCK_LOG_HEAD: &str = select_log_head!(" FOR UPDATE");
+
+/// A leaf at index `$2` with its hash and searchable columns. The head must exist (foreign
+/// key); the index is unique within the institution (primary key).
+pub(crate) const INSERT_LOG_LEAF: &str = "INSERT INTO log_leaves \
+     (institution_id, idx, leaf, leaf_hash, kind, at, actor_id, patient_id, action, outcome, category) \
+     VALUES ($1, $2, $3, $4, 'audit', $5, $6, $7, $8, $9, $10)";
+
+/// A perfect-subtree node the append completed (level 0 is the leaf hash).
+pub(crate) const INSERT_LOG_NODE: &str =
+    "INSERT INTO log_nodes (institution_id, level, idx, hash) VALUES ($1, $2, $3, $4)";
+
+/// Moves the head forward from size `$5` (the size read under the lock: a guard, never
+/// expected to miss) to `$2`.
+pub(crate) const UPDATE_LOG_HEAD: &str = "UPDATE log_heads SET size = $2, root = $3, frontier = $4 \
+     WHERE institution_id = $1 AND size = $5";
+
+/// The institution's leaves with indexes in `[$2, $3)`, in order. Leaves and head are
+/// committed together, so no leaf beyond the committed size is visible.
+pub(crate) const SELECT_LOG_LEAVES: &str = "SELECT idx, leaf, leaf_hash FROM log_leaves \
+     WHERE institution_id = $1 AND idx >= $2 AND idx < $3 \
+     ORDER BY idx";
+
+/// One stored node of the institution's tree.
+pub(crate) const SELECT_LOG_NODE: &str =
+    "SELECT hash FROM log_nodes WHERE institution_id = $1 AND level = $2 AND idx = $3";
+
+/// The institution's audit leaves matching every filter given (a NULL parameter is no
+/// filter): `at` in `[$2, $3)`, actor `$4`, patient `$5`, action `$6`, outcome `$7`, index
+/// below `$8`; newest (highest index) first, at most `$9`. One static statement: the backends
+/// bind typed NULLs.
+pub(crate) const SEARCH_AUDIT_LOG: &str = "SELECT idx, leaf FROM log_leaves \
+     WHERE institution_id = $1 AND kind = 'audit' \
+       AND ($2 IS NULL OR at >= $2) \
+       AND ($3 IS NULL OR at < $3) \
+       AND ($4 IS NULL OR actor_id = $4) \
+       AND ($5 IS NULL OR patient_id = $5) \
+       AND ($6 IS NULL OR action = $6) \
+       AND ($7 IS NULL OR outcome = $7) \
+       AND ($8 IS NULL OR idx < $8) \
+     ORDER BY idx DESC \
+     LIMIT $9";

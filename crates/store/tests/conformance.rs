@@ -6,6 +6,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+use mamori_core::audit::{Actor, AuditColumns, AuditEvent, AuditQuery, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
@@ -18,6 +19,10 @@ use mamori_core::{
     DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, PatientId,
     Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
+use mamori_ledger::merkle::{
+    self, Hash, MemoryTree, NodeSource, consistency_proof, empty_root, inclusion_proof, leaf_hash, verify_consistency,
+    verify_inclusion,
+};
 use mamori_store::{PgStore, SqliteStore, Store, StoreError};
 use rand_core::{OsRng, RngCore};
 use sqlx::Connection;
@@ -28,7 +33,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 7;
+const LATEST_SCHEMA_VERSION: i64 = 8;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -3263,6 +3268,710 @@ async fn the_policy_migration_upgrades_a_version_6_database(_store: &dyn Store, 
     old.remove().await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The institution's tamper-evident log (migration 0008)
+// ---------------------------------------------------------------------------------------------
+
+/// A canonical audit event of `institution` by mamori itself, `n` seconds after T0; its detail
+/// `n` keeps every leaf distinct.
+fn tick(institution: InstitutionId, n: u32) -> AuditEvent {
+    AuditEvent::new(institution, T0 + Duration::seconds(n.into()), Actor::System, "system.tick", Outcome::Allowed)
+        .detail("n", n.to_string())
+}
+
+/// The entries of [`tick`]s `range` of `institution`.
+fn ticks(institution: InstitutionId, range: std::ops::Range<u32>) -> Vec<LogEntry> {
+    range.map(|n| tick(institution, n).entry().expect("a valid event")).collect()
+}
+
+/// A cheap entry (the leaf is not an audit event's JSON: the store does not read leaves).
+fn bulk_entry(n: u64) -> LogEntry {
+    LogEntry {
+        leaf: n.to_be_bytes().to_vec(),
+        columns: AuditColumns {
+            at: T0,
+            actor: None,
+            patient: None,
+            action: "bulk".to_owned(),
+            outcome: Outcome::Allowed,
+            category: None,
+        },
+    }
+}
+
+/// The tree of these leaves, built independently of the store and of `Frontier`.
+fn reference_tree<'a>(leaves: impl IntoIterator<Item = &'a Vec<u8>>) -> MemoryTree {
+    MemoryTree::from_leaf_hashes(leaves.into_iter().map(|leaf| leaf_hash(leaf)))
+}
+
+fn reference_head(tree: &MemoryTree) -> LogHead {
+    let root = merkle::root(tree, tree.size()).expect("every node of the tree");
+    LogHead { size: tree.size(), root: *root.as_bytes() }
+}
+
+/// Nodes as the store returned them, as a [`NodeSource`] for the ledger's proofs.
+#[derive(Debug, Default)]
+struct StoredNodes(std::collections::HashMap<(u8, u64), Hash>);
+
+impl NodeSource for StoredNodes {
+    type Error = (u8, u64);
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, (u8, u64)> {
+        self.0.get(&(level, index)).copied().ok_or((level, index))
+    }
+}
+
+/// Every perfect-subtree node of the institution's tree of `size` leaves, read through
+/// `log_nodes` (at most 1000 at a time), checked to be exactly the complete nodes: each is
+/// stored, and the next node of each level (not complete yet) is not.
+async fn stored_nodes(store: &dyn Store, institution: InstitutionId, size: u64) -> StoredNodes {
+    let complete: Vec<(u8, u64)> =
+        (0u8..64).flat_map(|level| (0..size.checked_shr(level.into()).unwrap_or(0)).map(move |i| (level, i))).collect();
+    let mut nodes = StoredNodes::default();
+    for chunk in complete.chunks(1000) {
+        let hashes = store.log_nodes(institution, chunk).await.expect("log nodes");
+        assert_eq!(hashes.len(), chunk.len());
+        for (&address, hash) in chunk.iter().zip(hashes) {
+            let hash = hash.unwrap_or_else(|| panic!("node {address:?} of a tree of {size} is stored"));
+            nodes.0.insert(address, Hash::from_bytes(hash));
+        }
+    }
+    let incomplete: Vec<(u8, u64)> = (0u8..8).map(|level| (level, size >> level)).collect();
+    let hashes = store.log_nodes(institution, &incomplete).await.expect("log nodes");
+    assert!(hashes.iter().all(Option::is_none), "no node beyond a tree of {size}: {hashes:?}");
+    nodes
+}
+
+/// Every leaf of the institution's log, in order.
+async fn all_leaves(store: &dyn Store, institution: InstitutionId) -> Vec<(u64, Vec<u8>, [u8; 32])> {
+    store.log_leaves(institution, 0, u64::MAX).await.expect("log leaves")
+}
+
+async fn log_appends_agree_with_the_reference_tree(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let empty = LogHead { size: 0, root: *empty_root().as_bytes() };
+    assert_eq!(empty.root, *Hash::from_hex(EMPTY_SHA256).expect("hex").as_bytes());
+    assert_eq!(store.log_head(inst.id).await.expect("head"), empty);
+    assert!(all_leaves(store, inst.id).await.is_empty());
+    assert_eq!(store.log_nodes(inst.id, &[(0, 0)]).await.expect("nodes"), [None]);
+
+    let mut leaves: Vec<Vec<u8>> = Vec::new();
+    let mut next = 0u32;
+    for batch in [1u32, 3, 7, 1, 2, 5, 1] {
+        let entries = ticks(inst.id, next..next + batch);
+        next += batch;
+        let old_size = leaves.len() as u64;
+        let head = store.append_log(inst.id, &entries).await.expect("append");
+        leaves.extend(entries.iter().map(|e| e.leaf.clone()));
+        let tree = reference_tree(&leaves);
+        assert_eq!(head, reference_head(&tree), "after {} leaves", leaves.len());
+        assert_eq!(store.log_head(inst.id).await.expect("head"), head);
+
+        // The batch went in at the old size, in order, each leaf with its hash.
+        let stored = store.log_leaves(inst.id, old_size, u64::MAX).await.expect("leaves");
+        let expected: Vec<_> =
+            (old_size..).zip(&entries).map(|(i, e)| (i, e.leaf.clone(), *leaf_hash(&e.leaf).as_bytes())).collect();
+        assert_eq!(stored, expected);
+
+        // Every complete node is stored, equal to the reference tree's.
+        let nodes = stored_nodes(store, inst.id, head.size).await;
+        for (&(level, index), hash) in &nodes.0 {
+            assert_eq!(Ok(*hash), tree.node(level, index), "node ({level}, {index})");
+        }
+    }
+    assert_eq!(leaves.len(), 20);
+    let all = all_leaves(store, inst.id).await;
+    assert_eq!(all.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+    assert_eq!(all.iter().map(|(_, leaf, _)| leaf.clone()).collect::<Vec<_>>(), leaves);
+    // Every prefix's root follows from the stored nodes as from the reference tree.
+    let nodes = stored_nodes(store, inst.id, 20).await;
+    for size in 0..=20u64 {
+        let prefix = reference_tree(leaves.iter().take(size as usize));
+        assert_eq!(merkle::root(&nodes, size).ok(), merkle::root(&prefix, size).ok(), "size {size}");
+    }
+}
+
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+async fn log_nodes_serve_inclusion_and_consistency_proofs(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let mut heads = vec![store.log_head(inst.id).await.expect("head")];
+    let mut next = 0u32;
+    for batch in [1u32, 1, 2, 3, 1, 7, 5] {
+        heads.push(store.append_log(inst.id, &ticks(inst.id, next..next + batch)).await.expect("append"));
+        next += batch;
+    }
+    let last = *heads.last().expect("heads");
+    assert_eq!(last.size, 20);
+    let leaves = all_leaves(store, inst.id).await;
+    let nodes = stored_nodes(store, inst.id, last.size).await;
+    for head in &heads {
+        let root = Hash::from_bytes(head.root);
+        // Each leaf is in each head, by a proof built from the stored nodes alone.
+        for (index, leaf, hash) in leaves.iter().take(head.size as usize) {
+            assert_eq!(Hash::from_bytes(*hash), leaf_hash(leaf));
+            let proof = inclusion_proof(&nodes, *index, head.size).expect("inclusion proof");
+            verify_inclusion(&leaf_hash(leaf), *index, head.size, &proof, &root)
+                .unwrap_or_else(|e| panic!("leaf {index} in the tree of {}: {e}", head.size));
+            let wrong = Hash::from_bytes([0xee; 32]);
+            assert!(verify_inclusion(&wrong, *index, head.size, &proof, &root).is_err());
+        }
+        // Each head extends every earlier one.
+        for old in heads.iter().filter(|old| old.size <= head.size) {
+            let proof = consistency_proof(&nodes, old.size, head.size).expect("consistency proof");
+            verify_consistency(old.size, head.size, &Hash::from_bytes(old.root), &root, &proof)
+                .unwrap_or_else(|e| panic!("{} extends {}: {e}", head.size, old.size));
+        }
+    }
+}
+
+async fn logs_of_institutions_are_independent_and_invisible_to_each_other(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let (a, b) = (institution(&mut rng, "A病院", T0), institution(&mut rng, "B病院", T0));
+    store.create_institution(&a).await.expect("create A");
+    store.create_institution(&b).await.expect("create B");
+    let unknown = InstitutionId::generate(&mut rng);
+    let a_entries = ticks(a.id, 0..5);
+    let b_entries = ticks(b.id, 100..103);
+    let a_head = store.append_log(a.id, &a_entries).await.expect("append A");
+    // The very same leaf bytes in B's log are B's leaf, at B's index.
+    let mut b_all = b_entries.clone();
+    b_all.push(a_entries[0].clone());
+    let b_head = store.append_log(b.id, &b_all).await.expect("append B");
+    assert_eq!(a_head, reference_head(&reference_tree(a_entries.iter().map(|e| &e.leaf))));
+    assert_eq!(b_head, reference_head(&reference_tree(b_all.iter().map(|e| &e.leaf))));
+    assert_eq!(store.log_head(a.id).await.expect("A head"), a_head);
+    assert_eq!(store.log_head(b.id).await.expect("B head"), b_head);
+
+    let leaves_of = |leaves: Vec<(u64, Vec<u8>, [u8; 32])>| leaves.into_iter().map(|(_, l, _)| l).collect::<Vec<_>>();
+    assert_eq!(leaves_of(all_leaves(store, a.id).await), a_entries.iter().map(|e| e.leaf.clone()).collect::<Vec<_>>());
+    assert_eq!(leaves_of(all_leaves(store, b.id).await), b_all.iter().map(|e| e.leaf.clone()).collect::<Vec<_>>());
+    // B (4 leaves) has no node where only A (5 leaves) has one, and its nodes are its own.
+    assert_eq!(store.log_nodes(b.id, &[(0, 4)]).await.expect("B nodes"), [None]);
+    assert!(store.log_nodes(a.id, &[(0, 4)]).await.expect("A nodes")[0].is_some());
+    let (a_top, b_top) = (stored_nodes(store, a.id, 5).await, stored_nodes(store, b.id, 4).await);
+    assert_ne!(a_top.0.get(&(2, 0)), b_top.0.get(&(2, 0)));
+    assert_eq!(b_top.0.get(&(2, 0)).map(|h| *h.as_bytes()), Some(b_head.root));
+    let everything = AuditQuery { limit: 1000, ..AuditQuery::default() };
+    let a_found = store.audit_search(a.id, &everything).await.expect("search A");
+    assert_eq!(a_found.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [4, 3, 2, 1, 0]);
+    let b_found = store.audit_search(b.id, &everything).await.expect("search B");
+    assert_eq!(b_found.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>()[0], a_entries[0].leaf);
+    assert_eq!(b_found.len(), 4);
+
+    // An unknown institution has an empty log and finds nothing.
+    assert_eq!(store.log_head(unknown).await.expect("head"), LogHead { size: 0, root: *empty_root().as_bytes() });
+    assert!(all_leaves(store, unknown).await.is_empty());
+    assert_eq!(store.log_nodes(unknown, &[(0, 0), (1, 0)]).await.expect("nodes"), [None, None]);
+    assert!(store.audit_search(unknown, &everything).await.expect("search").is_empty());
+    // A's log did not move.
+    assert_eq!(store.log_head(a.id).await.expect("A head"), a_head);
+}
+
+async fn log_leaves_are_clamped_to_the_size_and_capped_at_ten_thousand(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let entries: Vec<LogEntry> = (0..10_005).map(bulk_entry).collect();
+    let head = store.append_log(inst.id, &entries).await.expect("append");
+    assert_eq!(head.size, 10_005);
+    assert_eq!(head, reference_head(&reference_tree(entries.iter().map(|e| &e.leaf))));
+
+    let indexes = |leaves: Vec<(u64, Vec<u8>, [u8; 32])>| leaves.into_iter().map(|(i, _, _)| i).collect::<Vec<_>>();
+    assert_eq!(indexes(store.log_leaves(inst.id, 0, u64::MAX).await.expect("leaves")), (0..10_000).collect::<Vec<_>>());
+    assert_eq!(indexes(store.log_leaves(inst.id, 3, 20_000).await.expect("leaves")), (3..10_003).collect::<Vec<_>>());
+    assert_eq!(
+        indexes(store.log_leaves(inst.id, 10_000, 20_000).await.expect("leaves")),
+        (10_000..10_005).collect::<Vec<_>>()
+    );
+    assert_eq!(indexes(store.log_leaves(inst.id, 9_990, 9_993).await.expect("leaves")), [9_990, 9_991, 9_992]);
+    for (start, end) in [(10_005, 10_010), (10_006, u64::MAX), (7, 7), (8, 7), (u64::MAX - 1, u64::MAX), (u64::MAX, 0)]
+    {
+        assert!(store.log_leaves(inst.id, start, end).await.expect("leaves").is_empty(), "{start}..{end}");
+    }
+    let leaves = store.log_leaves(inst.id, 42, 43).await.expect("leaves");
+    assert_eq!(leaves, [(42, 42u64.to_be_bytes().to_vec(), *leaf_hash(&42u64.to_be_bytes()).as_bytes())]);
+
+    // Searches stop at 1000, and return at least one.
+    let search = |limit| AuditQuery { limit, ..AuditQuery::default() };
+    let found = store.audit_search(inst.id, &search(u32::MAX)).await.expect("search");
+    assert_eq!(found.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (9_005..10_005).rev().collect::<Vec<_>>());
+    assert_eq!(store.audit_search(inst.id, &search(1001)).await.expect("search").len(), 1000);
+    assert_eq!(
+        store.audit_search(inst.id, &search(0)).await.expect("search"),
+        [(10_004, entries[10_004].leaf.clone())]
+    );
+}
+
+async fn log_nodes_answer_in_the_order_asked_and_at_most_a_thousand(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let entries = ticks(inst.id, 0..6);
+    store.append_log(inst.id, &entries).await.expect("append");
+    let tree = reference_tree(entries.iter().map(|e| &e.leaf));
+    let node = |level, index| Some(*tree.node(level, index).expect("reference node").as_bytes());
+    let asked = [(1, 2), (0, 5), (2, 1), (0, 6), (64, 0), (255, 0), (0, u64::MAX), (2, 0), (0, 5), (1, 0)];
+    assert_eq!(
+        store.log_nodes(inst.id, &asked).await.expect("nodes"),
+        [node(1, 2), node(0, 5), None, None, None, None, None, node(2, 0), node(0, 5), node(1, 0)]
+    );
+    assert!(store.log_nodes(inst.id, &[]).await.expect("no nodes").is_empty());
+    let thousand: Vec<(u8, u64)> = (0..1000).map(|i| (0, i)).collect();
+    let answered = store.log_nodes(inst.id, &thousand).await.expect("a thousand nodes");
+    assert_eq!(answered.len(), 1000);
+    assert_eq!(answered.iter().filter(|n| n.is_some()).count(), 6);
+    let too_many: Vec<(u8, u64)> = (0..1001).map(|i| (0, i)).collect();
+    let err = store.log_nodes(inst.id, &too_many).await;
+    assert!(matches!(err, Err(StoreError::TooMany { what: "log nodes", max: 1000 })), "{err:?}");
+}
+
+/// One audit event for the search checks: by `actor` (or mamori itself), about `patient`,
+/// `minutes` after T0.
+fn audit_event(
+    institution: InstitutionId,
+    actor: Option<UserId>,
+    patient: Option<PatientId>,
+    action: &str,
+    outcome: Outcome,
+    minutes: i64,
+) -> LogEntry {
+    let who = actor.map_or(Actor::System, |user| Actor::User { user, roles: vec![Role::Doctor] });
+    let mut event = AuditEvent::new(institution, T0 + Duration::minutes(minutes), who, action, outcome);
+    if let Some(patient) = patient {
+        event = event.patient(patient).category(&Category::CLINICAL_RECORD);
+    }
+    event.entry().expect("a valid event")
+}
+
+/// Whether the leaf at `index` with `columns` matches `query`, as the store's contract says.
+fn search_matches(index: u64, columns: &AuditColumns, query: &AuditQuery) -> bool {
+    query.from.is_none_or(|from| columns.at >= from)
+        && query.until.is_none_or(|until| columns.at < until)
+        && query.actor.is_none_or(|actor| columns.actor == Some(actor))
+        && query.patient.is_none_or(|patient| columns.patient == Some(patient))
+        && query.action.as_ref().is_none_or(|action| &columns.action == action)
+        && query.outcome.is_none_or(|outcome| columns.outcome == outcome)
+        && query.before_index.is_none_or(|before| index < before)
+}
+
+async fn audit_search_filters_by_every_field_newest_first_and_pages(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let inst = two.a.id;
+    let (u1, u2) = (two.alice.id, two.carol.id);
+    let (p1, p2) = (PatientId::generate(&mut rng), PatientId::generate(&mut rng));
+    use Outcome::{Allowed, Denied, Error};
+    let specs = [
+        (Some(u1), None, "login", Allowed, 0),
+        (Some(u1), Some(p1), "record.read", Allowed, 1),
+        (Some(u2), Some(p1), "record.read", Denied, 2),
+        (None, None, "system.tick", Allowed, 2),
+        (Some(u1), Some(p2), "record.write", Allowed, 3),
+        (Some(u2), Some(p2), "record.read", Allowed, 5),
+        (None, None, "login", Denied, 5),
+        (Some(u1), Some(p1), "record.read", Error, 8),
+        (Some(u2), None, "login", Allowed, 9),
+        (Some(u1), Some(p1), "record.write", Denied, 13),
+        (Some(u2), Some(p1), "record.read", Allowed, 21),
+        (Some(u1), None, "logout", Allowed, 34),
+    ];
+    let entries: Vec<LogEntry> = specs
+        .iter()
+        .map(|&(actor, patient, action, outcome, m)| audit_event(inst, actor, patient, action, outcome, m))
+        .collect();
+    // Two appends, and B's log holding the same kinds of events (never found through A).
+    store.append_log(inst, &entries[..5]).await.expect("append");
+    let b_entries: Vec<LogEntry> = specs
+        .iter()
+        .map(|&(actor, patient, action, outcome, m)| audit_event(two.b.id, actor, patient, action, outcome, m))
+        .collect();
+    store.append_log(two.b.id, &b_entries).await.expect("append B");
+    store.append_log(inst, &entries[5..]).await.expect("append");
+
+    let at = |minutes: i64| T0 + Duration::minutes(minutes);
+    let all = AuditQuery { limit: 1000, ..AuditQuery::default() };
+    let queries = [
+        all.clone(),
+        AuditQuery { actor: Some(u1), ..all.clone() },
+        AuditQuery { actor: Some(u2), ..all.clone() },
+        AuditQuery { actor: Some(two.bob.id), ..all.clone() },
+        AuditQuery { patient: Some(p1), ..all.clone() },
+        AuditQuery { patient: Some(p2), ..all.clone() },
+        AuditQuery { action: Some("record.read".to_owned()), ..all.clone() },
+        AuditQuery { action: Some("login".to_owned()), ..all.clone() },
+        AuditQuery { action: Some("record".to_owned()), ..all.clone() },
+        AuditQuery { outcome: Some(Allowed), ..all.clone() },
+        AuditQuery { outcome: Some(Denied), ..all.clone() },
+        AuditQuery { outcome: Some(Error), ..all.clone() },
+        // `from` is inclusive, `until` exclusive, whatever the offset they are given in.
+        AuditQuery { from: Some(at(5)), ..all.clone() },
+        AuditQuery { until: Some(at(5)), ..all.clone() },
+        AuditQuery { from: Some(at(2)), until: Some(at(9)), ..all.clone() },
+        AuditQuery { from: Some(at(5).to_offset(time::macros::offset!(+9))), ..all.clone() },
+        AuditQuery { from: Some(at(9)), until: Some(at(9)), ..all.clone() },
+        AuditQuery { before_index: Some(5), ..all.clone() },
+        AuditQuery { before_index: Some(0), ..all.clone() },
+        AuditQuery { before_index: Some(u64::MAX), ..all.clone() },
+        // Combinations narrow further.
+        AuditQuery { actor: Some(u1), patient: Some(p1), ..all.clone() },
+        AuditQuery { actor: Some(u1), patient: Some(p1), action: Some("record.read".to_owned()), ..all.clone() },
+        AuditQuery { patient: Some(p1), outcome: Some(Allowed), from: Some(at(2)), ..all.clone() },
+        AuditQuery { actor: Some(u2), action: Some("record.read".to_owned()), outcome: Some(Allowed), ..all.clone() },
+        AuditQuery { actor: Some(u1), outcome: Some(Denied), before_index: Some(9), ..all.clone() },
+        AuditQuery { patient: Some(p2), action: Some("login".to_owned()), ..all.clone() },
+        AuditQuery {
+            from: Some(at(1)),
+            until: Some(at(30)),
+            actor: Some(u1),
+            patient: Some(p1),
+            action: Some("record.write".to_owned()),
+            outcome: Some(Denied),
+            before_index: Some(10),
+            limit: 10,
+        },
+        // Limits.
+        AuditQuery { limit: 3, ..all.clone() },
+        AuditQuery { limit: 0, ..all.clone() },
+        AuditQuery { limit: 1, actor: Some(u2), ..all.clone() },
+    ];
+    for query in &queries {
+        let limit = query.limit.clamp(1, 1000) as usize;
+        let expected: Vec<(u64, Vec<u8>)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64, e))
+            .filter(|(i, e)| search_matches(*i, &e.columns, query))
+            .map(|(i, e)| (i, e.leaf.clone()))
+            .rev()
+            .take(limit)
+            .collect();
+        assert_eq!(store.audit_search(inst, query).await.expect("search"), expected, "{query:?}");
+    }
+    // The oracle is not vacuous: the narrow queries found something and so did the wide ones.
+    let count = |query: AuditQuery| async move { store.audit_search(inst, &query).await.expect("search").len() };
+    assert_eq!(count(all.clone()).await, 12);
+    assert_eq!(count(AuditQuery { actor: Some(u1), patient: Some(p1), ..all.clone() }).await, 3);
+    assert_eq!(count(AuditQuery { from: Some(at(5)), ..all.clone() }).await, 7);
+    assert_eq!(count(AuditQuery { until: Some(at(5)), ..all.clone() }).await, 5);
+
+    // Paging backwards with `before_index` visits every match once, newest first.
+    let mut pages = Vec::new();
+    let mut query = AuditQuery { patient: Some(p1), limit: 2, ..AuditQuery::default() };
+    loop {
+        let page = store.audit_search(inst, &query).await.expect("page");
+        let Some(&(last, _)) = page.last() else { break };
+        assert!(page.len() <= 2);
+        pages.extend(page.into_iter().map(|(i, _)| i));
+        query.before_index = Some(last);
+    }
+    assert_eq!(pages, [10, 9, 7, 2, 1]);
+}
+
+async fn appending_nothing_or_to_an_unknown_institution_changes_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let unknown = InstitutionId::generate(&mut rng);
+    let empty = LogHead { size: 0, root: *empty_root().as_bytes() };
+
+    assert_eq!(store.append_log(inst.id, &[]).await.expect("append nothing"), empty);
+    for entries in [ticks(unknown, 0..3), Vec::new()] {
+        let err = store.append_log(unknown, &entries).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
+    }
+    assert_eq!(store.log_head(unknown).await.expect("head"), empty);
+    assert!(all_leaves(store, unknown).await.is_empty());
+    assert_eq!(store.log_nodes(unknown, &[(0, 0)]).await.expect("nodes"), [None]);
+
+    let entries = ticks(inst.id, 0..3);
+    let head = store.append_log(inst.id, &entries).await.expect("append");
+    assert_eq!(store.append_log(inst.id, &[]).await.expect("append nothing"), head);
+    assert_eq!(store.log_head(inst.id).await.expect("head"), head);
+
+    // A batch whose third entry the schema refuses leaves nothing behind, not even its first
+    // two entries or their nodes; the log then continues at the old size.
+    let mut batch = ticks(inst.id, 3..6);
+    batch[2].columns.action = "Not An Action".to_owned();
+    let err = store.append_log(inst.id, &batch).await;
+    assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    assert_eq!(store.log_head(inst.id).await.expect("head"), head);
+    assert_eq!(all_leaves(store, inst.id).await.len(), 3);
+    assert_eq!(store.log_nodes(inst.id, &[(0, 3), (0, 4), (2, 0)]).await.expect("nodes"), [None, None, None]);
+    let good = ticks(inst.id, 3..6);
+    let head = store.append_log(inst.id, &good).await.expect("append");
+    let leaves: Vec<Vec<u8>> = entries.iter().chain(&good).map(|e| e.leaf.clone()).collect();
+    assert_eq!(head, reference_head(&reference_tree(&leaves)));
+    stored_nodes(store, inst.id, 6).await;
+}
+
+async fn a_corrupt_stored_frontier_is_reported_and_nothing_is_appended(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let head = store.append_log(inst.id, &ticks(inst.id, 0..3)).await.expect("append");
+    // Size 3 needs two hashes; this frontier has none (its length passes the schema's check).
+    let corrupt = match db.backend() {
+        Backend::Sqlite => "UPDATE log_heads SET frontier = X'0000000000000003'",
+        Backend::Postgres => "UPDATE log_heads SET frontier = decode('0000000000000003', 'hex')",
+    };
+    assert_eq!(execute_outside_the_store(db, corrupt).await.expect("corrupt the frontier"), 1);
+    let err = store.append_log(inst.id, &ticks(inst.id, 3..4)).await;
+    assert!(matches!(&err, Err(StoreError::Corrupt { detail }) if detail.starts_with("log_heads.frontier")), "{err:?}");
+    assert_eq!(store.log_head(inst.id).await.expect("head"), head);
+    assert_eq!(all_leaves(store, inst.id).await.len(), 3);
+    assert_eq!(store.log_nodes(inst.id, &[(0, 3)]).await.expect("nodes"), [None]);
+
+    // A well-formed frontier of another tree is corrupt too: it does not match the head.
+    let other = match db.backend() {
+        Backend::Sqlite => concat!(
+            "UPDATE log_heads SET frontier = X'0000000000000001",
+            "0000000000000000000000000000000000000000000000000000000000000000'"
+        ),
+        Backend::Postgres => "UPDATE log_heads SET frontier = decode('0000000000000001' || repeat('00', 32), 'hex')",
+    };
+    assert_eq!(execute_outside_the_store(db, other).await.expect("replace the frontier"), 1);
+    let err = store.append_log(inst.id, &ticks(inst.id, 3..4)).await;
+    assert!(matches!(&err, Err(StoreError::Corrupt { detail }) if detail.starts_with("log_heads.frontier")), "{err:?}");
+    assert_eq!(all_leaves(store, inst.id).await.len(), 3);
+}
+
+async fn concurrent_appends_are_serialized_per_institution(_store: &dyn Store, db: &TestDb) {
+    let store = db.open().await;
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    // Eight writers start at once on a log that has no head yet, each appending five entries
+    // one at a time.
+    let id = inst.id;
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..8u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut sizes = Vec::new();
+            for k in 0..5u32 {
+                let entry = tick(id, task * 100 + k).entry().expect("a valid event");
+                sizes.push(store.append_log(id, &[entry]).await.expect("append").size);
+            }
+            sizes
+        });
+    }
+    let mut sizes = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let task_sizes = result.expect("task");
+        assert!(task_sizes.is_sorted(), "one writer's appends are in order: {task_sizes:?}");
+        sizes.extend(task_sizes);
+    }
+    sizes.sort_unstable();
+    assert_eq!(sizes, (1..=40).collect::<Vec<u64>>(), "every append saw its own new size");
+
+    let head = store.log_head(inst.id).await.expect("head");
+    assert_eq!(head.size, 40);
+    let leaves = all_leaves(&*store, inst.id).await;
+    assert_eq!(leaves.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(), (0..40).collect::<Vec<_>>());
+    let mut appended: Vec<Vec<u8>> = (0..8u32)
+        .flat_map(|t| (0..5u32).map(move |k| t * 100 + k))
+        .map(|n| tick(inst.id, n).to_leaf().expect("leaf"))
+        .collect();
+    let mut stored: Vec<Vec<u8>> = leaves.iter().map(|(_, leaf, _)| leaf.clone()).collect();
+    let tree = reference_tree(&stored);
+    assert_eq!(head, reference_head(&tree), "the root is the tree of the leaves in index order");
+    let nodes = stored_nodes(&*store, inst.id, 40).await;
+    for (&(level, index), hash) in &nodes.0 {
+        assert_eq!(Ok(*hash), tree.node(level, index), "node ({level}, {index})");
+    }
+    appended.sort();
+    stored.sort();
+    assert_eq!(stored, appended, "every entry exactly once");
+    store.close().await;
+}
+
+async fn the_log_cannot_be_changed_or_deleted_outside_the_store(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let inst = institution(&mut rng, "まもり診療所", T0);
+    store.create_institution(&inst).await.expect("create institution");
+    let head = store.append_log(inst.id, &ticks(inst.id, 0..5)).await.expect("append");
+    let leaves = all_leaves(store, inst.id).await;
+    let mut refused = vec![
+        ("UPDATE log_leaves SET action = 'tampered'", "the log is append-only"),
+        ("UPDATE log_leaves SET leaf = leaf_hash WHERE idx = 2", "the log is append-only"),
+        ("DELETE FROM log_leaves WHERE idx = 4", "the log is append-only"),
+        ("DELETE FROM log_leaves", "the log is append-only"),
+        ("UPDATE log_nodes SET hash = hash", "the log is append-only"),
+        ("UPDATE log_nodes SET idx = idx + 100", "the log is append-only"),
+        ("DELETE FROM log_nodes WHERE level = 0", "the log is append-only"),
+        ("DELETE FROM log_nodes", "the log is append-only"),
+        ("UPDATE log_heads SET size = 0", "the log is append-only"),
+        ("DELETE FROM log_heads", ""),
+    ];
+    if db.backend() == Backend::Postgres {
+        refused.extend([
+            ("TRUNCATE log_leaves", "the log is append-only"),
+            ("TRUNCATE log_nodes", "the log is append-only"),
+            ("TRUNCATE log_heads CASCADE", "the log is append-only"),
+        ]);
+    }
+    for (statement, message) in refused {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.as_ref().is_err_and(|e| e.to_string().contains(message)), "{statement}: {result:?}");
+    }
+    assert_eq!(store.log_head(inst.id).await.expect("head"), head);
+    assert_eq!(all_leaves(store, inst.id).await, leaves);
+    stored_nodes(store, inst.id, 5).await;
+    // The head itself may be rewritten (appends do), but never to a smaller size.
+    assert_eq!(execute_outside_the_store(db, "UPDATE log_heads SET size = size").await.expect("same size"), 1);
+}
+
+/// The head and one leaf of the old institution of [`VERSION_2_ROWS`] at index `$idx`, with
+/// the given bytes literals and columns, outside the store.
+macro_rules! insert_log_leaf {
+    ($hash:literal, $idx:literal, $kind:literal, $action:literal, $outcome:literal) => {
+        concat!(
+            "INSERT INTO log_leaves (institution_id, idx, leaf, leaf_hash, kind, at, actor_id, patient_id, \
+                                     action, outcome, category) \
+             VALUES ('00000000-0000-4000-8000-000000000001', ",
+            $idx,
+            ", ",
+            $hash,
+            ", ",
+            $hash,
+            ", '",
+            $kind,
+            "', '2026-01-01T00:00:00.000000Z', NULL, NULL, '",
+            $action,
+            "', '",
+            $outcome,
+            "', NULL);"
+        )
+    };
+}
+
+async fn the_schema_refuses_malformed_log_rows(_store: &dyn Store, db: &TestDb) {
+    let current = database_at_version(db, LATEST_SCHEMA_VERSION, VERSION_2_ROWS).await;
+    let (head, good, refused) = match db.backend() {
+        Backend::Sqlite => (
+            "INSERT INTO log_heads (institution_id, size, root, frontier) \
+             VALUES ('00000000-0000-4000-8000-000000000001', 0, zeroblob(32), zeroblob(8))",
+            [insert_log_leaf!("zeroblob(32)", "0", "audit", "login", "allowed")],
+            [
+                (insert_log_leaf!("zeroblob(32)", "0", "audit", "login", "allowed"), "a repeated index"),
+                (insert_log_leaf!("zeroblob(32)", "-1", "audit", "login", "allowed"), "a negative index"),
+                (insert_log_leaf!("zeroblob(31)", "1", "audit", "login", "allowed"), "a short hash"),
+                (insert_log_leaf!("zeroblob(32)", "1", "record", "login", "allowed"), "an unknown kind"),
+                (insert_log_leaf!("zeroblob(32)", "1", "audit", "Login", "allowed"), "a malformed action"),
+                (insert_log_leaf!("zeroblob(32)", "1", "audit", "", "allowed"), "an empty action"),
+                (insert_log_leaf!("zeroblob(32)", "1", "audit", "login", "maybe"), "an unknown outcome"),
+                (
+                    "INSERT INTO log_nodes (institution_id, level, idx, hash) \
+                     VALUES ('00000000-0000-4000-8000-000000000001', 64, 0, zeroblob(32))",
+                    "a level above 63",
+                ),
+                (
+                    "INSERT INTO log_nodes (institution_id, level, idx, hash) \
+                     VALUES ('00000000-0000-4000-8000-0000000000ff', 0, 0, zeroblob(32))",
+                    "an institution without a head",
+                ),
+                (
+                    "INSERT INTO log_heads (institution_id, size, root, frontier) \
+                     VALUES ('00000000-0000-4000-8000-0000000000ff', 0, zeroblob(32), zeroblob(8))",
+                    "an unknown institution",
+                ),
+            ],
+        ),
+        Backend::Postgres => (
+            "INSERT INTO log_heads (institution_id, size, root, frontier) \
+             VALUES ('00000000-0000-4000-8000-000000000001', 0, decode(repeat('00', 32), 'hex'), \
+                     decode(repeat('00', 8), 'hex'))",
+            [insert_log_leaf!("decode(repeat('00', 32), 'hex')", "0", "audit", "login", "allowed")],
+            [
+                (
+                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "0", "audit", "login", "allowed"),
+                    "a repeated index",
+                ),
+                (
+                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "-1", "audit", "login", "allowed"),
+                    "a negative index",
+                ),
+                (insert_log_leaf!("decode(repeat('00', 31), 'hex')", "1", "audit", "login", "allowed"), "a short hash"),
+                (
+                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "1", "record", "login", "allowed"),
+                    "an unknown kind",
+                ),
+                (
+                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "1", "audit", "Login", "allowed"),
+                    "a malformed action",
+                ),
+                (insert_log_leaf!("decode(repeat('00', 32), 'hex')", "1", "audit", "", "allowed"), "an empty action"),
+                (
+                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "1", "audit", "login", "maybe"),
+                    "an unknown outcome",
+                ),
+                (
+                    "INSERT INTO log_nodes (institution_id, level, idx, hash) \
+                     VALUES ('00000000-0000-4000-8000-000000000001', 64, 0, decode(repeat('00', 32), 'hex'))",
+                    "a level above 63",
+                ),
+                (
+                    "INSERT INTO log_nodes (institution_id, level, idx, hash) \
+                     VALUES ('00000000-0000-4000-8000-0000000000ff', 0, 0, decode(repeat('00', 32), 'hex'))",
+                    "an institution without a head",
+                ),
+                (
+                    "INSERT INTO log_heads (institution_id, size, root, frontier) \
+                     VALUES ('00000000-0000-4000-8000-0000000000ff', 0, decode(repeat('00', 32), 'hex'), \
+                             decode(repeat('00', 8), 'hex'))",
+                    "an unknown institution",
+                ),
+            ],
+        ),
+    };
+    execute_outside_the_store(&current, head).await.expect("a head");
+    for statement in good {
+        execute_outside_the_store(&current, statement).await.expect(statement);
+    }
+    for (statement, why) in refused {
+        let result = execute_outside_the_store(&current, statement).await;
+        assert!(result.is_err(), "{why}: {result:?}");
+    }
+    current.remove().await;
+}
+
+async fn the_log_migration_upgrades_a_version_7_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 7, VERSION_2_ROWS).await;
+    let rows = match old.backend() {
+        Backend::Sqlite => [VERSION_3_SQLITE_ROWS, VERSION_4_SQLITE_ROWS],
+        Backend::Postgres => [VERSION_3_POSTGRES_ROWS, VERSION_4_POSTGRES_ROWS],
+    };
+    for rows in rows {
+        execute_outside_the_store(&old, rows).await.expect("version 7 rows");
+    }
+    for statement in [insert_category_named!("genetic_test"), insert_sealed_account!("02", "1")] {
+        execute_outside_the_store(&old, statement).await.expect("version 7 rows");
+    }
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let inst = user.institution_id;
+    assert_eq!(inst, old_institution());
+    assert!(store.session(&[4; 32]).await.expect("session").is_some(), "the old sessions are kept");
+    assert_eq!(store.categories(inst).await.expect("categories").len(), 1, "the old category is kept");
+    assert_eq!(store.sealed_accounts(inst).await.expect("sealed accounts").len(), 1, "the old account is kept");
+    assert_eq!(store.log_head(inst).await.expect("head"), LogHead { size: 0, root: *empty_root().as_bytes() });
+
+    // The old institution gets a log.
+    let login_event = audit_event(inst, Some(user.id), None, "login", Outcome::Allowed, 0);
+    let head = store.append_log(inst, std::slice::from_ref(&login_event)).await.expect("append");
+    assert_eq!(head, reference_head(&reference_tree([&login_event.leaf])));
+    let by_user = AuditQuery { actor: Some(user.id), limit: 10, ..AuditQuery::default() };
+    assert_eq!(store.audit_search(inst, &by_user).await.expect("search"), [(0, login_event.leaf.clone())]);
+    store.close().await;
+    old.remove().await;
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -3337,4 +4046,16 @@ conformance!(
     categories_and_role_grants_are_invisible_through_another_institution,
     the_schema_refuses_malformed_categories_and_role_grants,
     the_policy_migration_upgrades_a_version_6_database,
+    log_appends_agree_with_the_reference_tree,
+    log_nodes_serve_inclusion_and_consistency_proofs,
+    logs_of_institutions_are_independent_and_invisible_to_each_other,
+    log_leaves_are_clamped_to_the_size_and_capped_at_ten_thousand,
+    log_nodes_answer_in_the_order_asked_and_at_most_a_thousand,
+    audit_search_filters_by_every_field_newest_first_and_pages,
+    appending_nothing_or_to_an_unknown_institution_changes_nothing,
+    a_corrupt_stored_frontier_is_reported_and_nothing_is_appended,
+    concurrent_appends_are_serialized_per_institution,
+    the_log_cannot_be_changed_or_deleted_outside_the_store,
+    the_schema_refuses_malformed_log_rows,
+    the_log_migration_upgrades_a_version_7_database,
 );

@@ -985,3 +985,84 @@ fn sealed_emergency_accounts_are_activated_by_a_second_person_and_closed_with_ne
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
     assert_eq!(run(&["emergency", "close", "nobody", "--data", d]).status.code(), Some(2));
 }
+
+/// Runs SQL against a data directory's SQLite database, as someone with file access would.
+fn tamper(dir: &std::path::Path, statements: &[&'static str]) {
+    rt().block_on(async {
+        use sqlx::ConnectOptions as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("mamori.db"));
+        let mut conn = options.connect().await.unwrap();
+        for sql in statements {
+            sqlx::query(*sql).execute(&mut conn).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
+    let tmp = TempDir::new("checkpoint");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let institution = report["institution_id"].as_str().unwrap();
+    let out = run(&["checkpoint", "--data", d, "--verifier-key"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verifier = String::from_utf8(out.stdout).unwrap();
+    assert!(verifier.starts_with("localhost+"), "{verifier}");
+    let key = mamori_ledger::VerifierKey::parse(verifier.trim()).unwrap();
+    // init's own events are the first leaves: the institution and its administrator.
+    assert!(run(&["terminal", "require", "off", "--data", d]).status.success());
+    let out = run(&["checkpoint", "--data", d, "--write"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = String::from_utf8(out.stdout).unwrap();
+    let checkpoint =
+        mamori_ledger::Checkpoint::open_for_origin(&note, &format!("localhost/{institution}"), &[key]).unwrap();
+    assert_eq!(checkpoint.size(), 3);
+    let file = dir.join(format!("checkpoints/{institution}/00000000000000000003.txt"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), note);
+    assert_eq!(mode(&file), 0o600);
+    let out = run(&["verify", "--data", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["ok"], true);
+    assert_eq!(verified["institutions"][0]["leaves"], 3);
+    assert_eq!(verified["institutions"][0]["checkpoints"], 1);
+
+    // The database refuses to change a leaf; someone with the file drops the guard and edits one.
+    rt().block_on(async {
+        use sqlx::ConnectOptions as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("mamori.db"));
+        let mut conn = options.connect().await.unwrap();
+        let refused = sqlx::query("UPDATE log_leaves SET leaf = x'00' WHERE idx = 1").execute(&mut conn).await;
+        assert!(refused.is_err(), "the trigger refuses updates");
+    });
+    tamper(
+        &dir,
+        &[
+            "DROP TRIGGER log_leaves_no_update",
+            "UPDATE log_leaves SET leaf = CAST(replace(CAST(leaf AS TEXT), 'user.create', 'user.delete') AS BLOB) WHERE idx = 1",
+        ],
+    );
+    let out = run(&["verify", "--data", d]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("leaf 1: content does not match its stored hash"));
+
+    // Emptying the log (a restored or truncated database) is caught by the file outside it.
+    tamper(
+        &dir,
+        &[
+            "DROP TRIGGER log_leaves_no_delete",
+            "DROP TRIGGER log_nodes_no_delete",
+            "DROP TRIGGER IF EXISTS log_heads_never_shrink",
+            "DELETE FROM log_leaves",
+            "DELETE FROM log_nodes",
+            "DELETE FROM log_heads",
+        ],
+    );
+    let out = run(&["verify", "--data", d, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["ok"], false);
+    let problems = verified["institutions"][0]["problems"].to_string();
+    assert!(problems.contains("the log had 3 leaves, the database has 0 (truncated)"), "{problems}");
+}

@@ -1,6 +1,7 @@
 //! Emergency (break-glass) access over the API: ask for a time-limited grant on one patient
 //! with a reason; list one's active grants; the safety manager's review queue.
 
+use crate::audit;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -9,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mamori_core::audit::Outcome;
 use mamori_core::authz::{AdminPermission, authorize_admin};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview, check_reason, may_review};
 use mamori_core::{EmergencyGrantId, Message, PatientId};
@@ -120,6 +122,10 @@ pub async fn request(
     };
     state.store.create_emergency_grant(&record).await?;
     tracing::warn!(institution = %record.institution, user = %record.user, grant = %record.id, "EMERGENCY ACCESS granted");
+    let event = audit::by(&state, &auth.user, "emergency.grant", Outcome::Allowed)
+        .patient(record.patient)
+        .resource(format!("emergency_grant:{}", record.id));
+    audit::record_one(&state, event).await?;
     let logins = logins(&state, &auth).await?;
     Ok((StatusCode::CREATED, Json(view(&record, &logins))).into_response())
 }
@@ -198,6 +204,9 @@ pub async fn review(
         return Err(ApiError::conflict("already_reviewed", Message::new("確認済みです。", "already reviewed")));
     }
     tracing::info!(institution = %allowed.institution(), by = %allowed.user(), grant = %id, "emergency access reviewed");
+    let event =
+        audit::by(&state, &auth.user, "emergency.review", Outcome::Allowed).resource(format!("emergency_grant:{id}"));
+    audit::record_one(&state, event).await?;
     let logins = logins(&state, &auth).await?;
     Ok(Json(view(&EmergencyGrantRecord { review: Some(review), ..grant }, &logins)))
 }

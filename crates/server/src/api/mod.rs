@@ -1,5 +1,6 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
+pub mod audit;
 pub mod emergency;
 pub mod roles;
 pub mod sealed;
@@ -148,6 +149,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(emergency::queue))
         .routes(routes!(emergency::review))
         .routes(routes!(sealed::list))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(audit::verifier_key))
+        .routes(routes!(audit::events))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))

@@ -3,6 +3,7 @@
 //! defaults until the institution replaces a role's grants. Administrative permissions are
 //! fixed per role. Changing either needs the manage-roles permission.
 
+use crate::audit;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -11,6 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mamori_core::audit::Outcome;
 use mamori_core::authz::{
     Action, AdminAuthorized, AdminPermission, Category, CategoryDef, authorize_admin, check_role_grants, role_policy,
 };
@@ -171,6 +173,9 @@ pub async fn add_category(
         other => other.into(),
     })?;
     tracing::info!(institution = %def.institution, by = %allowed.user(), category = %def.category, "category added");
+    let event =
+        audit::by(&state, &auth.user, "category.add", Outcome::Allowed).resource(format!("category:{}", def.category));
+    audit::record_one(&state, event).await?;
     let view = CategoryView {
         name: def.category.to_string(),
         label_ja: def.label_ja,
@@ -258,6 +263,10 @@ pub async fn set_role(
     let now = mamori_core::clock::to_micros(state.clock.now());
     state.store.set_role_grants(allowed.institution(), role, &sorted, allowed.user(), now).await?;
     tracing::warn!(institution = %allowed.institution(), by = %allowed.user(), role = role.as_str(), grants = sorted.len(), "role grants replaced");
+    let event = audit::by(&state, &auth.user, "role.set", Outcome::Allowed)
+        .resource(format!("role:{}", role.as_str()))
+        .detail("grants", sorted.iter().map(|(a, c)| format!("{}:{c}", a.as_str())).collect::<Vec<_>>().join(" "));
+    audit::record_one(&state, event).await?;
     let policy = crate::auth::policy(&state, allowed.institution()).await?;
     let auth = Authenticated { policy, ..auth };
     Ok(Json(role_view(role, &auth)))

@@ -6,6 +6,7 @@
 
 use super::emergency::logins;
 use super::session::reauthenticate;
+use crate::audit;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -14,6 +15,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mamori_core::audit::Outcome;
 use mamori_core::authz::{AdminPermission, authorize_admin};
 use mamori_core::emergency::check_reason;
 use mamori_core::sealed::{SealedActivation, check_used_by, may_confirm};
@@ -224,5 +226,9 @@ pub(crate) async fn activate_step(
     };
     state.store.create_sealed_activation(&activation).await?;
     tracing::warn!(institution = %institution, account = %account.id, confirmed_by = %auth.user.id, activation = %activation.id, "SEALED EMERGENCY ACCOUNT activated");
+    let event = audit::by(state, &auth.user, "sealed_account.activate", Outcome::Allowed)
+        .resource(format!("user:{}", account.id))
+        .detail("activation", activation.id.to_string());
+    audit::record_one(state, event).await?;
     Ok(activation)
 }

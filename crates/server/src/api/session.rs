@@ -2,6 +2,7 @@
 //! password change, logout. Every failed step answers with one generic message, feeds the same
 //! throttle, and changes nothing else.
 
+use crate::audit;
 use crate::auth::{self, Authenticated, LoadedSession, PRE_AUTH_TTL};
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mamori_core::audit::Outcome;
 use mamori_core::factor::TotpRecord;
 use mamori_core::lockout::{self, Gate, Throttle};
 use mamori_core::session::{SessionRecord, SessionStage, SessionState};
@@ -186,7 +188,15 @@ fn seconds_until(now: OffsetDateTime, until: OffsetDateTime) -> u64 {
 }
 
 /// Counts a failed attempt against the login ID (and the user, when there is one).
-pub(crate) async fn fail(state: &AppState, key: &str, throttle: Option<&Throttle>, user: Option<&User>) -> ApiError {
+/// A failure of a known account is an audit event (`action`, denied) in its institution; an
+/// unknown login ID has no institution and only feeds the throttle (and the log line).
+pub(crate) async fn fail(
+    state: &AppState,
+    key: &str,
+    throttle: Option<&Throttle>,
+    user: Option<&User>,
+    action: &str,
+) -> ApiError {
     let next = lockout::record_failure(throttle, key, state.clock.now(), state.config.get().lockout.policy());
     let mut result = state.store.put_throttle(&next).await;
     if let (Ok(()), Some(user)) = (&result, user) {
@@ -194,6 +204,12 @@ pub(crate) async fn fail(state: &AppState, key: &str, throttle: Option<&Throttle
     }
     if let Err(e) = result {
         return e.into();
+    }
+    if let Some(user) = user {
+        let event = audit::by(state, user, action, Outcome::Denied).detail("failures", next.failures.to_string());
+        if let Err(e) = audit::record_one(state, event).await {
+            return e;
+        }
     }
     tracing::info!(failures = next.failures, "login step failed");
     ApiError::login_failed()
@@ -276,12 +292,14 @@ pub(crate) async fn password_step(
     };
     let Some(user) = user else {
         state.passwords.waste_time(&password);
-        return Err(fail(state, &key, throttle.as_ref(), None).await);
+        return Err(fail(state, &key, throttle.as_ref(), None, "login.password").await);
     };
     if !password_matches(state, &user, password.expose()) {
-        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user), "login.password").await);
     }
     if user.status != UserStatus::Active {
+        let event = audit::by(state, &user, "login.password", Outcome::Denied).detail("reason", "account_inactive");
+        audit::record_one(state, event).await?;
         return Err(ApiError::forbidden(
             "account_inactive",
             Message::new(
@@ -297,6 +315,9 @@ pub(crate) async fn password_step(
         };
         if !mamori_core::terminal::login_allowed(true, client_cert.as_deref(), terminal.as_ref()) {
             tracing::warn!(institution = %user.institution_id, user = %user.id, "login refused: not a registered terminal");
+            let event =
+                audit::by(state, &user, "login.password", Outcome::Denied).detail("reason", "unregistered_terminal");
+            audit::record_one(state, event).await?;
             return Err(ApiError::forbidden(
                 "unregistered_terminal",
                 Message::new(
@@ -308,6 +329,8 @@ pub(crate) async fn password_step(
     }
     if !state.config.logon_hours().allows(&user.roles, state.clock.now()) {
         tracing::info!(institution = %user.institution_id, user = %user.id, "login refused: outside the allowed hours");
+        let event = audit::by(state, &user, "login.password", Outcome::Denied).detail("reason", "outside_logon_hours");
+        audit::record_one(state, event).await?;
         return Err(ApiError::outside_logon_hours());
     }
     let enrolled = state.store.totp(user.institution_id, user.id).await?.is_some_and(|t| t.confirmed);
@@ -319,6 +342,7 @@ pub(crate) async fn password_step(
         (false, false) => (SessionStage::Enroll, "enroll"),
     };
     let (token_text, _) = new_session(state, &user, stage, PRE_AUTH_TTL, (None, 0), client_cert).await?;
+    audit::record_one(state, audit::by(state, &user, "login.password", Outcome::Allowed).detail("next", next)).await?;
     Ok((LoginStep { next, password_change_required: user.password_change_required }, token_text))
 }
 
@@ -371,7 +395,7 @@ pub(crate) async fn reauthenticate(state: &AppState, me: &User, password: &str, 
             Some(record) => spend_totp(state, me, record, code).await?,
             None => false,
         };
-    if ok { Ok(()) } else { Err(fail(state, &key, throttle.as_ref(), Some(me)).await) }
+    if ok { Ok(()) } else { Err(fail(state, &key, throttle.as_ref(), Some(me), "reauthenticate").await) }
 }
 
 /// Turns a pre-authentication session into a full one under a new token.
@@ -379,6 +403,7 @@ pub(crate) async fn complete_login(
     state: &AppState,
     old: &LoadedSession,
     user: &User,
+    factor: &str,
 ) -> Result<(String, SessionRecord), ApiError> {
     let now = state.clock.now();
     state.store.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
@@ -394,6 +419,10 @@ pub(crate) async fn complete_login(
             None => {
                 state.store.delete_session(old.record.institution, &old.record.token_hash).await?;
                 tracing::warn!(institution = %user.institution_id, user = %user.id, "login refused: sealed emergency account not activated");
+                let event = audit::by(state, user, "login", Outcome::Denied)
+                    .detail("factor", factor)
+                    .detail("reason", "sealed_account_not_activated");
+                audit::record_one(state, event).await?;
                 return Err(ApiError::forbidden(
                     "sealed_account_not_activated",
                     Message::new(
@@ -409,6 +438,7 @@ pub(crate) async fn complete_login(
     let created =
         new_session(state, user, SessionStage::Full, lifetime, previous, old.record.client_cert_sha256.clone()).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "login completed with two factors");
+    audit::record_one(state, audit::by(state, user, "login", Outcome::Allowed).detail("factor", factor)).await?;
     Ok(created)
 }
 
@@ -450,7 +480,7 @@ pub(crate) async fn second_factor(
         }
     };
     if !accepted {
-        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user), "login.second_factor").await);
     }
     match factor {
         Factor::EnrollTotp => state.store.confirm_totp(user.institution_id, user.id).await?,
@@ -459,7 +489,12 @@ pub(crate) async fn second_factor(
         }
         Factor::Totp => {}
     }
-    let (token_text, session) = complete_login(state, &loaded, &user).await?;
+    let factor_name = match factor {
+        Factor::Totp => "totp",
+        Factor::Recovery => "recovery_code",
+        Factor::EnrollTotp => "totp_enrollment",
+    };
+    let (token_text, session) = complete_login(state, &loaded, &user, factor_name).await?;
     Ok((user, token_text, session))
 }
 
@@ -519,12 +554,13 @@ pub(crate) async fn reenroll_step(state: &AppState, headers: &HeaderMap, pass: &
     let throttle = gate(state, &key).await?;
     let hash = token::recovery_code_hash(pass);
     if !state.store.use_reenroll_pass(user.institution_id, user.id, &hash, state.clock.now()).await? {
-        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user), "login.reenroll_pass").await);
     }
     state.store.delete_second_factors(user.institution_id, user.id).await?;
     let record = SessionRecord { stage: SessionStage::Enroll, ..loaded.record };
     state.store.update_session(&record).await?;
     tracing::warn!(institution = %user.institution_id, user = %user.id, "re-enrollment pass used; second factors removed");
+    audit::record_one(state, audit::by(state, &user, "login.reenroll_pass", Outcome::Allowed)).await?;
     Ok(LoginStep { next: "enroll", password_change_required: user.password_change_required })
 }
 
@@ -641,12 +677,13 @@ pub(crate) async fn unlock_step(
         _ => false,
     };
     if !code_ok || user.status != UserStatus::Active {
-        return Err(fail(state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(&user), "session.unlock").await);
     }
     state.store.clear_throttle(&key).await?;
     let session = SessionRecord { locked: false, last_seen_at: state.clock.now(), ..loaded.record };
     state.store.update_session(&session).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "session unlocked");
+    audit::record_one(state, audit::by(state, &user, "session.unlock", Outcome::Allowed)).await?;
     Ok((user, session))
 }
 
@@ -700,7 +737,7 @@ pub(crate) async fn password_change_step(
     let key = throttle_key(user.login_id.as_str());
     let throttle = gate(state, &key).await?;
     if !password_matches(state, user, current_password) {
-        return Err(fail(state, &key, throttle.as_ref(), Some(user)).await);
+        return Err(fail(state, &key, throttle.as_ref(), Some(user), "password.change").await);
     }
     if new_password == current_password {
         return Err(ApiError::bad_request(Message::new(
@@ -720,6 +757,7 @@ pub(crate) async fn password_change_step(
     state.store.delete_user_sessions(user.institution_id, user.id).await?;
     state.store.create_session(&auth.session).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "password changed; other sessions ended");
+    audit::record_one(state, audit::by(state, user, "password.change", Outcome::Allowed)).await?;
     Ok(())
 }
 
@@ -729,6 +767,9 @@ pub(crate) async fn password_change_step(
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(loaded) = auth::load(&state, &headers).await? {
         state.store.delete_session(loaded.record.institution, &loaded.record.token_hash).await?;
+        if let Some(user) = state.store.user(loaded.record.institution, loaded.record.user).await? {
+            audit::record_one(&state, audit::by(&state, &user, "logout", Outcome::Allowed)).await?;
+        }
     }
     Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), auth::clear_cookie(state.tls)))
 }

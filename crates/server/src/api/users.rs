@@ -3,6 +3,7 @@
 //! `ManageUsers`, and acts only inside the caller's institution.
 
 use super::session::{reauthenticate, throttle_key, too_long};
+use crate::audit;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -11,6 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mamori_core::audit::Outcome;
 use mamori_core::authz::{AdminAuthorized, AdminPermission, authorize_admin};
 use mamori_core::factor::ReenrollPass;
 use mamori_core::review::{Finding, review_account, too_many_administrators};
@@ -196,6 +198,8 @@ pub(crate) async fn create_step(state: &AppState, auth: &Authenticated, req: &Cr
         Err(e) => return Err(e.into()),
     };
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "account created");
+    let event = audit::by(state, &auth.user, "user.create", Outcome::Allowed).resource(format!("user:{}", user.id));
+    audit::record_one(state, event).await?;
     Ok(Created { user: entry(state, &user, None), one_time_password: password.secret().expose().to_owned() })
 }
 
@@ -311,6 +315,10 @@ pub(crate) async fn status_step(
         state.store.delete_user_sessions(admin.institution(), user.id).await?;
     }
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, status = status.as_str(), "account status changed");
+    let event = audit::by(state, &auth.user, "user.status", Outcome::Allowed)
+        .resource(format!("user:{}", user.id))
+        .detail("status", status.as_str());
+    audit::record_one(state, event).await?;
     let updated = state.store.user(admin.institution(), user.id).await?.ok_or_else(ApiError::internal)?;
     Ok(entry(state, &updated, None))
 }
@@ -332,6 +340,8 @@ pub async fn unlock(
     let user = target(&state, &admin, &login_id).await?;
     state.store.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "lockout cleared by an administrator");
+    let event = audit::by(&state, &auth.user, "user.unlock", Outcome::Allowed).resource(format!("user:{}", user.id));
+    audit::record_one(&state, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -377,6 +387,9 @@ pub async fn reenroll(
     };
     state.store.create_reenroll_pass(&record).await?;
     tracing::warn!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "re-enrollment pass issued");
+    let event =
+        audit::by(&state, &auth.user, "user.reenroll_pass", Outcome::Allowed).resource(format!("user:{}", user.id));
+    audit::record_one(&state, event).await?;
     Ok((StatusCode::CREATED, Json(ReenrollIssued { pass, expires_at: rfc3339(record.expires_at) })).into_response())
 }
 

@@ -6,6 +6,7 @@
 //! finds nothing to verify against.
 
 use super::session::{Me, complete_login, fail, gate, me, pending, throttle_key, with_cookie};
+use crate::audit;
 use crate::auth::{self, Authenticated};
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mamori_core::Message;
+use mamori_core::audit::Outcome;
 use mamori_core::factor::{WebauthnCredential, WebauthnPurpose};
 use mamori_core::session::SessionStage;
 use serde::{Deserialize, Serialize};
@@ -181,6 +183,7 @@ pub async fn register_finish(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(institution = %user.institution_id, user = %user.id, "security key registered");
+    audit::record_one(&state, audit::by(&state, user, "factor.webauthn_register", Outcome::Allowed)).await?;
     let info = KeyInfo {
         id: URL_SAFE_NO_PAD.encode(&credential.credential_id),
         name: credential.name,
@@ -225,7 +228,7 @@ pub async fn login_challenge(State(state): State<AppState>, headers: HeaderMap) 
     let throttle = gate(&state, &key).await?;
     let keys = passkeys(&state.store.webauthn_credentials(user.institution_id, user.id).await?);
     if keys.is_empty() {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(&state, &key, throttle.as_ref(), Some(&user), "login.webauthn").await);
     }
     let (options, authentication) = wa.start_passkey_authentication(&keys).map_err(|e| ceremony_failed(&e))?;
     let state_json = serde_json::to_string(&authentication).map_err(|_| ApiError::internal())?;
@@ -268,7 +271,7 @@ pub async fn login_finish(
         .and_then(|json| serde_json::from_str::<PasskeyAuthentication>(&json).ok())
         .and_then(|authentication| wa.finish_passkey_authentication(&req.credential, &authentication).ok());
     let Some(result) = verified else {
-        return Err(fail(&state, &key, throttle.as_ref(), Some(&user)).await);
+        return Err(fail(&state, &key, throttle.as_ref(), Some(&user), "login.webauthn").await);
     };
     // Keep the signature counter current (a cloned key shows up as a counter that goes back).
     let stored = state.store.webauthn_credentials(user.institution_id, user.id).await?;
@@ -285,7 +288,7 @@ pub async fn login_finish(
                 .await?;
         }
     }
-    let (token_text, session) = complete_login(&state, &loaded, &user).await?;
+    let (token_text, session) = complete_login(&state, &loaded, &user, "webauthn").await?;
     Ok(with_cookie(Json(me(&state, &user, &session)).into_response(), auth::set_cookie(&token_text, state.tls)))
 }
 
@@ -310,5 +313,6 @@ pub async fn remove(
         return Err(not_found());
     }
     tracing::info!(institution = %auth.user.institution_id, user = %auth.user.id, "security key removed");
+    audit::record_one(&state, audit::by(&state, &auth.user, "factor.webauthn_remove", Outcome::Allowed)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,6 +13,7 @@ use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
+mod audit;
 mod emergency;
 mod pages;
 mod sealed;
@@ -110,11 +111,14 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         [
             "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
+            "GET /api/v1/audit/events",
             "GET /api/v1/categories",
             "GET /api/v1/emergency-access",
             "GET /api/v1/emergency-access/review",
             "GET /api/v1/emergency-accounts",
             "GET /api/v1/emergency-accounts/activations",
+            "GET /api/v1/ledger/checkpoint",
+            "GET /api/v1/ledger/verifier-key",
             "GET /api/v1/me",
             "GET /api/v1/me/webauthn",
             "GET /api/v1/openapi.json",
