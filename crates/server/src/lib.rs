@@ -61,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/users/status", post(pages::admin::set_status))
         .route("/emergency-accounts", get(pages::admin::sealed))
         .route("/emergency-accounts/activate", post(pages::admin::activate))
+        .route("/audit", get(pages::audit::page))
         .route("/static/webauthn.js", get(pages::webauthn_script))
         .fallback(fallback)
         .layer(middleware::from_fn(require_json_body))

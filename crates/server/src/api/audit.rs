@@ -117,21 +117,40 @@ pub async fn events(
     auth: Authenticated,
     Query(filter): Query<EventFilter>,
 ) -> Result<Json<EventPage>, ApiError> {
-    search(&state, &auth, &filter).await.map(Json)
+    let found = search(&state, &auth, &filter, "audit.read").await?;
+    Ok(Json(found.page))
 }
 
-/// The search, shared by the API and the auditor's page.
+/// A search's result: the page, and the events parsed (for exports and the page).
+pub(crate) struct Found {
+    /// The page as the API returns it.
+    pub page: EventPage,
+    /// The events with their indexes and leaves, newest first.
+    pub events: Vec<(u64, AuditEvent, Vec<u8>)>,
+}
+
+/// Refuses (and records the refusal) unless the user may read the audit trail.
+async fn auditor(state: &AppState, auth: &Authenticated, action: &str) -> Result<(), ApiError> {
+    auth.ready()?;
+    match authorize_admin(&auth.principal(), auth.user.institution_id, AdminPermission::ReadAudit) {
+        Ok(_) => Ok(()),
+        Err(denied) => {
+            audit::record_one(state, audit::by(state, &auth.user, action, Outcome::Denied)).await?;
+            Err(ApiError::denied(denied))
+        }
+    }
+}
+
+/// The search, shared by the API, the exports and the auditor's page; `action` is what the
+/// read is recorded as (`audit.read`, `audit.export`).
 pub(crate) async fn search(
     state: &AppState,
     auth: &Authenticated,
     filter: &EventFilter,
-) -> Result<EventPage, ApiError> {
-    auth.ready()?;
+    action: &str,
+) -> Result<Found, ApiError> {
+    auditor(state, auth, action).await?;
     let institution = auth.user.institution_id;
-    if let Err(denied) = authorize_admin(&auth.principal(), institution, AdminPermission::ReadAudit) {
-        audit::record_one(state, audit::by(state, &auth.user, "audit.read", Outcome::Denied)).await?;
-        return Err(ApiError::denied(denied));
-    }
     let patient: Option<PatientId> =
         filter.patient.as_deref().map(|p| p.trim().parse().map_err(|_| bad("patient"))).transpose()?;
     let users = state.store.users(institution).await?;
@@ -160,7 +179,7 @@ pub(crate) async fn search(
         limit: filter.limit.unwrap_or(100).clamp(1, MAX_LIMIT),
     };
     // The read is recorded before the trail leaves the server.
-    let mut event = audit::by(state, &auth.user, "audit.read", Outcome::Allowed);
+    let mut event = audit::by(state, &auth.user, action, Outcome::Allowed);
     if let Some(p) = patient {
         event = event.patient(p);
     }
@@ -174,12 +193,206 @@ pub(crate) async fn search(
     let rows = state.store.audit_search(institution, &query).await?;
     let login = |id: UserId| users.iter().find(|u| u.id == id).map(|u| u.login_id.to_string());
     let mut events = Vec::with_capacity(rows.len());
-    for (index, leaf) in &rows {
-        let parsed = AuditEvent::from_leaf(leaf).map_err(|_| ApiError::internal())?;
-        let value = serde_json::from_slice(leaf).map_err(|_| ApiError::internal())?;
-        events.push(IndexedEvent { index: *index, login_id: parsed.actor.user().and_then(login), event: value });
+    let mut parsed_all = Vec::with_capacity(rows.len());
+    for (index, leaf) in rows {
+        let parsed = AuditEvent::from_leaf(&leaf).map_err(|_| ApiError::internal())?;
+        let value = serde_json::from_slice(&leaf).map_err(|_| ApiError::internal())?;
+        events.push(IndexedEvent { index, login_id: parsed.actor.user().and_then(login), event: value });
+        parsed_all.push((index, parsed, leaf));
     }
-    let full = u32::try_from(rows.len()).unwrap_or(u32::MAX) >= query.limit;
-    let next_before = if full { rows.last().map(|(i, _)| *i) } else { None };
-    Ok(EventPage { events, next_before })
+    let full = u32::try_from(events.len()).unwrap_or(u32::MAX) >= query.limit;
+    let next_before = if full { events.last().map(|e| e.index) } else { None };
+    Ok(Found { page: EventPage { events, next_before }, events: parsed_all })
+}
+
+/// `GET /api/v1/audit/export`: the search's filters plus the format.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportFilter {
+    /// `fhir` (a FHIR R4 Bundle of AuditEvent resources), `ndjson` (one AuditEvent per line) or
+    /// `syslog` (RFC 5424 lines).
+    pub format: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub patient: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub user: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub from: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub until: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub action: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub outcome: Option<String>,
+    /// As for `/api/v1/audit/events`.
+    pub before: Option<u64>,
+    /// As for `/api/v1/audit/events` (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// Exports events for other systems (auditors only; the export is itself recorded):
+/// FHIR R4 AuditEvent as a Bundle or NDJSON, or RFC 5424 syslog lines.
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportFilter),
+    responses(
+        (status = 200, description = "The events in the chosen format, newest first", content_type = "application/fhir+json", body = String),
+        (status = 400, description = "An unknown format or a malformed filter", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "No permission to read the audit trail", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn export(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(q): Query<ExportFilter>,
+) -> Result<Response, ApiError> {
+    let format = q.format.clone().unwrap_or_else(|| "fhir".to_owned());
+    if !matches!(format.as_str(), "fhir" | "ndjson" | "syslog") {
+        return Err(bad("format"));
+    }
+    let filter = EventFilter {
+        patient: q.patient,
+        user: q.user,
+        from: q.from,
+        until: q.until,
+        action: q.action,
+        outcome: q.outcome,
+        before: q.before,
+        limit: q.limit,
+    };
+    let found = search(&state, &auth, &filter, "audit.export").await?;
+    let host = state.config.log_origin_host();
+    let observer = format!("mamori@{host}");
+    let fhir = |i: u64, e: &AuditEvent| mamori_core::audit::export::to_fhir(e, i, &observer);
+    let (content_type, body) = match format.as_str() {
+        "syslog" => {
+            let mut out = String::new();
+            for (i, e, leaf) in &found.events {
+                out.push_str(&mamori_core::audit::export::to_syslog(e, *i, &host, leaf));
+                out.push('\n');
+            }
+            ("text/plain; charset=utf-8", out)
+        }
+        "ndjson" => {
+            let mut out = String::new();
+            for (i, e, _) in &found.events {
+                out.push_str(&fhir(*i, e).to_string());
+                out.push('\n');
+            }
+            ("application/fhir+ndjson", out)
+        }
+        _ => {
+            let entries: Vec<serde_json::Value> = found
+                .events
+                .iter()
+                .map(|(i, e, _)| {
+                    serde_json::json!({
+                        "fullUrl": format!("urn:mamori:audit:{}:{i}", e.institution),
+                        "resource": fhir(*i, e),
+                    })
+                })
+                .collect();
+            let bundle = serde_json::json!({
+                "resourceType": "Bundle",
+                "type": "collection",
+                "total": entries.len(),
+                "entry": entries,
+            });
+            ("application/fhir+json", bundle.to_string())
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// `GET /api/v1/audit/anomalies`: the period to look at.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+pub struct Period {
+    /// At or after (RFC 3339; default: 7 days ago).
+    pub from: Option<String>,
+    /// Before (RFC 3339; default: now).
+    pub until: Option<String>,
+}
+
+/// One anomaly as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnomalyView {
+    /// `emergency_access`, `repeated_denials` or `after_hours`.
+    pub kind: &'static str,
+    /// The user's login ID, if a user.
+    pub login_id: Option<String>,
+    /// How many events.
+    pub count: u32,
+    /// The first (RFC 3339).
+    pub first: String,
+    /// The last (RFC 3339).
+    pub last: String,
+    /// Their log indexes (first 50).
+    pub indexes: Vec<u64>,
+}
+
+/// Most events the anomaly report reads.
+const ANOMALY_SCAN: usize = 20_000;
+
+/// The anomaly report for auditors: every use of emergency access, users refused three or more
+/// times, and activity outside business hours (07:00–21:00 JST, Monday–Saturday).
+#[utoipa::path(get, path = "/api/v1/audit/anomalies", tag = "audit", params(Period),
+    responses(
+        (status = 200, description = "Findings, by kind", body = Vec<AnomalyView>),
+        (status = 400, description = "A malformed period", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "No permission to read the audit trail", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn anomalies(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(period): Query<Period>,
+) -> Result<Json<Vec<AnomalyView>>, ApiError> {
+    anomaly_report(&state, &auth, &period).await.map(Json)
+}
+
+/// The report, shared by the API and the page.
+pub(crate) async fn anomaly_report(
+    state: &AppState,
+    auth: &Authenticated,
+    period: &Period,
+) -> Result<Vec<AnomalyView>, ApiError> {
+    auditor(state, auth, "audit.read").await?;
+    let institution = auth.user.institution_id;
+    let now = state.clock.now();
+    let from = time_param(period.from.as_deref(), "from")?.unwrap_or(now - time::Duration::days(7));
+    let until = time_param(period.until.as_deref(), "until")?.unwrap_or(now);
+    let event = audit::by(state, &auth.user, "audit.read", Outcome::Allowed).detail("report", "anomalies");
+    audit::record_one(state, event).await?;
+    let mut events = Vec::new();
+    let mut before = None;
+    while events.len() < ANOMALY_SCAN {
+        let query = AuditQuery {
+            from: Some(from),
+            until: Some(until),
+            before_index: before,
+            limit: MAX_LIMIT,
+            ..AuditQuery::default()
+        };
+        let rows = state.store.audit_search(institution, &query).await?;
+        let Some((last, _)) = rows.last() else { break };
+        before = Some(*last);
+        let full = u32::try_from(rows.len()).unwrap_or(u32::MAX) >= MAX_LIMIT;
+        for (index, leaf) in rows {
+            events.push((index, AuditEvent::from_leaf(&leaf).map_err(|_| ApiError::internal())?));
+        }
+        if !full {
+            break;
+        }
+    }
+    let users = state.store.users(institution).await?;
+    let found = mamori_core::audit::anomaly::find(&events, mamori_core::audit::anomaly::BusinessHours::default(), 3);
+    let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    Ok(found
+        .into_iter()
+        .map(|f| AnomalyView {
+            kind: f.kind.as_str(),
+            login_id: f.user.and_then(|id| users.iter().find(|u| u.id == id).map(|u| u.login_id.to_string())),
+            count: f.count,
+            first: fmt(f.first),
+            last: fmt(f.last),
+            indexes: f.indexes,
+        })
+        .collect())
 }

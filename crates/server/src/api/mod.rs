@@ -152,6 +152,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::checkpoint))
         .routes(routes!(audit::verifier_key))
         .routes(routes!(audit::events))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::anomalies))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))

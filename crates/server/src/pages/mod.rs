@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama, escaped by default).
 
 pub mod admin;
+pub mod audit;
 pub mod login;
 
 use crate::i18n::{LANG_COOKIE, Lang, Texts};

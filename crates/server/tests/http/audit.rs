@@ -91,6 +91,62 @@ async fn identity_actions_are_audited_and_only_auditors_read_the_trail() {
     assert_eq!(mamori_ledger::merkle::root(&tree, head.size).unwrap(), *checkpoint.root());
     // Another origin (another institution's log) is refused with the same note.
     assert!(mamori_ledger::Checkpoint::open_for_origin(&note.text, "localhost/other", &[key]).is_err());
+    // Exports for other systems: a FHIR R4 Bundle, FHIR NDJSON, RFC 5424 syslog lines.
+    let bundle = a.get("/api/v1/audit/export?user=sato").await;
+    assert_eq!(bundle.status, StatusCode::OK, "{}", bundle.text);
+    assert_eq!(bundle.body["resourceType"], "Bundle");
+    let resources: Vec<&Value> = bundle.body["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+    assert!(resources.iter().all(|r| r["resourceType"] == "AuditEvent" && r["recorded"].is_string()));
+    assert!(
+        resources
+            .iter()
+            .any(|r| r["type"]["code"] == "110113" && r["entity"][0]["what"]["identifier"]["value"] == PATIENT)
+    );
+    let ndjson = a.get("/api/v1/audit/export?format=ndjson&limit=3").await;
+    assert_eq!(ndjson.headers["content-type"], "application/fhir+ndjson");
+    assert_eq!(ndjson.text.lines().count(), 3);
+    for line in ndjson.text.lines() {
+        assert_eq!(serde_json::from_str::<Value>(line).unwrap()["resourceType"], "AuditEvent");
+    }
+    let syslog = a.get("/api/v1/audit/export?format=syslog&action=login").await;
+    assert!(syslog.text.lines().count() >= 3);
+    assert!(
+        syslog.text.lines().all(|l| l.starts_with("<110>1 ") && l.contains(" localhost mamori - login [mamori@32473 ")),
+        "{}",
+        syslog.text
+    );
+    assert_eq!(a.get("/api/v1/audit/export?format=xml").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(n.get("/api/v1/audit/export").await.status, StatusCode::FORBIDDEN);
+    // Three exports were made (the one in an unknown format was refused before any search).
+    assert_eq!(
+        a.get("/api/v1/audit/events?action=audit.export&user=kansa").await.body["events"].as_array().unwrap().len(),
+        3
+    );
+
+    // The anomaly report: emergency access, and a user refused three times.
+    let mut c = Client::new(&fx);
+    for _ in 0..2 {
+        fx.advance(Duration::from_secs(11));
+        c.post("/api/v1/session", json!({"login_id": "kango", "password": "wrong-password-2"})).await;
+    }
+    let report = a.get("/api/v1/audit/anomalies").await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    let kinds: Vec<(String, String)> = report
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["kind"].as_str().unwrap().to_owned(), f["login_id"].as_str().unwrap_or("-").to_owned()))
+        .collect();
+    assert!(kinds.contains(&("emergency_access".into(), "sato".into())), "{kinds:?}");
+    assert!(kinds.contains(&("repeated_denials".into(), "kango".into())), "{kinds:?}");
+    assert!(
+        !kinds.iter().any(|(k, _)| k == "after_hours"),
+        "18:00 JST on a Wednesday is inside business hours: {kinds:?}"
+    );
+    assert_eq!(a.get("/api/v1/audit/anomalies?from=last-week").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(n.get("/api/v1/audit/anomalies").await.status, StatusCode::FORBIDDEN);
+
     // The trail needs a session.
     assert_eq!(Client::new(&fx).get("/api/v1/audit/events").await.status, StatusCode::UNAUTHORIZED);
     let _ = PASSWORD;

@@ -111,7 +111,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         [
             "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
+            "GET /api/v1/audit/anomalies",
             "GET /api/v1/audit/events",
+            "GET /api/v1/audit/export",
             "GET /api/v1/categories",
             "GET /api/v1/emergency-access",
             "GET /api/v1/emergency-access/review",

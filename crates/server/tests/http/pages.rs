@@ -326,3 +326,33 @@ async fn a_nurse_activates_a_sealed_account_on_the_page() {
     let mut k = page_login(&fx, &kinkyu).await;
     assert!(k.get("/").await.html.contains("緊急用アカウントで使用中（使用者: 田中 一郎"));
 }
+
+#[tokio::test]
+async fn the_auditor_searches_the_trail_on_the_page() {
+    use mamori_core::{JobType, Role};
+    let fx = fixture("pages-audit").await;
+    let auditor =
+        super::session::account_with(&fx, fx.institution, "kansa", JobType::Auditor, &[Role::Auditor], true, false)
+            .await;
+    let nurse = account(&fx, "hanako", true, false).await;
+    let mut n = page_login(&fx, &nurse).await;
+    let refused = n.get("/audit").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.html.contains("監査証跡を閲覧する権限がありません"), "{}", refused.html);
+    fx.advance(Duration::from_secs(31));
+    let mut a = page_login(&fx, &auditor).await;
+    assert!(a.get("/").await.html.contains("id=\"audit-link\""));
+    let page = a.get("/audit?user=hanako").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    // The nurse's refused look at the trail, her login, and her password step.
+    for action in ["<td>audit.read</td><td class=\"denied\">", "<td>login</td>", "<td>login.password</td>"] {
+        assert!(page.html.contains(action), "{action}: {}", page.html);
+    }
+    assert!(page.html.contains("FHIR (NDJSON)") && page.html.contains("user=hanako"), "{}", page.html);
+    // Japan time in the form reads as Japan time.
+    let later = a.get("/audit?user=hanako&from=2026-11-25T19%3A00").await;
+    assert!(later.html.contains("該当する記録はありません"), "{}", later.html);
+    let bad = a.get("/audit?outcome=maybe").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("outcome の形式が正しくありません"), "{}", bad.html);
+}
