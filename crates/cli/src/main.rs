@@ -73,6 +73,9 @@ struct CheckpointArgs {
 struct VerifyArgs {
     #[command(flatten)]
     target: DataTarget,
+    /// Also prove that the log only grew since this (older) signed checkpoint file.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

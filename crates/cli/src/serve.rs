@@ -123,6 +123,22 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         )));
     }
 
+    // The stored logs must still hold the newest checkpoints written outside the database.
+    for institution in store.institutions().await.map_err(Failure::failed)? {
+        if let Err(message) = mamori_server::checkpoints::check_against_newest_file(
+            store.as_ref(),
+            &valid,
+            &checkpoint,
+            &args.data,
+            institution.id,
+        )
+        .await
+        {
+            store.close().await;
+            return Err(Failure::failed(message));
+        }
+    }
+
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             Failure::failed(format!(
@@ -173,9 +189,11 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
             }
         })
     };
+    let clock_checker = mamori_server::timecheck::spawn_checker(state.clone());
     let app = mamori_server::app(state.clone());
     let served = mamori_server::run(listener, tls, app, metrics, shutdown).await.map_err(Failure::failed);
     writer.abort();
+    clock_checker.abort();
     // The last checkpoint covers every event of the drained requests.
     write_checkpoints(&state, &args.data).await;
     served?;

@@ -382,6 +382,56 @@ impl Default for LedgerConfig {
     }
 }
 
+/// `[time]`: checking the server clock against an NTP server (MHLW guideline MDS 5, 16.1:
+/// record and audit timestamps must be accurate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeConfig {
+    /// The NTP server to compare with, as `host:port` (e.g. `ntp.nict.jp:123`). None (the
+    /// default): the clock is not checked, and `/readyz` says `unchecked`.
+    pub ntp_server: Option<String>,
+    /// The largest offset from the NTP server's time at which writes are still accepted.
+    pub max_offset: HumanDuration,
+    /// How often the clock is checked. After three intervals without a successful check the
+    /// clock is no longer trusted (see [`Self::max_age`]).
+    pub check_interval: HumanDuration,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        Self {
+            ntp_server: None,
+            max_offset: HumanDuration(Duration::from_secs(1)),
+            check_interval: HumanDuration(Duration::from_secs(5 * 60)),
+        }
+    }
+}
+
+impl TimeConfig {
+    /// How long the clock may go without a successful check before writes are refused:
+    /// three check intervals, so one or two lost datagrams do not stop a clinic.
+    #[must_use]
+    pub fn max_age(&self) -> Duration {
+        self.check_interval.0.saturating_mul(3)
+    }
+}
+
+/// Whether `text` is `host:port` with a host name, an IPv4 address or a bracketed IPv6
+/// address, and a port from 1 to 65535.
+fn is_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0) && port.chars().all(|c| c.is_ascii_digit());
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        (1..=253).contains(&host.len())
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    };
+    port_ok && host_ok
+}
+
 /// The whole configuration, as written in `mamori.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -408,6 +458,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// `[ledger]`
     pub ledger: LedgerConfig,
+    /// `[time]`
+    pub time: TimeConfig,
 }
 
 /// The kind of value an environment variable carries.
@@ -446,6 +498,9 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_LOG_ORIGIN_HOST", "ledger", "origin_host", EnvKind::Text),
     ("MAMORI_CHECKPOINT_INTERVAL", "ledger", "checkpoint_interval", EnvKind::Text),
     ("MAMORI_CHECKPOINT_DIR", "ledger", "checkpoint_dir", EnvKind::Text),
+    ("MAMORI_NTP_SERVER", "time", "ntp_server", EnvKind::Text),
+    ("MAMORI_MAX_CLOCK_OFFSET", "time", "max_offset", EnvKind::Text),
+    ("MAMORI_TIME_CHECK_INTERVAL", "time", "check_interval", EnvKind::Text),
 ];
 
 /// OWASP's argon2id minimums (Password Storage Cheat Sheet): memory in KiB for each iteration
@@ -638,6 +693,31 @@ impl Config {
                 "emergency.sealed_account_ttl must be between 15m and 72h (default 8h)",
             ));
         }
+        if let Some(server) = &self.time.ntp_server
+            && !is_host_port(server)
+        {
+            return Err(invalid(
+                "time.ntp_server",
+                "time.ntp_server は「ホスト名:ポート番号」の形で指定してください（例: ntp.nict.jp:123）。",
+                "time.ntp_server must be host:port (e.g. ntp.nict.jp:123)",
+            ));
+        }
+        let max_offset = self.time.max_offset.0;
+        if max_offset < Duration::from_millis(10) || max_offset > Duration::from_secs(60) {
+            return Err(invalid(
+                "time.max_offset",
+                "許容する時刻のずれは10ミリ秒〜60秒にしてください（既定1秒）。",
+                "time.max_offset must be between 10ms and 60s (default 1s)",
+            ));
+        }
+        let check = self.time.check_interval.0;
+        if check < Duration::from_secs(10) || check > Duration::from_secs(60 * 60) {
+            return Err(invalid(
+                "time.check_interval",
+                "時刻の確認間隔は10秒〜1時間にしてください（既定5分）。",
+                "time.check_interval must be between 10s and 1h (default 5m)",
+            ));
+        }
         crate::logon_hours::LogonHours::parse(&self.logon_hours)
             .map_err(|message| ConfigError::Invalid { key: "logon_hours", message })?;
         let p = &self.password;
@@ -828,6 +908,61 @@ mod tests {
         assert_eq!(refused_key("[emergency]\nsealed_account_ttl = \"12h\"\n"), None);
         assert_eq!(refused_key("[ledger]\ncheckpoint_interval = \"1s\"\n"), Some("ledger.checkpoint_interval"));
         assert_eq!(refused_key("[ledger]\norigin_host = \"a b/c\"\n"), Some("ledger.origin_host"));
+        assert_eq!(refused_key("[time]\nmax_offset = \"5ms\"\n"), Some("time.max_offset"));
+        assert_eq!(refused_key("[time]\nmax_offset = \"2m\"\n"), Some("time.max_offset"));
+        assert_eq!(refused_key("[time]\nmax_offset = \"10ms\"\n"), None);
+        assert_eq!(refused_key("[time]\nmax_offset = \"60s\"\n"), None);
+        assert_eq!(refused_key("[time]\ncheck_interval = \"5s\"\n"), Some("time.check_interval"));
+        assert_eq!(refused_key("[time]\ncheck_interval = \"2h\"\n"), Some("time.check_interval"));
+        assert_eq!(refused_key("[time]\ncheck_interval = \"10s\"\n"), None);
+        assert_eq!(refused_key("[time]\ncheck_interval = \"1h\"\n"), None);
+        for bad in
+            ["ntp.nict.jp", "ntp.nict.jp:0", "ntp.nict.jp:70000", ":123", "", "ntp nict:123", "::1:123", "[::1]:x"]
+        {
+            let text = format!("[time]\nntp_server = \"{bad}\"\n");
+            assert_eq!(refused_key(&text), Some("time.ntp_server"), "{bad:?}");
+        }
+        for good in ["ntp.nict.jp:123", "127.0.0.1:123", "[::1]:123", "[2001:db8::1]:10123"] {
+            let text = format!("[time]\nntp_server = \"{good}\"\n");
+            assert_eq!(refused_key(&text), None, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn the_time_section_defaults_to_unchecked_and_reads_its_environment() {
+        let cfg = parse("").map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            assert_eq!(cfg.time.ntp_server, None);
+            assert_eq!(cfg.time.max_offset.0, Duration::from_secs(1));
+            assert_eq!(cfg.time.check_interval.0, Duration::from_secs(300));
+            assert_eq!(cfg.time.max_age(), Duration::from_secs(900));
+        }
+        let cfg = Config::parse(
+            "",
+            [
+                ("MAMORI_NTP_SERVER", "ntp.nict.jp:123"),
+                ("MAMORI_MAX_CLOCK_OFFSET", "250ms"),
+                ("MAMORI_TIME_CHECK_INTERVAL", "1m"),
+            ],
+        )
+        .and_then(|c| c.validate())
+        .map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            let time = &cfg.get().time;
+            assert_eq!(time.ntp_server.as_deref(), Some("ntp.nict.jp:123"));
+            assert_eq!(time.max_offset.0, Duration::from_millis(250));
+            assert_eq!(time.check_interval.0, Duration::from_secs(60));
+            assert_eq!(time.max_age(), Duration::from_secs(180));
+        }
+        let refused = Config::parse("", [("MAMORI_NTP_SERVER", "ntp.nict.jp")]).map(|c| c.validate().map(|_| ()));
+        let text = format!("{refused:?}");
+        assert!(matches!(refused, Ok(Err(ConfigError::Invalid { key: "time.ntp_server", .. }))), "{text}");
+        if let Ok(Err(e)) = refused {
+            let shown = e.to_string();
+            assert!(shown.contains("ntp.nict.jp:123") && shown.contains("ホスト名:ポート番号"), "{shown}");
+        }
     }
 
     #[test]

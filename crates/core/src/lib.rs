@@ -19,6 +19,7 @@ pub mod review;
 pub mod sealed;
 pub mod session;
 pub mod terminal;
+pub mod timecheck;
 pub mod user;
 
 pub use clock::{Clock, FixedClock};

@@ -11,7 +11,7 @@ use mamori_core::config::ValidConfig;
 use mamori_core::{InstitutionId, Message};
 use mamori_crypto::CheckpointKey;
 use mamori_ledger::merkle::{Hash, MemoryTree, leaf_hash, root};
-use mamori_ledger::{Checkpoint, VerifierKey};
+use mamori_ledger::{Checkpoint, NodeSource, VerifierKey};
 use mamori_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 
@@ -127,6 +127,152 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
+/// Answers a proof algorithm's node requests with a placeholder and records the addresses
+/// (the requests depend only on indexes and sizes, never on hash values).
+#[derive(Default)]
+struct Recorder(std::cell::RefCell<Vec<(u8, u64)>>);
+
+impl NodeSource for Recorder {
+    type Error = std::convert::Infallible;
+    fn node(&self, level: u8, index: u64) -> Result<Hash, Self::Error> {
+        self.0.borrow_mut().push((level, index));
+        Ok(Hash::from_bytes([0; 32]))
+    }
+}
+
+/// The nodes fetched from the store for one computation.
+struct Fetched(std::collections::HashMap<(u8, u64), Hash>);
+
+/// A node the store does not have (a damaged log).
+#[derive(Debug)]
+struct MissingNode;
+
+impl NodeSource for Fetched {
+    type Error = MissingNode;
+    fn node(&self, level: u8, index: u64) -> Result<Hash, MissingNode> {
+        self.0.get(&(level, index)).copied().ok_or(MissingNode)
+    }
+}
+
+/// Runs `compute` over the stored nodes it needs: once to learn the addresses, then, after
+/// fetching them, for real.
+async fn with_stored_nodes<T, E>(
+    store: &dyn Store,
+    institution: InstitutionId,
+    compute: impl Fn(&dyn Fn(u8, u64) -> Result<Hash, MissingNode>) -> Result<T, E>,
+) -> Result<T, CheckpointFailure> {
+    let recorder = Recorder::default();
+    let _ = compute(&|level, index| Ok(recorder.node(level, index).unwrap_or_else(|never| match never {})));
+    let mut addresses = recorder.0.into_inner();
+    addresses.sort_unstable();
+    addresses.dedup();
+    let mut fetched = std::collections::HashMap::new();
+    for chunk in addresses.chunks(1000) {
+        for (address, node) in chunk.iter().zip(store.log_nodes(institution, chunk).await?) {
+            if let Some(hash) = node {
+                fetched.insert(*address, Hash::from_bytes(hash));
+            }
+        }
+    }
+    let source = Fetched(fetched);
+    compute(&|level, index| source.node(level, index))
+        .map_err(|_| CheckpointFailure::Io("the stored tree is missing nodes: run mamori verify".to_owned()))
+}
+
+/// A [`NodeSource`] over a closure.
+struct FnSource<'a>(&'a dyn Fn(u8, u64) -> Result<Hash, MissingNode>);
+
+impl NodeSource for FnSource<'_> {
+    type Error = MissingNode;
+    fn node(&self, level: u8, index: u64) -> Result<Hash, MissingNode> {
+        (self.0)(level, index)
+    }
+}
+
+/// The root of the institution's log at `size` (at most its current size), from stored nodes.
+///
+/// # Errors
+/// Store failures, or missing nodes.
+pub async fn root_at(store: &dyn Store, institution: InstitutionId, size: u64) -> Result<Hash, CheckpointFailure> {
+    with_stored_nodes(store, institution, |f| root(&FnSource(f), size)).await
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size` leaves, from stored nodes.
+///
+/// # Errors
+/// Store failures, an index or size outside the log, or missing nodes.
+pub async fn inclusion_proof(
+    store: &dyn Store,
+    institution: InstitutionId,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, CheckpointFailure> {
+    with_stored_nodes(store, institution, |f| mamori_ledger::merkle::inclusion_proof(&FnSource(f), index, size)).await
+}
+
+/// The consistency proof from the tree of `old` leaves to the tree of `new`, from stored nodes.
+///
+/// # Errors
+/// Store failures, sizes outside the log, or missing nodes.
+pub async fn consistency_proof(
+    store: &dyn Store,
+    institution: InstitutionId,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, CheckpointFailure> {
+    with_stored_nodes(store, institution, |f| mamori_ledger::merkle::consistency_proof(&FnSource(f), old, new)).await
+}
+
+/// The newest checkpoint file of an institution (by size), if any: its name and text.
+#[must_use]
+pub fn newest_file(data_dir: &Path, config: &ValidConfig, institution: InstitutionId) -> Option<(PathBuf, String)> {
+    let dir = directory(data_dir, config, institution);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let path = files.pop()?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some((path, text))
+}
+
+/// At start-up: the stored log must still contain the newest written checkpoint.
+///
+/// # Errors
+/// A one-line message naming `mamori verify` when the checkpoint does not open with the
+/// server's key, names a larger log than the database holds, or has another root.
+pub async fn check_against_newest_file(
+    store: &dyn Store,
+    config: &ValidConfig,
+    key: &CheckpointKey,
+    data_dir: &Path,
+    institution: InstitutionId,
+) -> Result<(), String> {
+    let Some((path, text)) = newest_file(data_dir, config, institution) else { return Ok(()) };
+    let refuse = |what: &str| {
+        format!(
+            "監査ログが最後のチェックポイント {} と一致しません（{what}）。`mamori verify` で確認してください / the audit log does not match its last checkpoint {} ({what}): run `mamori verify`",
+            path.display(),
+            path.display()
+        )
+    };
+    let verifier = verifier_key(config, key).map_err(|m| m.en)?;
+    let checkpoint = Checkpoint::open_for_origin(&text, &origin(config, institution), std::slice::from_ref(&verifier))
+        .map_err(|e| refuse(&e.to_string()))?;
+    let head = store.log_head(institution).await.map_err(|e| e.to_string())?;
+    if checkpoint.size() > head.size {
+        return Err(refuse(&format!("{} leaves signed, {} stored", checkpoint.size(), head.size)));
+    }
+    let stored = root_at(store, institution, checkpoint.size()).await.map_err(|e| refuse(&e.to_string()))?;
+    if &stored != checkpoint.root() {
+        return Err(refuse("different root"));
+    }
+    Ok(())
+}
+
 /// What `mamori verify` found for one institution.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Verification {
@@ -154,6 +300,7 @@ pub async fn verify(
     key: &CheckpointKey,
     data_dir: &Path,
     institution: InstitutionId,
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Verification, CheckpointFailure> {
     let mut report = Verification { institution: institution.to_string(), ..Verification::default() };
     let head = store.log_head(institution).await?;
@@ -164,10 +311,17 @@ pub async fn verify(
         if page.is_empty() {
             break;
         }
+        let mut expected = start;
         for (index, leaf, stored) in &page {
-            if *index != tree.size() {
-                report.problems.push(format!("leaf {} is missing", tree.size()));
+            if *index != expected {
+                let gap = if *index == expected + 1 {
+                    format!("leaf {expected} is missing")
+                } else {
+                    format!("leaves {expected} to {} are missing", index - 1)
+                };
+                report.problems.push(gap);
             }
+            expected = index + 1;
             let hash = leaf_hash(leaf);
             if hash.as_bytes() != stored {
                 report.problems.push(format!("leaf {index}: content does not match its stored hash"));
@@ -179,7 +333,8 @@ pub async fn verify(
             }
             tree.push(hash);
         }
-        start = start.saturating_add(u64::try_from(page.len()).unwrap_or(u64::MAX));
+        start = expected;
+        progress(start.min(head.size), head.size);
     }
     report.leaves = tree.size();
     if tree.size() != head.size {

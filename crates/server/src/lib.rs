@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod state;
+pub mod timecheck;
 pub mod tls;
 
 use axum::Router;
@@ -65,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .route("/static/webauthn.js", get(pages::webauthn_script))
         .fallback(fallback)
         .layer(middleware::from_fn(require_json_body))
+        .layer(middleware::from_fn_with_state(state.clone(), timecheck::refuse_writes_when_clock_off))
         .layer(middleware::from_fn(audit::with_origin))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -13,6 +13,15 @@ struct RouteStats {
     seconds: f64,
 }
 
+/// The clock check's gauges (see [`crate::timecheck`]), when an NTP server is configured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockGauges {
+    /// The last measured offset of the NTP server's clock from ours, if any.
+    pub offset_seconds: Option<f64>,
+    /// Whether the last check succeeded and is recent.
+    pub check_ok: bool,
+}
+
 /// Counters kept by one server instance (no process-wide registry).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -35,9 +44,10 @@ impl Metrics {
         self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The Prometheus text exposition (format 0.0.4). `clock` is none while no NTP server is
+    /// configured: the clock gauges are then left out rather than reported as failing.
     #[must_use]
-    pub fn render(&self, database_up: bool, start_time_unix: i64) -> String {
+    pub fn render(&self, database_up: bool, start_time_unix: i64, clock: Option<ClockGauges>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP mamori_build_info mamori version.\n# TYPE mamori_build_info gauge");
         let _ = writeln!(out, "mamori_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
@@ -51,6 +61,20 @@ impl Metrics {
             "# HELP mamori_database_up Whether the database answered a ping.\n# TYPE mamori_database_up gauge"
         );
         let _ = writeln!(out, "mamori_database_up {}", u8::from(database_up));
+        if let Some(clock) = clock {
+            if let Some(offset) = clock.offset_seconds {
+                let _ = writeln!(
+                    out,
+                    "# HELP mamori_clock_offset_seconds Offset of the NTP server's clock from ours at the last good check (positive: ours is behind).\n# TYPE mamori_clock_offset_seconds gauge"
+                );
+                let _ = writeln!(out, "mamori_clock_offset_seconds {offset:.6}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP mamori_clock_check_ok Whether the last clock check against the NTP server succeeded and is recent.\n# TYPE mamori_clock_check_ok gauge"
+            );
+            let _ = writeln!(out, "mamori_clock_check_ok {}", u8::from(clock.check_ok));
+        }
         let _ = writeln!(
             out,
             "# HELP mamori_tls_handshake_failures_total TLS handshakes that failed or timed out.\n# TYPE mamori_tls_handshake_failures_total counter"
@@ -106,7 +130,7 @@ mod tests {
         m.record("GET", "/healthz", 200, Duration::from_millis(3));
         m.record("GET", "unmatched", 404, Duration::from_millis(1));
         m.tls_handshake_failed();
-        let text = m.render(true, 1_700_000_000);
+        let text = m.render(true, 1_700_000_000, None);
         assert!(
             text.contains("mamori_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"),
             "{text}"
@@ -115,5 +139,17 @@ mod tests {
         assert!(text.contains("mamori_tls_handshake_failures_total 1"), "{text}");
         assert!(text.contains("mamori_database_up 1"), "{text}");
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+        assert!(!text.contains("mamori_clock"), "no clock gauges without an NTP server: {text}");
+    }
+
+    #[test]
+    fn render_shows_the_clock_gauges_when_checked() {
+        let m = Metrics::default();
+        let text = m.render(true, 0, Some(ClockGauges { offset_seconds: Some(-0.25), check_ok: true }));
+        assert!(text.contains("\nmamori_clock_offset_seconds -0.250000\n"), "{text}");
+        assert!(text.contains("\nmamori_clock_check_ok 1\n"), "{text}");
+        let text = m.render(true, 0, Some(ClockGauges { offset_seconds: None, check_ok: false }));
+        assert!(!text.contains("mamori_clock_offset_seconds "), "{text}");
+        assert!(text.contains("\nmamori_clock_check_ok 0\n"), "{text}");
     }
 }

@@ -1027,6 +1027,23 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     assert_eq!(verified["ok"], true);
     assert_eq!(verified["institutions"][0]["leaves"], 3);
     assert_eq!(verified["institutions"][0]["checkpoints"], 1);
+    // Kept elsewhere, an older checkpoint proves the log only grew (a consistency proof).
+    let older = tmp.root().join("older.txt");
+    std::fs::copy(&file, &older).unwrap();
+    assert!(run(&["terminal", "require", "off", "--data", d]).status.success());
+    let out = run(&["verify", "--data", d, "--json", "--checkpoint", older.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["institutions"][0]["leaves"], 4);
+    assert_eq!(verified["institutions"][0]["checkpoints"], 2);
+    // A forged checkpoint (its root changed) is reported, not trusted.
+    let forged = tmp.root().join("forged.txt");
+    let mut lines: Vec<String> = note.lines().map(str::to_owned).collect();
+    lines[2] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+    std::fs::write(&forged, lines.join("\n") + "\n").unwrap();
+    let out = run(&["verify", "--data", d, "--checkpoint", forged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("forged.txt"), "{}", String::from_utf8_lossy(&out.stdout));
 
     // The database refuses to change a leaf; someone with the file drops the guard and edits one.
     rt().block_on(async {
@@ -1065,4 +1082,8 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     assert_eq!(verified["ok"], false);
     let problems = verified["institutions"][0]["problems"].to_string();
     assert!(problems.contains("the log had 3 leaves, the database has 0 (truncated)"), "{problems}");
+    // And serve refuses to start on it, naming the command that explains.
+    let out = run(&["serve", "--data", d, "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("mamori verify"), "{}", stderr(&out));
 }

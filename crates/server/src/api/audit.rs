@@ -396,3 +396,134 @@ pub(crate) async fn anomaly_report(
         })
         .collect())
 }
+
+/// `GET /api/v1/ledger/inclusion`
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// The leaf's index.
+    pub index: u64,
+    /// The tree size to prove it in (default: the current size).
+    pub size: Option<u64>,
+}
+
+/// An inclusion proof (RFC 9162 §2.1.3), hashes in base64.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    /// The leaf's index.
+    pub index: u64,
+    /// The tree size.
+    pub size: u64,
+    /// SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: String,
+    /// The root of the tree of `size` leaves.
+    pub root: String,
+    /// The audit path, from the leaf up.
+    pub proof: Vec<String>,
+}
+
+/// `GET /api/v1/ledger/consistency`
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The older tree size (e.g. from a checkpoint one kept).
+    pub from: u64,
+    /// The newer tree size (default: the current size).
+    pub to: Option<u64>,
+}
+
+/// A consistency proof (RFC 9162 §2.1.4), hashes in base64.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The root at `from`.
+    pub from_root: String,
+    /// The root at `to`.
+    pub to_root: String,
+    /// The proof.
+    pub proof: Vec<String>,
+}
+
+fn b64(hash: &mamori_ledger::Hash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(hash.as_bytes())
+}
+
+fn proof_failed(e: &crate::checkpoints::CheckpointFailure) -> ApiError {
+    tracing::error!(error = %e, "cannot compute a proof");
+    ApiError::internal()
+}
+
+fn out_of_range(what: &str) -> ApiError {
+    ApiError::bad_request(Message::new(format!("{what} がログの範囲外です。"), format!("{what} is outside the log")))
+}
+
+/// Proves that one leaf (event) is in the institution's log, for anyone holding a checkpoint.
+#[utoipa::path(get, path = "/api/v1/ledger/inclusion", tag = "audit", params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProof),
+        (status = 400, description = "An index or size outside the log", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(q): Query<InclusionQuery>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    auth.ready()?;
+    let institution = auth.user.institution_id;
+    let head = state.store.log_head(institution).await?;
+    let size = q.size.unwrap_or(head.size);
+    if size > head.size || q.index >= size {
+        return Err(out_of_range("index/size"));
+    }
+    let store = state.store.as_ref();
+    let proof =
+        crate::checkpoints::inclusion_proof(store, institution, q.index, size).await.map_err(|e| proof_failed(&e))?;
+    let root = crate::checkpoints::root_at(store, institution, size).await.map_err(|e| proof_failed(&e))?;
+    let leaf = state.store.log_leaves(institution, q.index, q.index + 1).await?;
+    let Some((_, _, leaf_hash)) = leaf.first() else { return Err(out_of_range("index")) };
+    Ok(Json(InclusionProof {
+        index: q.index,
+        size,
+        leaf_hash: b64(&mamori_ledger::Hash::from_bytes(*leaf_hash)),
+        root: b64(&root),
+        proof: proof.iter().map(b64).collect(),
+    }))
+}
+
+/// Proves that the log only grew between two sizes.
+#[utoipa::path(get, path = "/api/v1/ledger/consistency", tag = "audit", params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProof),
+        (status = 400, description = "Sizes outside the log or out of order", body = crate::error::ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    auth.ready()?;
+    let institution = auth.user.institution_id;
+    let head = state.store.log_head(institution).await?;
+    let to = q.to.unwrap_or(head.size);
+    if to > head.size || q.from > to {
+        return Err(out_of_range("from/to"));
+    }
+    let store = state.store.as_ref();
+    let proof =
+        crate::checkpoints::consistency_proof(store, institution, q.from, to).await.map_err(|e| proof_failed(&e))?;
+    let from_root = crate::checkpoints::root_at(store, institution, q.from).await.map_err(|e| proof_failed(&e))?;
+    let to_root = crate::checkpoints::root_at(store, institution, to).await.map_err(|e| proof_failed(&e))?;
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to,
+        from_root: b64(&from_root),
+        to_root: b64(&to_root),
+        proof: proof.iter().map(b64).collect(),
+    }))
+}

@@ -56,6 +56,24 @@ pub struct Readiness {
     pub keys: &'static str,
     /// Identifier of the checkpoint signing key (first 8 bytes of SHA-256 of the public key).
     pub checkpoint_key_id: String,
+    /// The server clock against the configured NTP server (MDS 5, 16.1).
+    pub clock: ClockReadiness,
+}
+
+/// The clock part of [`Readiness`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClockReadiness {
+    /// `unchecked` (no `time.ntp_server` configured, or not checked yet), `ok`, `failed` (the
+    /// last check failed; not ready once the clock has gone unconfirmed for three check
+    /// intervals) or `out_of_tolerance` (beyond `time.max_offset`: writes are refused).
+    pub status: &'static str,
+    /// The last measured offset of the NTP server's clock from ours, in milliseconds
+    /// (positive: ours is behind).
+    pub offset_ms: Option<f64>,
+    /// The configured NTP server (`host:port`).
+    pub server: Option<String>,
+    /// When the last check ran (RFC 3339), successful or not.
+    pub checked_at: Option<String>,
 }
 
 /// Liveness: the process answers.
@@ -65,22 +83,35 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
-/// Readiness: the database answers and the keys are loaded.
+/// Readiness: the database answers, the keys are loaded and the clock can be trusted.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "Not ready (database unreachable)", body = Readiness)
+        (status = 503, description = "Not ready (database unreachable, or the clock out of tolerance or unconfirmed for too long)", body = Readiness)
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let db_ok = database_up(&state).await;
+    let time_status = state.time_status();
+    let time = &state.config.get().time;
+    let health = time_status.health(time.max_offset.0, state.clock.now(), time.max_age());
+    let clock = ClockReadiness {
+        status: health.as_str(),
+        offset_ms: time_status.offset().map(|d| (d.as_seconds_f64() * 1e6).round() / 1e3),
+        server: time.ntp_server.clone(),
+        checked_at: time_status
+            .checked_at()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+    };
+    let ready = db_ok && health.allows_writes();
     let body = Readiness {
-        status: if db_ok { "ready" } else { "not_ready" },
+        status: if ready { "ready" } else { "not_ready" },
         database: if db_ok { "ok" } else { "unreachable" },
         backend: state.store.backend().as_str(),
         keys: "loaded",
         checkpoint_key_id: state.keys.checkpoint.key_id(),
+        clock,
     };
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -103,7 +134,7 @@ async fn database_up(state: &AppState) -> bool {
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let up = database_up(&state).await;
-    let text = state.metrics.render(up, state.started_at.unix_timestamp());
+    let text = state.metrics.render(up, state.started_at.unix_timestamp(), state.clock_gauges());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
@@ -154,6 +185,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::events))
         .routes(routes!(audit::export))
         .routes(routes!(audit::anomalies))
+        .routes(routes!(audit::inclusion))
+        .routes(routes!(audit::consistency))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))

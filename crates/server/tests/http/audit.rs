@@ -89,6 +89,41 @@ async fn identity_actions_are_audited_and_only_auditors_read_the_trail() {
         leaves.iter().map(|(_, leaf, _)| mamori_ledger::merkle::leaf_hash(leaf)).collect::<Vec<_>>(),
     );
     assert_eq!(mamori_ledger::merkle::root(&tree, head.size).unwrap(), *checkpoint.root());
+    // Inclusion proofs for every event, and a consistency proof from an older size, verify
+    // against the signed root (RFC 9162 §2.1.3.2 / §2.1.4.2).
+    let decode = |v: &Value| {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        mamori_ledger::Hash::from_slice(&bytes).unwrap()
+    };
+    for index in 0..head.size {
+        let r = a.get(&format!("/api/v1/ledger/inclusion?index={index}&size={}", head.size)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let proof: Vec<_> = r.body["proof"].as_array().unwrap().iter().map(decode).collect();
+        mamori_ledger::merkle::verify_inclusion(
+            &decode(&r.body["leaf_hash"]),
+            index,
+            head.size,
+            &proof,
+            checkpoint.root(),
+        )
+        .unwrap();
+    }
+    let r = a.get(&format!("/api/v1/ledger/consistency?from=3&to={}", head.size)).await;
+    let proof: Vec<_> = r.body["proof"].as_array().unwrap().iter().map(decode).collect();
+    mamori_ledger::merkle::verify_consistency(3, head.size, &decode(&r.body["from_root"]), checkpoint.root(), &proof)
+        .unwrap();
+    let wrong_root = decode(&r.body["from_root"]);
+    assert!(mamori_ledger::merkle::verify_consistency(3, head.size, &wrong_root, &wrong_root, &proof).is_err());
+    for bad in [
+        format!("inclusion?index={}", head.size + 5),
+        "consistency?from=9&to=2".to_owned(),
+        "inclusion?index=x".to_owned(),
+    ] {
+        let r = a.get(&format!("/api/v1/ledger/{bad}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+
     // Another origin (another institution's log) is refused with the same note.
     assert!(mamori_ledger::Checkpoint::open_for_origin(&note.text, "localhost/other", &[key]).is_err());
     // Exports for other systems: a FHIR R4 Bundle, FHIR NDJSON, RFC 5424 syslog lines.
@@ -150,4 +185,87 @@ async fn identity_actions_are_audited_and_only_auditors_read_the_trail() {
     // The trail needs a session.
     assert_eq!(Client::new(&fx).get("/api/v1/audit/events").await.status, StatusCode::UNAUTHORIZED);
     let _ = PASSWORD;
+}
+
+/// A raw connection to the fixture's SQLite file, with the log's guards dropped, as someone
+/// with the file would have.
+async fn raw(fx: &super::Fixture) -> sqlx::SqliteConnection {
+    use sqlx::ConnectOptions as _;
+    let mut conn =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(fx.dir.join("mamori.db")).connect().await.unwrap();
+    for trigger in ["log_leaves_no_update", "log_leaves_no_delete", "log_nodes_no_update", "log_nodes_no_delete"] {
+        let sql = format!("DROP TRIGGER IF EXISTS {trigger}");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+    }
+    conn
+}
+
+async fn problems(fx: &super::Fixture) -> Vec<String> {
+    let state = &fx.state;
+    let report = mamori_server::checkpoints::verify(
+        state.store.as_ref(),
+        &state.config,
+        &state.keys.checkpoint,
+        &fx.dir,
+        fx.institution,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    report.problems
+}
+
+#[tokio::test]
+async fn verify_detects_every_changed_byte_a_deleted_and_swapped_event() {
+    let fx = fixture("audit-tamper").await;
+    let nurse = account_with(&fx, fx.institution, "kango", JobType::Nurse, &[Role::Nurse], true, false).await;
+    let mut n = login(&fx, &nurse).await;
+    n.send("DELETE", "/api/v1/session", None).await;
+    let mut c = Client::new(&fx);
+    c.post("/api/v1/session", json!({"login_id": "kango", "password": "wrong-password-1"})).await;
+    let head = fx.state.store.log_head(fx.institution).await.unwrap();
+    assert_eq!(head.size, 4, "password, login, logout, failed password");
+    assert!(problems(&fx).await.is_empty());
+    let leaves = fx.state.store.log_leaves(fx.institution, 0, head.size).await.unwrap();
+    let mut conn = raw(&fx).await;
+    let set = |index: u64, bytes: Vec<u8>| {
+        sqlx::query("UPDATE log_leaves SET leaf = $1 WHERE idx = $2").bind(bytes).bind(i64::try_from(index).unwrap())
+    };
+    // Every byte of the first event, and the first, middle and last byte of the others.
+    for (index, leaf, _) in &leaves {
+        let positions: Vec<usize> =
+            if *index == 0 { (0..leaf.len()).collect() } else { vec![0, leaf.len() / 2, leaf.len() - 1] };
+        for at in positions {
+            let mut changed = leaf.clone();
+            changed[at] ^= 0x01;
+            set(*index, changed).execute(&mut conn).await.unwrap();
+            let found = problems(&fx).await;
+            assert!(
+                found.iter().any(|p| p.starts_with(&format!("leaf {index}: content does not match"))),
+                "byte {at} of leaf {index}: {found:?}"
+            );
+        }
+        set(*index, leaf.clone()).execute(&mut conn).await.unwrap();
+    }
+    assert!(problems(&fx).await.is_empty(), "restored");
+    // Two events swapped, hashes and all: the tree no longer has the head's root.
+    let swap = |index: u64, leaf: &[u8], hash: &[u8; 32]| {
+        sqlx::query("UPDATE log_leaves SET leaf = $1, leaf_hash = $2 WHERE idx = $3")
+            .bind(leaf.to_vec())
+            .bind(hash.to_vec())
+            .bind(i64::try_from(index).unwrap())
+    };
+    let ((_, l1, h1), (_, l2, h2)) = (&leaves[1], &leaves[2]);
+    swap(1, l2, h2).execute(&mut conn).await.unwrap();
+    swap(2, l1, h1).execute(&mut conn).await.unwrap();
+    let found = problems(&fx).await;
+    assert!(found.iter().any(|p| p == "the stored head's root does not match the leaves"), "{found:?}");
+    swap(1, l1, h1).execute(&mut conn).await.unwrap();
+    swap(2, l2, h2).execute(&mut conn).await.unwrap();
+    assert!(problems(&fx).await.is_empty(), "restored");
+    // One event deleted.
+    sqlx::query("DELETE FROM log_leaves WHERE idx = 2").execute(&mut conn).await.unwrap();
+    let found = problems(&fx).await;
+    assert!(found.iter().any(|p| p == "leaf 2 is missing"), "{found:?}");
+    assert!(found.iter().any(|p| p == "the head says 4 leaves, 3 are stored"), "{found:?}");
 }

@@ -18,6 +18,7 @@ mod emergency;
 mod pages;
 mod sealed;
 mod session;
+mod timecheck;
 mod users;
 mod webauthn;
 
@@ -120,6 +121,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/emergency-accounts",
             "GET /api/v1/emergency-accounts/activations",
             "GET /api/v1/ledger/checkpoint",
+            "GET /api/v1/ledger/consistency",
+            "GET /api/v1/ledger/inclusion",
             "GET /api/v1/ledger/verifier-key",
             "GET /api/v1/me",
             "GET /api/v1/me/webauthn",
