@@ -139,6 +139,19 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         }
     }
 
+    // Every start is in each log, with a digest of the effective configuration (secrets are
+    // redacted in its serialization), so a changed configuration shows between two starts.
+    let config_text = toml::to_string(config).unwrap_or_default();
+    let digest: String = mamori_crypto::token::token_hash(&config_text).iter().map(|b| format!("{b:02x}")).collect();
+    let started = mamori_core::clock::to_micros(mamori_core::Clock::now(&SystemClock));
+    let institutions: Vec<_> = store.institutions().await.map_err(Failure::failed)?.into_iter().map(|i| i.id).collect();
+    for institution in &institutions {
+        let details = [("version", env!("CARGO_PKG_VERSION").to_owned()), ("config_sha256", digest.clone())];
+        mamori_server::audit::record_system(store.as_ref(), *institution, started, "server.start", &details)
+            .await
+            .map_err(Failure::failed)?;
+    }
+
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             Failure::failed(format!(
@@ -194,7 +207,15 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     let served = mamori_server::run(listener, tls, app, metrics, shutdown).await.map_err(Failure::failed);
     writer.abort();
     clock_checker.abort();
-    // The last checkpoint covers every event of the drained requests.
+    // The stop is the last event; the last checkpoint covers it and every drained request's.
+    let stopped = mamori_core::clock::to_micros(mamori_core::Clock::now(&SystemClock));
+    for institution in &institutions {
+        if let Err(e) =
+            mamori_server::audit::record_system(store.as_ref(), *institution, stopped, "server.stop", &[]).await
+        {
+            tracing::error!(error = %e, "cannot record the stop");
+        }
+    }
     write_checkpoints(&state, &args.data).await;
     served?;
     store.close().await;

@@ -105,6 +105,29 @@ pub async fn record_one(state: &AppState, event: AuditEvent) -> Result<(), ApiEr
     record(state, vec![event]).await
 }
 
+/// Records mamori's own action (start, stop) in an institution's log, with stable details.
+///
+/// # Errors
+/// A malformed event or a store failure, as a one-line message for the command line.
+pub async fn record_system(
+    store: &dyn mamori_store::Store,
+    institution: InstitutionId,
+    at: time::OffsetDateTime,
+    action: &str,
+    details: &[(&str, String)],
+) -> Result<(), String> {
+    let mut event = AuditEvent::new(institution, at, Actor::System, action, Outcome::Allowed);
+    for (key, value) in details {
+        event = event.detail(key, value.clone());
+    }
+    let entry = event.entry().map_err(|m| m.en)?;
+    store
+        .append_log(institution, &[entry])
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("監査ログに記録できません / cannot write the audit event: {e}"))
+}
+
 /// Records an operator's action at the server's command line (no request, no origin).
 ///
 /// # Errors

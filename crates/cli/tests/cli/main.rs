@@ -229,6 +229,14 @@ fn serve_answers_over_https_and_stops_gracefully_on_sigterm() {
     assert!(status.success(), "exit {status:?}: {log}");
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("mamori stopped"), "{log}");
+    // The start and the stop are events; the checkpoint written at shutdown covers them
+    // (institution.create, user.create, server.start, server.stop), and the log verifies.
+    let report: serde_json::Value =
+        serde_json::from_slice(&run(&["checkpoint", "--data", dir.to_str().unwrap(), "--json"]).stdout).unwrap();
+    assert_eq!(report["size"], 4, "{report}");
+    let institution = std::fs::read_dir(dir.join("checkpoints")).unwrap().next().unwrap().unwrap().path();
+    assert!(institution.join("00000000000000000004.txt").exists(), "the shutdown checkpoint");
+    assert!(run(&["verify", "--data", dir.to_str().unwrap()]).status.success());
 }
 
 #[test]
