@@ -1095,3 +1095,52 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("mamori verify"), "{}", stderr(&out));
 }
+
+/// The administration page in real Chromium: create an account (roles by checkbox, the
+/// one-time password shown once), see it in the ledger, and the audit page refused to a
+/// system administrator (no audit permission).
+#[test]
+fn browser_admin_creates_an_account_on_the_users_page() {
+    let tmp = TempDir::new("browser-admin");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    let shots = std::env::var("MAMORI_TEST_SCREENSHOTS").ok();
+    rt().block_on(async {
+        let Some(b) = browser::Browser::start("browser_admin_creates_an_account_on_the_users_page").await else {
+            return;
+        };
+        b.goto(&format!("{}login", server.url)).await;
+        b.type_into("#login_id", "admin").await;
+        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
+        b.click("#submit").await;
+        b.wait_for_url("/login/code").await;
+        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
+        b.click("#submit").await;
+        b.wait_for_url("/password").await;
+        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
+        b.type_into("#new_password", "natsu-no-umi-wa-aoku-hiroi").await;
+        b.click("#submit").await;
+        assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
+        b.click("#admin-users-link").await;
+        assert!(b.wait_for_url("/admin/users").await.ends_with("/admin/users"));
+        b.type_into("#login_id", "suzuki").await;
+        b.type_into("#display_name", "鈴木 一郎").await;
+        b.click("input[name=roles][value=doctor]").await;
+        b.click("#create").await;
+        assert_eq!(b.wait_for_text("#created-login", "suzuki").await, "suzuki");
+        let otp = b.text("#one-time-password").await;
+        assert!(otp.len() >= 12, "a one-time password is shown: {otp}");
+        assert!(b.text("#users").await.contains("鈴木 一郎"));
+        if let Some(dir) = &shots {
+            std::fs::write(std::path::Path::new(dir).join("admin-users.png"), b.screenshot_png().await).unwrap();
+        }
+        // The one-time password is not on the page once it is reloaded.
+        b.goto(&format!("{}admin/users", server.url)).await;
+        assert!(!b.source().await.contains(&otp));
+        // A system administrator has no audit permission: refused, and the refusal is logged.
+        b.goto(&format!("{}audit", server.url)).await;
+        assert!(b.wait_for_text("h1", "権限がありません").await.contains("監査証跡を閲覧する権限がありません"));
+        b.quit().await;
+    });
+}
