@@ -88,6 +88,10 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
     let config = valid.get();
 
     let checkpoint = load_checkpoint_key(&args.data, config)?;
+    // The syslog collector's CA (and client certificate) must be readable before anything runs.
+    if config.audit.syslog_tls.is_some() {
+        mamori_server::syslog::client_config(&valid, &args.data).map_err(Failure::refused)?;
+    }
 
     let tls = if args.insecure_http {
         tracing::warn!("serving plain HTTP on loopback: for development only");
@@ -203,10 +207,16 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         })
     };
     let clock_checker = mamori_server::timecheck::spawn_checker(state.clone());
+    // The audit trail to the syslog collector (`audit.syslog_tls`), now and every `audit.syslog_interval`.
+    let syslog_forwarder = mamori_server::syslog::spawn_forwarder(state.clone(), args.data.clone());
     let app = mamori_server::app(state.clone());
     let served = mamori_server::run(listener, tls, app, metrics, shutdown).await.map_err(Failure::failed);
     writer.abort();
     clock_checker.abort();
+    if let Some(forwarder) = syslog_forwarder {
+        forwarder.abort();
+        let _ = forwarder.await;
+    }
     // The stop is the last event; the last checkpoint covers it and every drained request's.
     let stopped = mamori_core::clock::to_micros(mamori_core::Clock::now(&SystemClock));
     for institution in &institutions {
@@ -217,6 +227,7 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         }
     }
     write_checkpoints(&state, &args.data).await;
+    mamori_server::syslog::forward_before_exit(&state, &args.data).await;
     served?;
     store.close().await;
     tracing::info!("mamori stopped");

@@ -416,6 +416,56 @@ impl TimeConfig {
     }
 }
 
+/// `[audit]`: forwarding the audit trail to a syslog collector over TLS (RFC 5425 transport
+/// of RFC 5424 messages). Off unless `syslog_tls` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The collector, as `host:port` (RFC 5425's port is 6514). None (the default): nothing is
+    /// forwarded.
+    pub syslog_tls: Option<String>,
+    /// PEM bundle of the CAs that verify the collector's certificate (relative paths are
+    /// inside the data directory). Required with `syslog_tls`; the system's roots are never
+    /// used.
+    pub syslog_ca: Option<PathBuf>,
+    /// The name verified in the collector's certificate. Default: the host of `syslog_tls`.
+    pub syslog_server_name: Option<String>,
+    /// PEM certificate chain mamori presents to the collector (mutual TLS, RFC 5425 §5);
+    /// with `syslog_client_key`, or neither.
+    pub syslog_client_cert: Option<PathBuf>,
+    /// PEM private key of `syslog_client_cert`.
+    pub syslog_client_key: Option<PathBuf>,
+    /// How often new events are forwarded.
+    pub syslog_interval: HumanDuration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            syslog_tls: None,
+            syslog_ca: None,
+            syslog_server_name: None,
+            syslog_client_cert: None,
+            syslog_client_key: None,
+            syslog_interval: HumanDuration(Duration::from_secs(2)),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The name to verify in the collector's certificate: `syslog_server_name`, else the host
+    /// of `syslog_tls` (without the brackets of an IPv6 address). None when nothing is
+    /// forwarded.
+    #[must_use]
+    pub fn syslog_server_name(&self) -> Option<String> {
+        if let Some(name) = &self.syslog_server_name {
+            return Some(name.clone());
+        }
+        let (host, _port) = self.syslog_tls.as_deref()?.rsplit_once(':')?;
+        Some(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+    }
+}
+
 /// Whether `text` is `host:port` with a host name, an IPv4 address or a bracketed IPv6
 /// address, and a port from 1 to 65535.
 fn is_host_port(text: &str) -> bool {
@@ -460,6 +510,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// `[time]`
     pub time: TimeConfig,
+    /// `[audit]`
+    pub audit: AuditConfig,
 }
 
 /// The kind of value an environment variable carries.
@@ -501,6 +553,12 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_NTP_SERVER", "time", "ntp_server", EnvKind::Text),
     ("MAMORI_MAX_CLOCK_OFFSET", "time", "max_offset", EnvKind::Text),
     ("MAMORI_TIME_CHECK_INTERVAL", "time", "check_interval", EnvKind::Text),
+    ("MAMORI_SYSLOG_TLS", "audit", "syslog_tls", EnvKind::Text),
+    ("MAMORI_SYSLOG_CA", "audit", "syslog_ca", EnvKind::Text),
+    ("MAMORI_SYSLOG_SERVER_NAME", "audit", "syslog_server_name", EnvKind::Text),
+    ("MAMORI_SYSLOG_CLIENT_CERT", "audit", "syslog_client_cert", EnvKind::Text),
+    ("MAMORI_SYSLOG_CLIENT_KEY", "audit", "syslog_client_key", EnvKind::Text),
+    ("MAMORI_SYSLOG_INTERVAL", "audit", "syslog_interval", EnvKind::Text),
 ];
 
 /// OWASP's argon2id minimums (Password Storage Cheat Sheet): memory in KiB for each iteration
@@ -716,6 +774,59 @@ impl Config {
                 "time.check_interval",
                 "時刻の確認間隔は10秒〜1時間にしてください（既定5分）。",
                 "time.check_interval must be between 10s and 1h (default 5m)",
+            ));
+        }
+        if let Some(collector) = &self.audit.syslog_tls {
+            if !is_host_port(collector) {
+                return Err(invalid(
+                    "audit.syslog_tls",
+                    "audit.syslog_tls は「ホスト名:ポート番号」の形で指定してください（例: syslog.example.jp:6514）。",
+                    "audit.syslog_tls must be host:port (e.g. syslog.example.jp:6514)",
+                ));
+            }
+            if self.audit.syslog_ca.is_none() {
+                return Err(invalid(
+                    "audit.syslog_ca",
+                    "syslog の転送には収集サーバーの証明書を検証する audit.syslog_ca（CA証明書のPEM）が必要です。",
+                    "forwarding to syslog needs audit.syslog_ca (a PEM CA bundle that verifies the collector)",
+                ));
+            }
+        }
+        if let Some(name) = &self.audit.syslog_server_name {
+            let ip = name.parse::<std::net::IpAddr>().is_ok();
+            let host = (1..=253).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !ip && !host {
+                return Err(invalid(
+                    "audit.syslog_server_name",
+                    "audit.syslog_server_name はホスト名かIPアドレスにしてください（例: syslog.example.jp）。",
+                    "audit.syslog_server_name must be a host name or an IP address (e.g. syslog.example.jp)",
+                ));
+            }
+        }
+        match (&self.audit.syslog_client_cert, &self.audit.syslog_client_key) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "audit.syslog_client_key",
+                    "audit.syslog_client_cert には秘密鍵 audit.syslog_client_key も指定してください。",
+                    "audit.syslog_client_cert needs its private key in audit.syslog_client_key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "audit.syslog_client_cert",
+                    "audit.syslog_client_key には証明書 audit.syslog_client_cert も指定してください。",
+                    "audit.syslog_client_key needs its certificate in audit.syslog_client_cert",
+                ));
+            }
+            _ => {}
+        }
+        let forward = self.audit.syslog_interval.0;
+        if forward < Duration::from_millis(100) || forward > Duration::from_secs(60 * 60) {
+            return Err(invalid(
+                "audit.syslog_interval",
+                "syslog への転送間隔は100ミリ秒〜1時間にしてください（既定2秒）。",
+                "audit.syslog_interval must be between 100ms and 1h (default 2s)",
             ));
         }
         crate::logon_hours::LogonHours::parse(&self.logon_hours)
@@ -963,6 +1074,88 @@ mod tests {
             let shown = e.to_string();
             assert!(shown.contains("ntp.nict.jp:123") && shown.contains("ホスト名:ポート番号"), "{shown}");
         }
+    }
+
+    #[test]
+    fn the_audit_section_forwards_nothing_by_default_and_refuses_incomplete_settings() {
+        let cfg = parse("").and_then(|c| c.validate()).map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            let audit = &cfg.get().audit;
+            assert_eq!(audit.syslog_tls, None);
+            assert_eq!(audit.syslog_server_name(), None);
+            assert_eq!(audit.syslog_interval.0, Duration::from_secs(2));
+        }
+        let tls = "[audit]\nsyslog_tls = \"syslog.example.jp:6514\"\n";
+        assert_eq!(refused_key(tls), Some("audit.syslog_ca"), "no system roots: a CA is required");
+        let with_ca = format!("{tls}syslog_ca = \"syslog/ca.pem\"\n");
+        assert_eq!(refused_key(&with_ca), None);
+        assert_eq!(
+            refused_key(&format!("{with_ca}syslog_client_cert = \"syslog/client.pem\"\n")),
+            Some("audit.syslog_client_key")
+        );
+        assert_eq!(
+            refused_key(&format!("{with_ca}syslog_client_key = \"syslog/client-key.pem\"\n")),
+            Some("audit.syslog_client_cert")
+        );
+        assert_eq!(
+            refused_key(&format!(
+                "{with_ca}syslog_client_cert = \"syslog/client.pem\"\nsyslog_client_key = \"syslog/client-key.pem\"\n"
+            )),
+            None
+        );
+        assert_eq!(refused_key("[audit]\nsyslog_interval = \"50ms\"\n"), Some("audit.syslog_interval"));
+        assert_eq!(refused_key("[audit]\nsyslog_interval = \"2h\"\n"), Some("audit.syslog_interval"));
+        assert_eq!(refused_key("[audit]\nsyslog_interval = \"100ms\"\n"), None);
+        assert_eq!(refused_key("[audit]\nsyslog_interval = \"1h\"\n"), None);
+        for bad in ["syslog.example.jp", "syslog.example.jp:0", ":6514", "a b:6514", "::1:6514"] {
+            let text = format!("[audit]\nsyslog_tls = \"{bad}\"\nsyslog_ca = \"ca.pem\"\n");
+            assert_eq!(refused_key(&text), Some("audit.syslog_tls"), "{bad:?}");
+        }
+        for bad in ["", "a b", "[::1]", "syslog.example.jp:6514"] {
+            let text = format!("{with_ca}syslog_server_name = \"{bad}\"\n");
+            assert_eq!(refused_key(&text), Some("audit.syslog_server_name"), "{bad:?}");
+        }
+        let shown = match parse(tls).map(|c| c.validate()) {
+            Ok(Err(e)) => e.to_string(),
+            other => format!("not refused: {other:?}"),
+        };
+        assert!(shown.contains("audit.syslog_ca") && shown.contains("CA証明書"), "{shown}");
+    }
+
+    #[test]
+    fn the_audit_section_reads_its_environment_and_names_the_collector() {
+        let cfg = Config::parse(
+            "",
+            [
+                ("MAMORI_SYSLOG_TLS", "[2001:db8::1]:6514"),
+                ("MAMORI_SYSLOG_CA", "syslog/ca.pem"),
+                ("MAMORI_SYSLOG_CLIENT_CERT", "syslog/client.pem"),
+                ("MAMORI_SYSLOG_CLIENT_KEY", "syslog/client-key.pem"),
+                ("MAMORI_SYSLOG_INTERVAL", "500ms"),
+            ],
+        )
+        .and_then(|c| c.validate())
+        .map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            let audit = &cfg.get().audit;
+            assert_eq!(audit.syslog_tls.as_deref(), Some("[2001:db8::1]:6514"));
+            assert_eq!(audit.syslog_ca.as_deref(), Some(Path::new("syslog/ca.pem")));
+            assert_eq!(audit.syslog_client_key.as_deref(), Some(Path::new("syslog/client-key.pem")));
+            assert_eq!(audit.syslog_interval.0, Duration::from_millis(500));
+            assert_eq!(audit.syslog_server_name().as_deref(), Some("2001:db8::1"));
+        }
+        let named = Config::parse(
+            "[audit]\nsyslog_tls = \"10.0.0.5:6514\"\nsyslog_ca = \"ca.pem\"\n",
+            [("MAMORI_SYSLOG_SERVER_NAME", "syslog.example.jp")],
+        )
+        .and_then(|c| c.validate())
+        .map(|c| c.get().audit.syslog_server_name());
+        assert_eq!(named.ok().flatten().as_deref(), Some("syslog.example.jp"));
+        let by_host = parse("[audit]\nsyslog_tls = \"syslog.example.jp:6514\"\nsyslog_ca = \"ca.pem\"\n")
+            .map(|c| c.audit.syslog_server_name());
+        assert_eq!(by_host.ok().flatten().as_deref(), Some("syslog.example.jp"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod state;
+pub mod syslog;
 pub mod timecheck;
 pub mod tls;
 

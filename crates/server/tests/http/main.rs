@@ -18,6 +18,7 @@ mod emergency;
 mod pages;
 mod sealed;
 mod session;
+mod syslog;
 mod timecheck;
 mod users;
 mod webauthn;
