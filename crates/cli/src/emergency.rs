@@ -6,7 +6,7 @@
 
 use crate::datadir;
 use crate::serve::open_store;
-use crate::terminal::{institution, operator_event};
+use crate::terminal::{institution, operator_commit};
 use crate::{EmergencyArgs, EmergencyCommand, Failure};
 use mamori_core::config::ValidConfig;
 use mamori_core::factor::TotpRecord;
@@ -158,12 +158,14 @@ async fn run(
             };
             // The user first, sealed at once: until the TOTP secret is stored it cannot log in
             // (and nobody knows its password before it is printed at the end).
-            let user = store.create_user(inst, &new).await.map_err(Failure::failed)?;
+            // The account, its seal, its TOTP secret and the event: one transaction.
+            let mut tx = store.begin().await.map_err(Failure::failed)?;
+            let user = tx.create_user(inst, &new).await.map_err(Failure::failed)?;
             let account = SealedAccount { institution: inst, user: user.id, generation: 1, sealed_at: now };
-            store.seal_account(&account).await.map_err(Failure::failed)?;
-            store.put_totp(inst, user.id, &totp).await.map_err(Failure::failed)?;
+            tx.seal_account(&account).await.map_err(Failure::failed)?;
+            tx.put_totp(inst, user.id, &totp).await.map_err(Failure::failed)?;
             tracing::warn!(institution = %inst, user = %user.id, "sealed emergency account created");
-            operator_event(store, inst, "sealed_account.seal", Some(format!("user:{}", user.id))).await?;
+            operator_commit(tx, inst, "sealed_account.seal", Some(format!("user:{}", user.id))).await?;
             print_envelopes(&[envelope(&user, 1, &password, &secret)], json);
         }
         EmergencyCommand::List { .. } => {
@@ -239,9 +241,9 @@ async fn run(
     Ok(())
 }
 
-/// Ends an account's use and re-keys it. The steps are ordered so that an interruption leaves
-/// the account unusable (sessions gone, old password replaced), never open; running `close`
-/// again finishes the job.
+/// Ends an account's use and re-keys it, in one transaction with its audit event: sessions
+/// ended, password and second factors replaced, activations closed, generation raised — all or
+/// nothing.
 async fn rekey(
     config: &ValidConfig,
     store: &Arc<dyn Store>,
@@ -250,13 +252,14 @@ async fn rekey(
 ) -> Result<Envelope, Failure> {
     let (inst, id) = (user.institution_id, user.id);
     let (password, hash, secret, totp) = credentials(config, now)?;
-    let ended = store.delete_user_sessions(inst, id).await.map_err(Failure::failed)?;
-    store.set_password(inst, id, &hash, false).await.map_err(Failure::failed)?;
-    store.delete_second_factors(inst, id).await.map_err(Failure::failed)?;
-    store.put_totp(inst, id, &totp).await.map_err(Failure::failed)?;
-    store.clear_throttle(&user.login_id.as_str().to_lowercase()).await.map_err(Failure::failed)?;
-    let generation = store.close_sealed_account(inst, id, now).await.map_err(Failure::failed)?;
-    operator_event(store, inst, "sealed_account.close", Some(format!("user:{id}"))).await?;
+    let mut tx = store.begin().await.map_err(Failure::failed)?;
+    let ended = tx.delete_user_sessions(inst, id).await.map_err(Failure::failed)?;
+    tx.set_password(inst, id, &hash, false).await.map_err(Failure::failed)?;
+    tx.delete_second_factors(inst, id).await.map_err(Failure::failed)?;
+    tx.put_totp(inst, id, &totp).await.map_err(Failure::failed)?;
+    tx.clear_throttle(&user.login_id.as_str().to_lowercase()).await.map_err(Failure::failed)?;
+    let generation = tx.close_sealed_account(inst, id, now).await.map_err(Failure::failed)?;
+    operator_commit(tx, inst, "sealed_account.close", Some(format!("user:{id}"))).await?;
     tracing::warn!(institution = %inst, user = %id, generation, sessions_ended = ended, "sealed emergency account closed and re-keyed");
     Ok(envelope(user, generation, &password, &secret))
 }

@@ -43,15 +43,17 @@ fn row(t: &Terminal) -> TerminalRow {
     }
 }
 
-/// Records the operator's action in the institution's audit log.
-pub(crate) async fn operator_event(
-    store: &Arc<dyn Store>,
+/// Appends the operator's action to the institution's audit log inside `tx` and commits: the
+/// action and its event are written together or not at all.
+pub(crate) async fn operator_commit(
+    mut tx: Box<dyn mamori_store::StoreTx + '_>,
     inst: InstitutionId,
     action: &str,
     resource: Option<String>,
 ) -> Result<(), Failure> {
     let now = mamori_core::clock::to_micros(mamori_server::SystemClock.now());
-    mamori_server::audit::record_operator(store.as_ref(), inst, now, action, resource).await.map_err(Failure::failed)
+    mamori_server::audit::append_operator(tx.as_mut(), inst, now, action, resource).await.map_err(Failure::failed)?;
+    tx.commit().await.map_err(Failure::failed)
 }
 
 /// The institution the command acts on: the one given, or the only one.
@@ -153,8 +155,9 @@ async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store
                 issued_at: mamori_core::clock::to_micros(now),
                 revoked_at: None,
             };
-            store.add_terminal(&terminal).await.map_err(Failure::failed)?;
-            operator_event(store, inst, "terminal.issue", Some(format!("terminal:{}", terminal.name.as_str()))).await?;
+            let mut tx = store.begin().await.map_err(Failure::failed)?;
+            tx.add_terminal(&terminal).await.map_err(Failure::failed)?;
+            operator_commit(tx, inst, "terminal.issue", Some(format!("terminal:{}", terminal.name.as_str()))).await?;
             datadir::write_private(&out, &issued.pkcs12)
                 .map_err(|e| Failure::failed(format!("{}: {e}", out.display())))?;
             if args.json {
@@ -197,15 +200,16 @@ async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store
             let Some(terminal) = terminal else {
                 return Err(Failure::refused(format!("端末「{0}」はありません / no terminal '{0}'", name.as_str())));
             };
-            if !store.revoke_terminal(inst, &name, clock.now()).await.map_err(Failure::failed)? {
+            let mut tx = store.begin().await.map_err(Failure::failed)?;
+            if !tx.revoke_terminal(inst, &name, clock.now()).await.map_err(Failure::failed)? {
                 return Err(Failure::refused(format!(
                     "端末「{0}」は失効済みです / terminal '{0}' is already revoked",
                     name.as_str()
                 )));
             }
             let ended =
-                store.delete_sessions_of_certificate(inst, &terminal.cert_sha256).await.map_err(Failure::failed)?;
-            operator_event(store, inst, "terminal.revoke", Some(format!("terminal:{}", name.as_str()))).await?;
+                tx.delete_sessions_of_certificate(inst, &terminal.cert_sha256).await.map_err(Failure::failed)?;
+            operator_commit(tx, inst, "terminal.revoke", Some(format!("terminal:{}", name.as_str()))).await?;
             println!("端末を失効させました / terminal revoked: {} ({ended} session(s) ended)", name.as_str());
         }
         TerminalCommand::Require { mode, .. } => {
@@ -216,8 +220,9 @@ async fn run(command: &TerminalCommand, args: &DataTarget, store: &Arc<dyn Store
                     "有効な登録端末がありません。先に mamori terminal issue で端末を登録してください / no active terminal: issue one first, or nobody could log in",
                 ));
             }
-            store.set_require_registered_terminal(inst, required).await.map_err(Failure::failed)?;
-            operator_event(store, inst, if required { "terminal.require_on" } else { "terminal.require_off" }, None)
+            let mut tx = store.begin().await.map_err(Failure::failed)?;
+            tx.set_require_registered_terminal(inst, required).await.map_err(Failure::failed)?;
+            operator_commit(tx, inst, if required { "terminal.require_on" } else { "terminal.require_off" }, None)
                 .await?;
             println!(
                 "登録端末の必須化 / registered terminals required: {} {}",

@@ -75,6 +75,22 @@ pub fn by_actor(
 /// # Errors
 /// 500 when an event is malformed or the store fails; the caller's action then fails too.
 pub async fn record(state: &AppState, events: Vec<AuditEvent>) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = state.store.begin().await?;
+    append(tx.as_mut(), events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends events to their institution's log inside `tx`, with the request's origin: the
+/// action's own statements in the same transaction and the events are committed together or
+/// not at all.
+///
+/// # Errors
+/// 500 when an event is malformed or the store fails; the caller drops the transaction then.
+pub async fn append(tx: &mut (dyn mamori_store::StoreTx + '_), events: Vec<AuditEvent>) -> Result<(), ApiError> {
     let Some(first) = events.first() else { return Ok(()) };
     let institution = first.institution;
     let origin = origin();
@@ -90,10 +106,21 @@ pub async fn record(state: &AppState, events: Vec<AuditEvent>) -> Result<(), Api
             ApiError::internal()
         })?);
     }
-    state.store.append_log(institution, &entries).await.map_err(|e| {
+    tx.append_log(institution, &entries).await.map_err(|e| {
         tracing::error!(error = %e, "cannot write audit events");
         ApiError::internal()
     })?;
+    Ok(())
+}
+
+/// Appends one event inside `tx` and commits: the last step of an audited action.
+///
+/// # Errors
+/// As [`append`], and a failed commit (nothing of the action is then written either).
+pub async fn commit_with(tx: Box<dyn mamori_store::StoreTx + '_>, event: AuditEvent) -> Result<(), ApiError> {
+    let mut tx = tx;
+    append(tx.as_mut(), vec![event]).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -128,7 +155,28 @@ pub async fn record_system(
         .map_err(|e| format!("監査ログに記録できません / cannot write the audit event: {e}"))
 }
 
-/// Records an operator's action at the server's command line (no request, no origin).
+/// Appends an operator's action at the server's command line (no request, no origin) inside
+/// `tx`, the transaction of the action itself.
+///
+/// # Errors
+/// A malformed event or a store failure, as a one-line message for the command line.
+pub async fn append_operator(
+    tx: &mut (dyn mamori_store::StoreTx + '_),
+    institution: InstitutionId,
+    at: time::OffsetDateTime,
+    action: &str,
+    resource: Option<String>,
+) -> Result<(), String> {
+    let mut event = AuditEvent::new(institution, at, Actor::Operator, action, Outcome::Allowed);
+    event.resource = resource;
+    let entry = event.entry().map_err(|m| m.en)?;
+    tx.append_log(institution, &[entry])
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("監査ログに記録できません / cannot write the audit event: {e}"))
+}
+
+/// Records an operator's action that changes nothing else (e.g. `mamori init`'s first events).
 ///
 /// # Errors
 /// A malformed event or a store failure, as a one-line message for the command line.
@@ -139,12 +187,7 @@ pub async fn record_operator(
     action: &str,
     resource: Option<String>,
 ) -> Result<(), String> {
-    let mut event = AuditEvent::new(institution, at, Actor::Operator, action, Outcome::Allowed);
-    event.resource = resource;
-    let entry = event.entry().map_err(|m| m.en)?;
-    store
-        .append_log(institution, &[entry])
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("監査ログに記録できません / cannot write the audit event: {e}"))
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    append_operator(tx.as_mut(), institution, at, action, resource).await?;
+    tx.commit().await.map_err(|e| e.to_string())
 }

@@ -205,24 +205,26 @@ impl FromRequestParts<AppState> for Authenticated {
         if !state.config.logon_hours().allows(&user.roles, now) {
             // The allowed window ended while the session was open (active or locked): end it
             // (002 ①-5).
-            state.store.delete_session(record.institution, &record.token_hash).await?;
+            let mut tx = state.store.begin().await?;
+            tx.delete_session(record.institution, &record.token_hash).await?;
             tracing::info!(institution = %user.institution_id, user = %user.id, "session ended: outside the allowed hours");
             let event =
                 crate::audit::by_actor(state, user.institution_id, Actor::System, "session.end", Outcome::Allowed)
                     .resource(format!("user:{}", user.id))
                     .detail("reason", "outside_logon_hours");
-            crate::audit::record_one(state, event).await?;
+            crate::audit::commit_with(tx, event).await?;
             return Err(ApiError::outside_logon_hours());
         }
         if loaded.state == SessionState::Locked {
             if !record.locked {
                 let record = SessionRecord { locked: true, ..record };
-                state.store.update_session(&record).await?;
+                let mut tx = state.store.begin().await?;
+                tx.update_session(&record).await?;
                 tracing::info!(institution = %record.institution, user = %record.user, "session idle-locked");
                 let event =
                     crate::audit::by_actor(state, user.institution_id, Actor::System, "session.lock", Outcome::Allowed)
                         .resource(format!("user:{}", user.id));
-                crate::audit::record_one(state, event).await?;
+                crate::audit::commit_with(tx, event).await?;
             }
             return Err(ApiError::session_locked());
         }

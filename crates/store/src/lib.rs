@@ -108,6 +108,22 @@
 //!   replaced or none), [`Store::replace_recovery_codes`], [`Store::delete_second_factors`]
 //!   (TOTP enrollment, recovery codes and WebAuthn credentials together),
 //!   [`Store::close_sealed_account`] and [`Store::set_role_grants`].
+//! - **An action and its audit events are one unit of work.** [`Store::begin`] opens a
+//!   transaction, a [`StoreTx`], offering the 32 mutations an audited action needs, the log's
+//!   append among them: others see its writes only after [`StoreTx::commit`], and a unit that
+//!   is dropped, or in which any step failed (later steps and the commit are then refused),
+//!   leaves none of them. Each of those mutations is written once, on the transaction's
+//!   connection (`sqlite/write.rs`, `postgres/write.rs`); the pool-level [`Store`] method of
+//!   the same name runs that one function in a transaction of its own (begin, call, commit),
+//!   so the two cannot drift apart, and no step takes a second connection from the pool. On
+//!   SQLite every such transaction is `BEGIN IMMEDIATE`: units and pool-level mutations are
+//!   serialized by the write lock from their start. On PostgreSQL it is `READ COMMITTED` (set
+//!   explicitly, whatever the server's default): appends to one institution's log are
+//!   serialized by its head row's lock, held to the end of the unit, so concurrent units keep
+//!   the log consistent, and a conditional `UPDATE` that meets a row locked by another unit
+//!   waits and re-checks, so single-use secrets stay single-use. A unit appending to two
+//!   institutions' logs locks their heads in that order; two units taking them in opposite
+//!   orders deadlock, which PostgreSQL ends by failing one of them (drop it and start again).
 //! - **Values round-trip exactly.** IDs are stored as UUIDs (PostgreSQL) or lower-case
 //!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
 //!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
@@ -125,6 +141,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+mod unit;
 
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -152,6 +169,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Checks that the database answers (`SELECT 1`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Starts a transaction for an action and its audit events (see [`StoreTx`]). On SQLite it
+    /// waits (up to the busy timeout) while another unit or write holds the write lock.
+    ///
+    /// # Errors
+    /// When no connection can be had or the transaction cannot start.
+    async fn begin(&self) -> Result<Box<dyn StoreTx + '_>, StoreError>;
 
     /// Closes the connection pool, waiting for connections in use to be returned. Later calls
     /// fail with [`StoreError::Unavailable`].
@@ -711,6 +735,203 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         institution: InstitutionId,
         query: &AuditQuery,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+}
+
+/// One database transaction (a unit of work): an action and the audit events that record it
+/// are written together or not at all. Made by [`Store::begin`]; nothing is visible to others
+/// until [`StoreTx::commit`]; dropping it without committing rolls everything back. On SQLite
+/// it is `BEGIN IMMEDIATE` (the write lock is taken at once, so two transactions never
+/// deadlock); on PostgreSQL a `READ COMMITTED` transaction in which [`StoreTx::append_log`]
+/// locks the institution's log head. After any error the transaction must be dropped: every
+/// later step and [`StoreTx::commit`] answer [`StoreError::Database`], and nothing of it is
+/// written.
+///
+/// It holds a pooled connection (and on SQLite the write lock) until it ends, so keep it short:
+/// no slow work (password hashing, network calls) inside it, and no waiting on other [`Store`]
+/// calls in the task that holds it (other writers wait for it, and with a one-connection pool
+/// so does every read).
+#[async_trait::async_trait]
+pub trait StoreTx: Send {
+    /// As [`Store::append_log`], inside this transaction.
+    async fn append_log(&mut self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError>;
+
+    /// As [`Store::create_user`], inside this transaction.
+    async fn create_user(&mut self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError>;
+
+    /// As [`Store::set_password`], inside this transaction.
+    async fn set_password(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        password_hash: &str,
+        change_required: bool,
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::set_user_status`], inside this transaction.
+    async fn set_user_status(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        status: UserStatus,
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::set_user_roles`], inside this transaction.
+    async fn set_user_roles(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        roles: &[Role],
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::record_login_success`], inside this transaction.
+    async fn record_login_success(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(Option<OffsetDateTime>, u32), StoreError>;
+
+    /// As [`Store::record_login_failure`], inside this transaction.
+    async fn record_login_failure(&mut self, institution: InstitutionId, user: UserId) -> Result<(), StoreError>;
+
+    /// As [`Store::put_throttle`], inside this transaction.
+    async fn put_throttle(&mut self, throttle: &Throttle) -> Result<(), StoreError>;
+
+    /// As [`Store::clear_throttle`], inside this transaction.
+    async fn clear_throttle(&mut self, login_id: &str) -> Result<(), StoreError>;
+
+    /// As [`Store::put_totp`], inside this transaction.
+    async fn put_totp(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        record: &TotpRecord,
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::confirm_totp`], inside this transaction.
+    async fn confirm_totp(&mut self, institution: InstitutionId, user: UserId) -> Result<(), StoreError>;
+
+    /// As [`Store::replace_recovery_codes`], inside this transaction.
+    async fn replace_recovery_codes(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::delete_second_factors`], inside this transaction.
+    async fn delete_second_factors(&mut self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError>;
+
+    /// As [`Store::create_reenroll_pass`], inside this transaction.
+    async fn create_reenroll_pass(&mut self, pass: &ReenrollPass) -> Result<(), StoreError>;
+
+    /// As [`Store::use_reenroll_pass`], inside this transaction.
+    async fn use_reenroll_pass(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        pass_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// As [`Store::create_session`], inside this transaction.
+    async fn create_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// As [`Store::update_session`], inside this transaction.
+    async fn update_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// As [`Store::delete_session`], inside this transaction.
+    async fn delete_session(&mut self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// As [`Store::delete_user_sessions`], inside this transaction.
+    async fn delete_user_sessions(&mut self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError>;
+
+    /// As [`Store::add_webauthn_credential`], inside this transaction.
+    async fn add_webauthn_credential(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        credential: &WebauthnCredential,
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::delete_webauthn_credential`], inside this transaction.
+    async fn delete_webauthn_credential(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// As [`Store::add_terminal`], inside this transaction.
+    async fn add_terminal(&mut self, terminal: &Terminal) -> Result<(), StoreError>;
+
+    /// As [`Store::revoke_terminal`], inside this transaction.
+    async fn revoke_terminal(
+        &mut self,
+        institution: InstitutionId,
+        name: &TerminalName,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// As [`Store::set_require_registered_terminal`], inside this transaction.
+    async fn set_require_registered_terminal(
+        &mut self,
+        institution: InstitutionId,
+        required: bool,
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::delete_sessions_of_certificate`], inside this transaction.
+    async fn delete_sessions_of_certificate(
+        &mut self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<u64, StoreError>;
+
+    /// As [`Store::create_emergency_grant`], inside this transaction.
+    async fn create_emergency_grant(&mut self, grant: &EmergencyGrantRecord) -> Result<(), StoreError>;
+
+    /// As [`Store::review_emergency_grant`], inside this transaction.
+    async fn review_emergency_grant(
+        &mut self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+        review: &EmergencyReview,
+    ) -> Result<bool, StoreError>;
+
+    /// As [`Store::seal_account`], inside this transaction.
+    async fn seal_account(&mut self, account: &SealedAccount) -> Result<(), StoreError>;
+
+    /// As [`Store::create_sealed_activation`], inside this transaction.
+    async fn create_sealed_activation(&mut self, activation: &SealedActivation) -> Result<(), StoreError>;
+
+    /// As [`Store::close_sealed_account`], inside this transaction.
+    async fn close_sealed_account(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u32, StoreError>;
+
+    /// As [`Store::add_category`], inside this transaction.
+    async fn add_category(&mut self, category: &CategoryDef) -> Result<(), StoreError>;
+
+    /// As [`Store::set_role_grants`], inside this transaction.
+    async fn set_role_grants(
+        &mut self,
+        institution: InstitutionId,
+        role: Role,
+        grants: &[(Action, Category)],
+        changed_by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Makes everything done in the transaction durable and visible.
+    ///
+    /// # Errors
+    /// When an earlier step failed, or the database refuses the commit (nothing is then
+    /// written either way).
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -1,16 +1,14 @@
 //! The PostgreSQL backend: `UUID` and `TIMESTAMPTZ` columns, the same statements as SQLite.
 
-use crate::error::{
-    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation, is_unique_violation,
-    one_line, terminal_insert_error, user_data_insert_error,
-};
+use crate::error::{from_sqlx, is_foreign_key_violation, is_unique_violation, one_line, user_data_insert_error};
 use crate::rows::{
     CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, ReenrollPassRow, RoleGrantRow,
     SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
     WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
-    assemble_users, counter, created_user, generation, log_hash, log_index, status_unchanged, stored_time,
+    assemble_users, counter, log_hash, log_index, stored_time,
 };
-use crate::{Store, StoreError, log, sql};
+use crate::unit::{Unit, in_transaction, step};
+use crate::{Store, StoreError, StoreTx, log, sql};
 use mamori_core::audit::{AuditQuery, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
@@ -21,11 +19,13 @@ use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
+
+mod write;
 
 const BACKEND: Backend = Backend::Postgres;
 
@@ -64,44 +64,11 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    async fn insert_user(
-        tx: &mut sqlx::PgConnection,
-        institution: InstitutionId,
-        user: &NewUser,
-    ) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_USER)
-            .bind(institution.as_uuid())
-            .bind(user.id.as_uuid())
-            .bind(user.login_id.as_str())
-            .bind(user.display_name.as_str())
-            .bind(user.job_type.as_str())
-            .bind(UserStatus::Active.as_str())
-            .bind(&user.password_hash)
-            .bind(user.password_change_required)
-            .bind(stored_time(user.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_login_id_violation(&e) {
-                    StoreError::Conflict { what: "login ID" }
-                } else if is_unique_violation(&e) {
-                    StoreError::Conflict { what: "user ID" }
-                } else {
-                    from_sqlx(BACKEND, e)
-                }
-            })?;
-        for role in &user.roles {
-            sqlx::query(sql::INSERT_USER_ROLE)
-                .bind(institution.as_uuid())
-                .bind(user.id.as_uuid())
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
-                })?;
-        }
-        Ok(())
+    /// A `READ COMMITTED` transaction: a unit of work, or the transaction of one pool-level
+    /// mutation.
+    async fn unit(&self) -> Result<Unit<Postgres>, StoreError> {
+        let tx = self.pool.begin_with(sql::PG_BEGIN_READ_COMMITTED).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(Unit::new(tx, BACKEND))
     }
 
     async fn insert_institution(conn: &mut sqlx::PgConnection, institution: &Institution) -> Result<(), StoreError> {
@@ -306,6 +273,10 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn begin(&self) -> Result<Box<dyn StoreTx + '_>, StoreError> {
+        Ok(Box::new(self.unit().await?))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -333,7 +304,7 @@ impl Store for PgStore {
             return Err(StoreError::AlreadyInitialized);
         }
         Self::insert_institution(&mut tx, institution).await?;
-        Self::insert_user(&mut tx, institution.id, admin).await?;
+        write::insert_user(&mut tx, institution.id, admin).await?;
         sqlx::query(sql::UPSERT_TOTP)
             .bind(institution.id.as_uuid())
             .bind(admin.id.as_uuid())
@@ -368,20 +339,7 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // Institutions are never deleted, so the row cannot vanish before the insert; the
-        // foreign key still guards it.
-        let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
-            .bind(institution.as_uuid())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if !exists {
-            return Err(StoreError::NotFound { what: "institution" });
-        }
-        Self::insert_user(&mut tx, institution, user).await?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(created_user(institution, user))
+        in_transaction!(self, write::create_user(institution, user))
     }
 
     async fn user(&self, institution: InstitutionId, id: UserId) -> Result<Option<User>, StoreError> {
@@ -433,15 +391,7 @@ impl Store for PgStore {
         password_hash: &str,
         change_required: bool,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_PASSWORD)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .bind(password_hash)
-            .bind(change_required)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "user")
+        in_transaction!(self, write::set_password(institution, user, password_hash, change_required))
     }
 
     async fn set_user_status(
@@ -450,56 +400,11 @@ impl Store for PgStore {
         user: UserId,
         status: UserStatus,
     ) -> Result<(), StoreError> {
-        let (institution, user) = (institution.as_uuid(), user.as_uuid());
-        let result = sqlx::query(sql::UPDATE_USER_STATUS)
-            .bind(institution)
-            .bind(user)
-            .bind(status.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if result.rows_affected() == 1 {
-            return Ok(());
-        }
-        // Retired is final, so a user found retired now was retired at the UPDATE.
-        let current: Option<String> = sqlx::query_scalar(sql::SELECT_USER_STATUS)
-            .bind(institution)
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Err(status_unchanged(current))
+        in_transaction!(self, write::set_user_status(institution, user, status))
     }
 
     async fn set_user_roles(&self, institution: InstitutionId, user: UserId, roles: &[Role]) -> Result<(), StoreError> {
-        let (institution, user) = (institution.as_uuid(), user.as_uuid());
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // Locks the user row: a concurrent replacement waits, then replaces these roles.
-        sqlx::query(sql::PG_LOCK_USER)
-            .bind(institution)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "user" })?;
-        sqlx::query(sql::DELETE_USER_ROLES)
-            .bind(institution)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        for role in roles {
-            sqlx::query(sql::INSERT_USER_ROLE)
-                .bind(institution)
-                .bind(user)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
-                })?;
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+        in_transaction!(self, write::set_user_roles(institution, user, roles))
     }
 
     async fn user_ledger(&self, institution: InstitutionId) -> Result<Vec<(User, Option<OffsetDateTime>)>, StoreError> {
@@ -517,37 +422,11 @@ impl Store for PgStore {
         user: UserId,
         at: OffsetDateTime,
     ) -> Result<(Option<OffsetDateTime>, u32), StoreError> {
-        let (institution, user) = (institution.as_uuid(), user.as_uuid());
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // The row stays locked from the read to the commit: no failure can slip in between.
-        let row = sqlx::query(sql::PG_SELECT_LOGIN_STATE_FOR_UPDATE)
-            .bind(institution)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "user" })?;
-        let previous = get(&row, "last_login_at")?;
-        let failures = counter("users.failures_since_login", get(&row, "failures_since_login")?)?;
-        sqlx::query(sql::UPDATE_LOGIN_SUCCESS)
-            .bind(institution)
-            .bind(user)
-            .bind(stored_time(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok((previous, failures))
+        in_transaction!(self, write::record_login_success(institution, user, at))
     }
 
     async fn record_login_failure(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_LOGIN_FAILURE)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "user")
+        in_transaction!(self, write::record_login_failure(institution, user))
     }
 
     async fn throttle(&self, login_id: &str) -> Result<Option<Throttle>, StoreError> {
@@ -568,23 +447,11 @@ impl Store for PgStore {
     }
 
     async fn put_throttle(&self, throttle: &Throttle) -> Result<(), StoreError> {
-        sqlx::query(sql::UPSERT_THROTTLE)
-            .bind(&throttle.login_id)
-            .bind(i64::from(throttle.failures))
-            .bind(stored_time(throttle.last_failure_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::put_throttle(throttle))
     }
 
     async fn clear_throttle(&self, login_id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::DELETE_THROTTLE)
-            .bind(login_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::clear_throttle(login_id))
     }
 
     async fn totp(&self, institution: InstitutionId, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
@@ -607,27 +474,11 @@ impl Store for PgStore {
     }
 
     async fn put_totp(&self, institution: InstitutionId, user: UserId, record: &TotpRecord) -> Result<(), StoreError> {
-        sqlx::query(sql::UPSERT_TOTP)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .bind(record.secret.as_slice())
-            .bind(record.confirmed)
-            .bind(record.last_used_step)
-            .bind(stored_time(record.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "TOTP enrollment"))?;
-        Ok(())
+        in_transaction!(self, write::put_totp(institution, user, record))
     }
 
     async fn confirm_totp(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::CONFIRM_TOTP)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "TOTP enrollment")
+        in_transaction!(self, write::confirm_totp(institution, user))
     }
 
     async fn use_totp_step(&self, institution: InstitutionId, user: UserId, step: i64) -> Result<bool, StoreError> {
@@ -648,34 +499,7 @@ impl Store for PgStore {
         hashes: &[[u8; 32]],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let (institution, user) = (institution.as_uuid(), user.as_uuid());
-        let at = stored_time(at);
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // Locks the user row: a concurrent replacement waits, then deletes these codes too.
-        sqlx::query(sql::PG_LOCK_USER)
-            .bind(institution)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "user" })?;
-        sqlx::query(sql::DELETE_RECOVERY_CODES)
-            .bind(institution)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        for hash in hashes {
-            sqlx::query(sql::INSERT_RECOVERY_CODE)
-                .bind(institution)
-                .bind(user)
-                .bind(hash.as_slice())
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| user_data_insert_error(BACKEND, e, "recovery code"))?;
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+        in_transaction!(self, write::replace_recovery_codes(institution, user, hashes, at))
     }
 
     async fn use_recovery_code(
@@ -707,44 +531,11 @@ impl Store for PgStore {
     }
 
     async fn delete_second_factors(&self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError> {
-        let (institution, user) = (institution.as_uuid(), user.as_uuid());
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let totp = sqlx::query(sql::DELETE_TOTP)
-            .bind(institution)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        sqlx::query(sql::DELETE_RECOVERY_CODES)
-            .bind(institution)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIALS)
-            .bind(institution)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(totp.rows_affected() > 0)
+        in_transaction!(self, write::delete_second_factors(institution, user))
     }
 
     async fn create_reenroll_pass(&self, pass: &ReenrollPass) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_REENROLL_PASS)
-            .bind(pass.institution.as_uuid())
-            .bind(pass.user.as_uuid())
-            .bind(pass.pass_hash.as_slice())
-            .bind(pass.issued_by.as_uuid())
-            .bind(&pass.reason)
-            .bind(stored_time(pass.issued_at))
-            .bind(stored_time(pass.expires_at))
-            .bind(pass.used_at.map(stored_time))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "re-enrollment pass"))?;
-        Ok(())
+        in_transaction!(self, write::create_reenroll_pass(pass))
     }
 
     async fn use_reenroll_pass(
@@ -754,15 +545,7 @@ impl Store for PgStore {
         pass_hash: &[u8; 32],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::USE_REENROLL_PASS)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .bind(pass_hash.as_slice())
-            .bind(stored_time(at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::use_reenroll_pass(institution, user, pass_hash, at))
     }
 
     async fn reenroll_passes(&self, institution: InstitutionId) -> Result<Vec<ReenrollPass>, StoreError> {
@@ -775,23 +558,7 @@ impl Store for PgStore {
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SESSION)
-            .bind(session.token_hash.as_slice())
-            .bind(session.institution.as_uuid())
-            .bind(session.user.as_uuid())
-            .bind(session.stage.as_str())
-            .bind(stored_time(session.created_at))
-            .bind(stored_time(session.last_seen_at))
-            .bind(stored_time(session.expires_at))
-            .bind(session.locked)
-            .bind(&session.csrf_token)
-            .bind(session.previous_login_at.map(stored_time))
-            .bind(i64::from(session.failures_since_previous))
-            .bind(session.client_cert_sha256.as_deref())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "session token"))?;
-        Ok(())
+        in_transaction!(self, write::create_session(session))
     }
 
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
@@ -804,20 +571,7 @@ impl Store for PgStore {
     }
 
     async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_SESSION)
-            .bind(session.institution.as_uuid())
-            .bind(session.token_hash.as_slice())
-            .bind(session.stage.as_str())
-            .bind(stored_time(session.last_seen_at))
-            .bind(stored_time(session.expires_at))
-            .bind(session.locked)
-            .bind(session.previous_login_at.map(stored_time))
-            .bind(i64::from(session.failures_since_previous))
-            .bind(&session.csrf_token)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "session")
+        in_transaction!(self, write::update_session(session))
     }
 
     async fn touch_session(
@@ -837,23 +591,11 @@ impl Store for PgStore {
     }
 
     async fn delete_session(&self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        sqlx::query(sql::DELETE_SESSION)
-            .bind(institution.as_uuid())
-            .bind(token_hash.as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::delete_session(institution, token_hash))
     }
 
     async fn delete_user_sessions(&self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError> {
-        let result = sqlx::query(sql::DELETE_USER_SESSIONS)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected())
+        in_transaction!(self, write::delete_user_sessions(institution, user))
     }
 
     async fn add_webauthn_credential(
@@ -862,18 +604,7 @@ impl Store for PgStore {
         user: UserId,
         credential: &WebauthnCredential,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_WEBAUTHN_CREDENTIAL)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .bind(credential.credential_id.as_slice())
-            .bind(&credential.name)
-            .bind(&credential.credential_json)
-            .bind(stored_time(credential.created_at))
-            .bind(credential.last_used_at.map(stored_time))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "security key"))?;
-        Ok(())
+        in_transaction!(self, write::add_webauthn_credential(institution, user, credential))
     }
 
     async fn webauthn_credentials(
@@ -916,14 +647,7 @@ impl Store for PgStore {
         user: UserId,
         credential_id: &[u8],
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIAL)
-            .bind(institution.as_uuid())
-            .bind(user.as_uuid())
-            .bind(credential_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::delete_webauthn_credential(institution, user, credential_id))
     }
 
     async fn put_webauthn_challenge(
@@ -976,17 +700,7 @@ impl Store for PgStore {
     }
 
     async fn add_terminal(&self, terminal: &Terminal) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_TERMINAL)
-            .bind(terminal.institution.as_uuid())
-            .bind(terminal.id.as_uuid())
-            .bind(terminal.name.as_str())
-            .bind(&terminal.cert_sha256)
-            .bind(stored_time(terminal.issued_at))
-            .bind(terminal.revoked_at.map(stored_time))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| terminal_insert_error(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::add_terminal(terminal))
     }
 
     async fn terminals(&self, institution: InstitutionId) -> Result<Vec<Terminal>, StoreError> {
@@ -1004,14 +718,7 @@ impl Store for PgStore {
         name: &TerminalName,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::REVOKE_TERMINAL)
-            .bind(institution.as_uuid())
-            .bind(name.as_str())
-            .bind(stored_time(at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::revoke_terminal(institution, name, at))
     }
 
     async fn terminal_by_fingerprint(
@@ -1033,13 +740,7 @@ impl Store for PgStore {
         institution: InstitutionId,
         required: bool,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_REQUIRE_REGISTERED_TERMINAL)
-            .bind(institution.as_uuid())
-            .bind(required)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "institution")
+        in_transaction!(self, write::set_require_registered_terminal(institution, required))
     }
 
     async fn require_registered_terminal(&self, institution: InstitutionId) -> Result<bool, StoreError> {
@@ -1056,31 +757,10 @@ impl Store for PgStore {
         institution: InstitutionId,
         cert_sha256: &str,
     ) -> Result<u64, StoreError> {
-        let result = sqlx::query(sql::DELETE_SESSIONS_OF_CERTIFICATE)
-            .bind(institution.as_uuid())
-            .bind(cert_sha256)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected())
+        in_transaction!(self, write::delete_sessions_of_certificate(institution, cert_sha256))
     }
     async fn create_emergency_grant(&self, grant: &EmergencyGrantRecord) -> Result<(), StoreError> {
-        let review = grant.review.as_ref();
-        sqlx::query(sql::INSERT_EMERGENCY_GRANT)
-            .bind(grant.institution.as_uuid())
-            .bind(grant.id.as_uuid())
-            .bind(grant.user.as_uuid())
-            .bind(grant.patient.as_uuid())
-            .bind(&grant.reason)
-            .bind(stored_time(grant.granted_at))
-            .bind(stored_time(grant.expires_at))
-            .bind(review.map(|r| r.reviewed_by.as_uuid()))
-            .bind(review.map(|r| stored_time(r.reviewed_at)))
-            .bind(review.map(|r| r.note.as_str()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "emergency grant"))?;
-        Ok(())
+        in_transaction!(self, write::create_emergency_grant(grant))
     }
 
     async fn active_emergency_grants(
@@ -1128,30 +808,10 @@ impl Store for PgStore {
         id: EmergencyGrantId,
         review: &EmergencyReview,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::REVIEW_EMERGENCY_GRANT)
-            .bind(institution.as_uuid())
-            .bind(id.as_uuid())
-            .bind(review.reviewed_by.as_uuid())
-            .bind(stored_time(review.reviewed_at))
-            .bind(&review.note)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                // The reviewer is not a user of the institution.
-                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
-            })?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::review_emergency_grant(institution, id, review))
     }
     async fn seal_account(&self, account: &SealedAccount) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SEALED_ACCOUNT)
-            .bind(account.institution.as_uuid())
-            .bind(account.user.as_uuid())
-            .bind(i64::from(account.generation))
-            .bind(stored_time(account.sealed_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "sealed account"))?;
-        Ok(())
+        in_transaction!(self, write::seal_account(account))
     }
 
     async fn sealed_account(
@@ -1178,33 +838,7 @@ impl Store for PgStore {
     }
 
     async fn create_sealed_activation(&self, activation: &SealedActivation) -> Result<(), StoreError> {
-        let (institution, user) = (activation.institution.as_uuid(), activation.user.as_uuid());
-        // Sealed accounts are never deleted: one found here is still there at the insert, so a
-        // foreign-key failure of the insert can only be the confirmer.
-        let sealed: bool = sqlx::query_scalar(sql::SEALED_ACCOUNT_EXISTS)
-            .bind(institution)
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if !sealed {
-            return Err(StoreError::NotFound { what: "sealed account" });
-        }
-        sqlx::query(sql::INSERT_SEALED_ACTIVATION)
-            .bind(institution)
-            .bind(activation.id.as_uuid())
-            .bind(user)
-            .bind(i64::from(activation.generation))
-            .bind(&activation.used_by)
-            .bind(&activation.reason)
-            .bind(activation.confirmed_by.as_uuid())
-            .bind(stored_time(activation.activated_at))
-            .bind(stored_time(activation.expires_at))
-            .bind(activation.closed_at.map(stored_time))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "sealed activation"))?;
-        Ok(())
+        in_transaction!(self, write::create_sealed_activation(activation))
     }
 
     async fn active_sealed_activation(
@@ -1238,41 +872,11 @@ impl Store for PgStore {
         user: UserId,
         at: OffsetDateTime,
     ) -> Result<u32, StoreError> {
-        let (institution, user, at) = (institution.as_uuid(), user.as_uuid(), stored_time(at));
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // The re-key locks the account's row: a concurrent close waits, then re-keys again.
-        // Any error rolls both statements back.
-        let new_generation: i64 = sqlx::query_scalar(sql::BUMP_SEALED_ACCOUNT_GENERATION)
-            .bind(institution)
-            .bind(user)
-            .bind(at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "sealed account" })?;
-        let new_generation = generation("sealed_accounts.generation", new_generation)?;
-        sqlx::query(sql::CLOSE_SEALED_ACTIVATIONS)
-            .bind(institution)
-            .bind(user)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(new_generation)
+        in_transaction!(self, write::close_sealed_account(institution, user, at))
     }
 
     async fn add_category(&self, category: &CategoryDef) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_CATEGORY)
-            .bind(category.institution.as_uuid())
-            .bind(category.category.as_str())
-            .bind(&category.label_ja)
-            .bind(&category.label_en)
-            .bind(stored_time(category.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| institution_data_insert_error(BACKEND, e, "category"))?;
-        Ok(())
+        in_transaction!(self, write::add_category(category))
     }
 
     async fn categories(&self, institution: InstitutionId) -> Result<Vec<CategoryDef>, StoreError> {
@@ -1292,45 +896,7 @@ impl Store for PgStore {
         changed_by: UserId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let institution = institution.as_uuid();
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // The upsert locks the role's row: a concurrent replacement waits, then replaces these
-        // grants. Any error rolls all back, so the old grants are kept.
-        sqlx::query(sql::UPSERT_ROLE_POLICY)
-            .bind(institution)
-            .bind(role.as_str())
-            .bind(changed_by.as_uuid())
-            .bind(stored_time(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                // `changed_by` is not a user of the institution (nor is there one, for an
-                // unknown institution).
-                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
-            })?;
-        sqlx::query(sql::DELETE_ROLE_GRANTS)
-            .bind(institution)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        for (action, category) in grants {
-            sqlx::query(sql::INSERT_ROLE_GRANT)
-                .bind(institution)
-                .bind(role.as_str())
-                .bind(action.as_str())
-                .bind(category.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict { what: "role grant" }
-                    } else {
-                        from_sqlx(BACKEND, e)
-                    }
-                })?;
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+        in_transaction!(self, write::set_role_grants(institution, role, grants, changed_by, at))
     }
 
     async fn role_grants(
@@ -1346,84 +912,11 @@ impl Store for PgStore {
     }
 
     async fn append_log(&self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError> {
-        let id = institution.as_uuid();
-        if entries.is_empty() {
-            let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| from_sqlx(BACKEND, e))?;
-            if !exists {
-                return Err(StoreError::NotFound { what: "institution" });
-            }
-            return self.log_head(institution).await;
-        }
-        let mut tx = self.pool.begin().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // The head row exists after this (a concurrent first append waits here for the other to
-        // commit); locking it serializes the institution's appends until the commit. Any error
-        // rolls every row back.
-        let (empty_root, empty_frontier) = log::empty_head();
-        sqlx::query(sql::INSERT_LOG_HEAD_IF_MISSING)
-            .bind(id)
-            .bind(empty_root.as_slice())
-            .bind(empty_frontier)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| institution_data_insert_error(BACKEND, e, "log head"))?;
-        let row =
-            sqlx::query(sql::PG_LOCK_LOG_HEAD).bind(id).fetch_one(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let frontier = log_head_row(&row)?.into_frontier()?;
-        let (leaves, head) = log::plan_append(frontier, entries)?;
-        for leaf in &leaves {
-            let columns = &leaf.entry.columns;
-            sqlx::query(sql::INSERT_LOG_LEAF)
-                .bind(id)
-                .bind(leaf.idx)
-                .bind(leaf.entry.leaf.as_slice())
-                .bind(leaf.hash.as_slice())
-                .bind(stored_time(columns.at))
-                .bind(columns.actor.map(|u| u.as_uuid()))
-                .bind(columns.patient.map(|p| p.as_uuid()))
-                .bind(columns.action.as_str())
-                .bind(columns.outcome.as_str())
-                .bind(columns.category.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| from_sqlx(BACKEND, e))?;
-            for node in &leaf.nodes {
-                sqlx::query(sql::INSERT_LOG_NODE)
-                    .bind(id)
-                    .bind(node.level)
-                    .bind(node.idx)
-                    .bind(node.hash.as_slice())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| from_sqlx(BACKEND, e))?;
-            }
-        }
-        let result = sqlx::query(sql::UPDATE_LOG_HEAD)
-            .bind(id)
-            .bind(head.size)
-            .bind(head.root.as_slice())
-            .bind(head.frontier.as_slice())
-            .bind(head.old_size)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if result.rows_affected() != 1 {
-            return Err(StoreError::Database { detail: "the log head moved during an append".to_owned() });
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        head.head()
+        in_transaction!(self, write::append_log(institution, entries))
     }
 
     async fn log_head(&self, institution: InstitutionId) -> Result<LogHead, StoreError> {
-        let row = sqlx::query(sql::SELECT_LOG_HEAD)
-            .bind(institution.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        row.map_or_else(|| Ok(log::no_head()), |row| log_head_row(&row)?.into_head())
+        write::read_log_head(&self.pool, institution.as_uuid()).await
     }
 
     async fn log_leaves(
@@ -1490,6 +983,221 @@ impl Store for PgStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| Ok((log_index("log_leaves.idx", get(row, "idx")?)?, get(row, "leaf")?))).collect()
+    }
+}
+
+/// A unit of work on PostgreSQL: a `READ COMMITTED` transaction; [`StoreTx::append_log`] locks
+/// the institution's log head (`FOR UPDATE`) until the transaction ends, so appends to one
+/// institution's log are serialized.
+#[async_trait::async_trait]
+impl StoreTx for Unit<Postgres> {
+    async fn append_log(&mut self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError> {
+        step!(self, write::append_log(institution, entries))
+    }
+
+    async fn create_user(&mut self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError> {
+        step!(self, write::create_user(institution, user))
+    }
+
+    async fn set_password(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        password_hash: &str,
+        change_required: bool,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_password(institution, user, password_hash, change_required))
+    }
+
+    async fn set_user_status(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        status: UserStatus,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_user_status(institution, user, status))
+    }
+
+    async fn set_user_roles(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        roles: &[Role],
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_user_roles(institution, user, roles))
+    }
+
+    async fn record_login_success(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(Option<OffsetDateTime>, u32), StoreError> {
+        step!(self, write::record_login_success(institution, user, at))
+    }
+
+    async fn record_login_failure(&mut self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
+        step!(self, write::record_login_failure(institution, user))
+    }
+
+    async fn put_throttle(&mut self, throttle: &Throttle) -> Result<(), StoreError> {
+        step!(self, write::put_throttle(throttle))
+    }
+
+    async fn clear_throttle(&mut self, login_id: &str) -> Result<(), StoreError> {
+        step!(self, write::clear_throttle(login_id))
+    }
+
+    async fn put_totp(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        record: &TotpRecord,
+    ) -> Result<(), StoreError> {
+        step!(self, write::put_totp(institution, user, record))
+    }
+
+    async fn confirm_totp(&mut self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
+        step!(self, write::confirm_totp(institution, user))
+    }
+
+    async fn replace_recovery_codes(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        step!(self, write::replace_recovery_codes(institution, user, hashes, at))
+    }
+
+    async fn delete_second_factors(&mut self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError> {
+        step!(self, write::delete_second_factors(institution, user))
+    }
+
+    async fn create_reenroll_pass(&mut self, pass: &ReenrollPass) -> Result<(), StoreError> {
+        step!(self, write::create_reenroll_pass(pass))
+    }
+
+    async fn use_reenroll_pass(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        pass_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::use_reenroll_pass(institution, user, pass_hash, at))
+    }
+
+    async fn create_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        step!(self, write::create_session(session))
+    }
+
+    async fn update_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        step!(self, write::update_session(session))
+    }
+
+    async fn delete_session(&mut self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        step!(self, write::delete_session(institution, token_hash))
+    }
+
+    async fn delete_user_sessions(&mut self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError> {
+        step!(self, write::delete_user_sessions(institution, user))
+    }
+
+    async fn add_webauthn_credential(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        credential: &WebauthnCredential,
+    ) -> Result<(), StoreError> {
+        step!(self, write::add_webauthn_credential(institution, user, credential))
+    }
+
+    async fn delete_webauthn_credential(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        step!(self, write::delete_webauthn_credential(institution, user, credential_id))
+    }
+
+    async fn add_terminal(&mut self, terminal: &Terminal) -> Result<(), StoreError> {
+        step!(self, write::add_terminal(terminal))
+    }
+
+    async fn revoke_terminal(
+        &mut self,
+        institution: InstitutionId,
+        name: &TerminalName,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::revoke_terminal(institution, name, at))
+    }
+
+    async fn set_require_registered_terminal(
+        &mut self,
+        institution: InstitutionId,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_require_registered_terminal(institution, required))
+    }
+
+    async fn delete_sessions_of_certificate(
+        &mut self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<u64, StoreError> {
+        step!(self, write::delete_sessions_of_certificate(institution, cert_sha256))
+    }
+
+    async fn create_emergency_grant(&mut self, grant: &EmergencyGrantRecord) -> Result<(), StoreError> {
+        step!(self, write::create_emergency_grant(grant))
+    }
+
+    async fn review_emergency_grant(
+        &mut self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+        review: &EmergencyReview,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::review_emergency_grant(institution, id, review))
+    }
+
+    async fn seal_account(&mut self, account: &SealedAccount) -> Result<(), StoreError> {
+        step!(self, write::seal_account(account))
+    }
+
+    async fn create_sealed_activation(&mut self, activation: &SealedActivation) -> Result<(), StoreError> {
+        step!(self, write::create_sealed_activation(activation))
+    }
+
+    async fn close_sealed_account(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        step!(self, write::close_sealed_account(institution, user, at))
+    }
+
+    async fn add_category(&mut self, category: &CategoryDef) -> Result<(), StoreError> {
+        step!(self, write::add_category(category))
+    }
+
+    async fn set_role_grants(
+        &mut self,
+        institution: InstitutionId,
+        role: Role,
+        grants: &[(Action, Category)],
+        changed_by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_role_grants(institution, role, grants, changed_by, at))
+    }
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.finish().await
     }
 }
 

@@ -21,6 +21,12 @@ pub(crate) const PG_LOCK_INSTITUTIONS: &str = "LOCK TABLE institutions IN SHARE 
 /// SQLite only: take the write lock when the transaction starts.
 pub(crate) const SQLITE_BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 
+/// PostgreSQL only: every transaction the store opens, whatever the server's
+/// `default_transaction_isolation`: row locks taken by `FOR UPDATE` and by conditional
+/// `UPDATE`s then make a waiting statement re-check the latest committed row (instead of failing
+/// with a serialization error).
+pub(crate) const PG_BEGIN_READ_COMMITTED: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
 pub(crate) const INSERT_INSTITUTION: &str = "INSERT INTO institutions (id, name, created_at) VALUES ($1, $2, $3)";
 
 pub(crate) const SELECT_INSTITUTION: &str = "SELECT id, name, created_at FROM institutions WHERE id = $1";

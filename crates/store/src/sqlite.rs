@@ -4,16 +4,16 @@
 //! fractional digits ([`TIMESTAMP_FORMAT`]), so both round-trip exactly and sort as text.
 
 use crate::error::{
-    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation, is_unique_violation,
-    terminal_insert_error, user_data_insert_error,
+    from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, user_data_insert_error,
 };
 use crate::rows::{
     CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, ReenrollPassRow, RoleGrantRow,
     SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
     WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
-    assemble_users, counter, created_user, generation, log_hash, log_index, status_unchanged, stored_time,
+    assemble_users, counter, log_hash, log_index, stored_time,
 };
-use crate::{Store, StoreError, log, sql};
+use crate::unit::{Unit, in_transaction, step};
+use crate::{Store, StoreError, StoreTx, log, sql};
 use mamori_core::audit::{AuditQuery, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::Backend;
@@ -25,6 +25,7 @@ use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
 use sqlx::Row;
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -34,6 +35,8 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
+
+mod write;
 
 const BACKEND: Backend = Backend::Sqlite;
 
@@ -83,38 +86,11 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    async fn insert_user(
-        tx: &mut sqlx::SqliteConnection,
-        institution: InstitutionId,
-        user: &NewUser,
-    ) -> Result<(), StoreError> {
-        let institution = uuid_text(institution.as_uuid());
-        let id = uuid_text(user.id.as_uuid());
-        sqlx::query(sql::INSERT_USER)
-            .bind(&institution)
-            .bind(&id)
-            .bind(user.login_id.as_str())
-            .bind(user.display_name.as_str())
-            .bind(user.job_type.as_str())
-            .bind(UserStatus::Active.as_str())
-            .bind(&user.password_hash)
-            .bind(user.password_change_required)
-            .bind(time_text(user.created_at)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| user_insert_error(&e).unwrap_or_else(|| from_sqlx(BACKEND, e)))?;
-        for role in &user.roles {
-            sqlx::query(sql::INSERT_USER_ROLE)
-                .bind(&institution)
-                .bind(&id)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
-                })?;
-        }
-        Ok(())
+    /// A transaction holding the write lock from its start (`BEGIN IMMEDIATE`): a unit of work,
+    /// or the transaction of one pool-level mutation.
+    async fn unit(&self) -> Result<Unit<Sqlite>, StoreError> {
+        let tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
+        Ok(Unit::new(tx, BACKEND))
     }
 
     async fn insert_institution(
@@ -348,6 +324,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn begin(&self) -> Result<Box<dyn StoreTx + '_>, StoreError> {
+        Ok(Box::new(self.unit().await?))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -375,7 +355,7 @@ impl Store for SqliteStore {
             return Err(StoreError::AlreadyInitialized);
         }
         Self::insert_institution(&mut tx, institution).await?;
-        Self::insert_user(&mut tx, institution.id, admin).await?;
+        write::insert_user(&mut tx, institution.id, admin).await?;
         sqlx::query(sql::UPSERT_TOTP)
             .bind(uuid_text(institution.id.as_uuid()))
             .bind(uuid_text(admin.id.as_uuid()))
@@ -410,18 +390,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
-            .bind(uuid_text(institution.as_uuid()))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if !exists {
-            return Err(StoreError::NotFound { what: "institution" });
-        }
-        Self::insert_user(&mut tx, institution, user).await?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(created_user(institution, user))
+        in_transaction!(self, write::create_user(institution, user))
     }
 
     async fn user(&self, institution: InstitutionId, id: UserId) -> Result<Option<User>, StoreError> {
@@ -473,15 +442,7 @@ impl Store for SqliteStore {
         password_hash: &str,
         change_required: bool,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_PASSWORD)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .bind(password_hash)
-            .bind(change_required)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "user")
+        in_transaction!(self, write::set_password(institution, user, password_hash, change_required))
     }
 
     async fn set_user_status(
@@ -490,56 +451,11 @@ impl Store for SqliteStore {
         user: UserId,
         status: UserStatus,
     ) -> Result<(), StoreError> {
-        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
-        let result = sqlx::query(sql::UPDATE_USER_STATUS)
-            .bind(&institution)
-            .bind(&user)
-            .bind(status.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if result.rows_affected() == 1 {
-            return Ok(());
-        }
-        // Retired is final, so a user found retired now was retired at the UPDATE.
-        let current: Option<String> = sqlx::query_scalar(sql::SELECT_USER_STATUS)
-            .bind(&institution)
-            .bind(&user)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Err(status_unchanged(current))
+        in_transaction!(self, write::set_user_status(institution, user, status))
     }
 
     async fn set_user_roles(&self, institution: InstitutionId, user: UserId, roles: &[Role]) -> Result<(), StoreError> {
-        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        // The write lock is held from the check to the commit.
-        sqlx::query(sql::SELECT_USER_EXISTS)
-            .bind(&institution)
-            .bind(&user)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "user" })?;
-        sqlx::query(sql::DELETE_USER_ROLES)
-            .bind(&institution)
-            .bind(&user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        for role in roles {
-            sqlx::query(sql::INSERT_USER_ROLE)
-                .bind(&institution)
-                .bind(&user)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) { StoreError::Conflict { what: "role" } } else { from_sqlx(BACKEND, e) }
-                })?;
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+        in_transaction!(self, write::set_user_roles(institution, user, roles))
     }
 
     async fn user_ledger(&self, institution: InstitutionId) -> Result<Vec<(User, Option<OffsetDateTime>)>, StoreError> {
@@ -557,37 +473,11 @@ impl Store for SqliteStore {
         user: UserId,
         at: OffsetDateTime,
     ) -> Result<(Option<OffsetDateTime>, u32), StoreError> {
-        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
-        // The write lock is held from the read to the commit: no failure can slip in between.
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let row = sqlx::query(sql::SELECT_LOGIN_STATE)
-            .bind(&institution)
-            .bind(&user)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "user" })?;
-        let previous = get_opt_time(&row, "last_login_at")?;
-        let failures = counter("users.failures_since_login", get(&row, "failures_since_login")?)?;
-        sqlx::query(sql::UPDATE_LOGIN_SUCCESS)
-            .bind(&institution)
-            .bind(&user)
-            .bind(time_text(at)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok((previous, failures))
+        in_transaction!(self, write::record_login_success(institution, user, at))
     }
 
     async fn record_login_failure(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_LOGIN_FAILURE)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "user")
+        in_transaction!(self, write::record_login_failure(institution, user))
     }
 
     async fn throttle(&self, login_id: &str) -> Result<Option<Throttle>, StoreError> {
@@ -608,23 +498,11 @@ impl Store for SqliteStore {
     }
 
     async fn put_throttle(&self, throttle: &Throttle) -> Result<(), StoreError> {
-        sqlx::query(sql::UPSERT_THROTTLE)
-            .bind(&throttle.login_id)
-            .bind(i64::from(throttle.failures))
-            .bind(time_text(throttle.last_failure_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::put_throttle(throttle))
     }
 
     async fn clear_throttle(&self, login_id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::DELETE_THROTTLE)
-            .bind(login_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::clear_throttle(login_id))
     }
 
     async fn totp(&self, institution: InstitutionId, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
@@ -647,27 +525,11 @@ impl Store for SqliteStore {
     }
 
     async fn put_totp(&self, institution: InstitutionId, user: UserId, record: &TotpRecord) -> Result<(), StoreError> {
-        sqlx::query(sql::UPSERT_TOTP)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .bind(record.secret.as_slice())
-            .bind(record.confirmed)
-            .bind(record.last_used_step)
-            .bind(time_text(record.created_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "TOTP enrollment"))?;
-        Ok(())
+        in_transaction!(self, write::put_totp(institution, user, record))
     }
 
     async fn confirm_totp(&self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::CONFIRM_TOTP)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "TOTP enrollment")
+        in_transaction!(self, write::confirm_totp(institution, user))
     }
 
     async fn use_totp_step(&self, institution: InstitutionId, user: UserId, step: i64) -> Result<bool, StoreError> {
@@ -688,33 +550,7 @@ impl Store for SqliteStore {
         hashes: &[[u8; 32]],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
-        let at = time_text(at)?;
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        sqlx::query(sql::SELECT_USER_EXISTS)
-            .bind(&institution)
-            .bind(&user)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "user" })?;
-        sqlx::query(sql::DELETE_RECOVERY_CODES)
-            .bind(&institution)
-            .bind(&user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        for hash in hashes {
-            sqlx::query(sql::INSERT_RECOVERY_CODE)
-                .bind(&institution)
-                .bind(&user)
-                .bind(hash.as_slice())
-                .bind(&at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| user_data_insert_error(BACKEND, e, "recovery code"))?;
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+        in_transaction!(self, write::replace_recovery_codes(institution, user, hashes, at))
     }
 
     async fn use_recovery_code(
@@ -746,44 +582,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_second_factors(&self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError> {
-        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let totp = sqlx::query(sql::DELETE_TOTP)
-            .bind(&institution)
-            .bind(&user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        sqlx::query(sql::DELETE_RECOVERY_CODES)
-            .bind(&institution)
-            .bind(&user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIALS)
-            .bind(&institution)
-            .bind(&user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(totp.rows_affected() > 0)
+        in_transaction!(self, write::delete_second_factors(institution, user))
     }
 
     async fn create_reenroll_pass(&self, pass: &ReenrollPass) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_REENROLL_PASS)
-            .bind(uuid_text(pass.institution.as_uuid()))
-            .bind(uuid_text(pass.user.as_uuid()))
-            .bind(pass.pass_hash.as_slice())
-            .bind(uuid_text(pass.issued_by.as_uuid()))
-            .bind(&pass.reason)
-            .bind(time_text(pass.issued_at)?)
-            .bind(time_text(pass.expires_at)?)
-            .bind(opt_time_text(pass.used_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "re-enrollment pass"))?;
-        Ok(())
+        in_transaction!(self, write::create_reenroll_pass(pass))
     }
 
     async fn use_reenroll_pass(
@@ -793,15 +596,7 @@ impl Store for SqliteStore {
         pass_hash: &[u8; 32],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::USE_REENROLL_PASS)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .bind(pass_hash.as_slice())
-            .bind(time_text(at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::use_reenroll_pass(institution, user, pass_hash, at))
     }
 
     async fn reenroll_passes(&self, institution: InstitutionId) -> Result<Vec<ReenrollPass>, StoreError> {
@@ -814,23 +609,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SESSION)
-            .bind(session.token_hash.as_slice())
-            .bind(uuid_text(session.institution.as_uuid()))
-            .bind(uuid_text(session.user.as_uuid()))
-            .bind(session.stage.as_str())
-            .bind(time_text(session.created_at)?)
-            .bind(time_text(session.last_seen_at)?)
-            .bind(time_text(session.expires_at)?)
-            .bind(session.locked)
-            .bind(&session.csrf_token)
-            .bind(opt_time_text(session.previous_login_at)?)
-            .bind(i64::from(session.failures_since_previous))
-            .bind(session.client_cert_sha256.as_deref())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "session token"))?;
-        Ok(())
+        in_transaction!(self, write::create_session(session))
     }
 
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
@@ -843,20 +622,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_SESSION)
-            .bind(uuid_text(session.institution.as_uuid()))
-            .bind(session.token_hash.as_slice())
-            .bind(session.stage.as_str())
-            .bind(time_text(session.last_seen_at)?)
-            .bind(time_text(session.expires_at)?)
-            .bind(session.locked)
-            .bind(opt_time_text(session.previous_login_at)?)
-            .bind(i64::from(session.failures_since_previous))
-            .bind(&session.csrf_token)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "session")
+        in_transaction!(self, write::update_session(session))
     }
 
     async fn touch_session(
@@ -876,23 +642,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        sqlx::query(sql::DELETE_SESSION)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(token_hash.as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::delete_session(institution, token_hash))
     }
 
     async fn delete_user_sessions(&self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError> {
-        let result = sqlx::query(sql::DELETE_USER_SESSIONS)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected())
+        in_transaction!(self, write::delete_user_sessions(institution, user))
     }
 
     async fn add_webauthn_credential(
@@ -901,18 +655,7 @@ impl Store for SqliteStore {
         user: UserId,
         credential: &WebauthnCredential,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_WEBAUTHN_CREDENTIAL)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .bind(credential.credential_id.as_slice())
-            .bind(&credential.name)
-            .bind(&credential.credential_json)
-            .bind(time_text(credential.created_at)?)
-            .bind(opt_time_text(credential.last_used_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "security key"))?;
-        Ok(())
+        in_transaction!(self, write::add_webauthn_credential(institution, user, credential))
     }
 
     async fn webauthn_credentials(
@@ -955,14 +698,7 @@ impl Store for SqliteStore {
         user: UserId,
         credential_id: &[u8],
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::DELETE_WEBAUTHN_CREDENTIAL)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(user.as_uuid()))
-            .bind(credential_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::delete_webauthn_credential(institution, user, credential_id))
     }
 
     async fn put_webauthn_challenge(
@@ -1015,17 +751,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_terminal(&self, terminal: &Terminal) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_TERMINAL)
-            .bind(uuid_text(terminal.institution.as_uuid()))
-            .bind(uuid_text(terminal.id.as_uuid()))
-            .bind(terminal.name.as_str())
-            .bind(&terminal.cert_sha256)
-            .bind(time_text(terminal.issued_at)?)
-            .bind(opt_time_text(terminal.revoked_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| terminal_insert_error(BACKEND, e))?;
-        Ok(())
+        in_transaction!(self, write::add_terminal(terminal))
     }
 
     async fn terminals(&self, institution: InstitutionId) -> Result<Vec<Terminal>, StoreError> {
@@ -1043,14 +769,7 @@ impl Store for SqliteStore {
         name: &TerminalName,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::REVOKE_TERMINAL)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(name.as_str())
-            .bind(time_text(at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::revoke_terminal(institution, name, at))
     }
 
     async fn terminal_by_fingerprint(
@@ -1072,13 +791,7 @@ impl Store for SqliteStore {
         institution: InstitutionId,
         required: bool,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(sql::UPDATE_REQUIRE_REGISTERED_TERMINAL)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(required)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        one_row(&result, "institution")
+        in_transaction!(self, write::set_require_registered_terminal(institution, required))
     }
 
     async fn require_registered_terminal(&self, institution: InstitutionId) -> Result<bool, StoreError> {
@@ -1095,31 +808,10 @@ impl Store for SqliteStore {
         institution: InstitutionId,
         cert_sha256: &str,
     ) -> Result<u64, StoreError> {
-        let result = sqlx::query(sql::DELETE_SESSIONS_OF_CERTIFICATE)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(cert_sha256)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(result.rows_affected())
+        in_transaction!(self, write::delete_sessions_of_certificate(institution, cert_sha256))
     }
     async fn create_emergency_grant(&self, grant: &EmergencyGrantRecord) -> Result<(), StoreError> {
-        let review = grant.review.as_ref();
-        sqlx::query(sql::INSERT_EMERGENCY_GRANT)
-            .bind(uuid_text(grant.institution.as_uuid()))
-            .bind(uuid_text(grant.id.as_uuid()))
-            .bind(uuid_text(grant.user.as_uuid()))
-            .bind(uuid_text(grant.patient.as_uuid()))
-            .bind(&grant.reason)
-            .bind(time_text(grant.granted_at)?)
-            .bind(time_text(grant.expires_at)?)
-            .bind(review.map(|r| uuid_text(r.reviewed_by.as_uuid())))
-            .bind(opt_time_text(review.map(|r| r.reviewed_at))?)
-            .bind(review.map(|r| r.note.as_str()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "emergency grant"))?;
-        Ok(())
+        in_transaction!(self, write::create_emergency_grant(grant))
     }
 
     async fn active_emergency_grants(
@@ -1167,30 +859,10 @@ impl Store for SqliteStore {
         id: EmergencyGrantId,
         review: &EmergencyReview,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql::REVIEW_EMERGENCY_GRANT)
-            .bind(uuid_text(institution.as_uuid()))
-            .bind(uuid_text(id.as_uuid()))
-            .bind(uuid_text(review.reviewed_by.as_uuid()))
-            .bind(time_text(review.reviewed_at)?)
-            .bind(&review.note)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                // The reviewer is not a user of the institution.
-                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
-            })?;
-        Ok(result.rows_affected() == 1)
+        in_transaction!(self, write::review_emergency_grant(institution, id, review))
     }
     async fn seal_account(&self, account: &SealedAccount) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SEALED_ACCOUNT)
-            .bind(uuid_text(account.institution.as_uuid()))
-            .bind(uuid_text(account.user.as_uuid()))
-            .bind(i64::from(account.generation))
-            .bind(time_text(account.sealed_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "sealed account"))?;
-        Ok(())
+        in_transaction!(self, write::seal_account(account))
     }
 
     async fn sealed_account(
@@ -1217,33 +889,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_sealed_activation(&self, activation: &SealedActivation) -> Result<(), StoreError> {
-        let (institution, user) = (uuid_text(activation.institution.as_uuid()), uuid_text(activation.user.as_uuid()));
-        // Sealed accounts are never deleted: one found here is still there at the insert, so a
-        // foreign-key failure of the insert can only be the confirmer.
-        let sealed: bool = sqlx::query_scalar(sql::SEALED_ACCOUNT_EXISTS)
-            .bind(&institution)
-            .bind(&user)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if !sealed {
-            return Err(StoreError::NotFound { what: "sealed account" });
-        }
-        sqlx::query(sql::INSERT_SEALED_ACTIVATION)
-            .bind(&institution)
-            .bind(uuid_text(activation.id.as_uuid()))
-            .bind(&user)
-            .bind(i64::from(activation.generation))
-            .bind(&activation.used_by)
-            .bind(&activation.reason)
-            .bind(uuid_text(activation.confirmed_by.as_uuid()))
-            .bind(time_text(activation.activated_at)?)
-            .bind(time_text(activation.expires_at)?)
-            .bind(opt_time_text(activation.closed_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| user_data_insert_error(BACKEND, e, "sealed activation"))?;
-        Ok(())
+        in_transaction!(self, write::create_sealed_activation(activation))
     }
 
     async fn active_sealed_activation(
@@ -1277,41 +923,11 @@ impl Store for SqliteStore {
         user: UserId,
         at: OffsetDateTime,
     ) -> Result<u32, StoreError> {
-        let (institution, user) = (uuid_text(institution.as_uuid()), uuid_text(user.as_uuid()));
-        let at = time_text(at)?;
-        // The write lock is held from the re-key to the commit; any error rolls both back.
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let new_generation: i64 = sqlx::query_scalar(sql::BUMP_SEALED_ACCOUNT_GENERATION)
-            .bind(&institution)
-            .bind(&user)
-            .bind(&at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?
-            .ok_or(StoreError::NotFound { what: "sealed account" })?;
-        let new_generation = generation("sealed_accounts.generation", new_generation)?;
-        sqlx::query(sql::CLOSE_SEALED_ACTIVATIONS)
-            .bind(&institution)
-            .bind(&user)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        Ok(new_generation)
+        in_transaction!(self, write::close_sealed_account(institution, user, at))
     }
 
     async fn add_category(&self, category: &CategoryDef) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_CATEGORY)
-            .bind(uuid_text(category.institution.as_uuid()))
-            .bind(category.category.as_str())
-            .bind(&category.label_ja)
-            .bind(&category.label_en)
-            .bind(time_text(category.created_at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| institution_data_insert_error(BACKEND, e, "category"))?;
-        Ok(())
+        in_transaction!(self, write::add_category(category))
     }
 
     async fn categories(&self, institution: InstitutionId) -> Result<Vec<CategoryDef>, StoreError> {
@@ -1331,45 +947,7 @@ impl Store for SqliteStore {
         changed_by: UserId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let institution = uuid_text(institution.as_uuid());
-        // The write lock is held from the upsert to the commit; any error rolls all back, so
-        // the old grants are kept.
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        sqlx::query(sql::UPSERT_ROLE_POLICY)
-            .bind(&institution)
-            .bind(role.as_str())
-            .bind(uuid_text(changed_by.as_uuid()))
-            .bind(time_text(at)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                // `changed_by` is not a user of the institution (nor is there one, for an
-                // unknown institution).
-                if is_foreign_key_violation(&e) { StoreError::NotFound { what: "user" } } else { from_sqlx(BACKEND, e) }
-            })?;
-        sqlx::query(sql::DELETE_ROLE_GRANTS)
-            .bind(&institution)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        for (action, category) in grants {
-            sqlx::query(sql::INSERT_ROLE_GRANT)
-                .bind(&institution)
-                .bind(role.as_str())
-                .bind(action.as_str())
-                .bind(category.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict { what: "role grant" }
-                    } else {
-                        from_sqlx(BACKEND, e)
-                    }
-                })?;
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))
+        in_transaction!(self, write::set_role_grants(institution, role, grants, changed_by, at))
     }
 
     async fn role_grants(
@@ -1385,83 +963,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_log(&self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError> {
-        let id = uuid_text(institution.as_uuid());
-        if entries.is_empty() {
-            let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
-                .bind(&id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| from_sqlx(BACKEND, e))?;
-            if !exists {
-                return Err(StoreError::NotFound { what: "institution" });
-            }
-            return self.log_head(institution).await;
-        }
-        // The write lock is held from reading the head to the commit, so appends are
-        // serialized; any error rolls every row back.
-        let mut tx = self.pool.begin_with(sql::SQLITE_BEGIN_IMMEDIATE).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let (empty_root, empty_frontier) = log::empty_head();
-        sqlx::query(sql::INSERT_LOG_HEAD_IF_MISSING)
-            .bind(&id)
-            .bind(empty_root.as_slice())
-            .bind(empty_frontier)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| institution_data_insert_error(BACKEND, e, "log head"))?;
-        let row =
-            sqlx::query(sql::SELECT_LOG_HEAD).bind(&id).fetch_one(&mut *tx).await.map_err(|e| from_sqlx(BACKEND, e))?;
-        let frontier = log_head_row(&row)?.into_frontier()?;
-        let (leaves, head) = log::plan_append(frontier, entries)?;
-        for leaf in &leaves {
-            let columns = &leaf.entry.columns;
-            sqlx::query(sql::INSERT_LOG_LEAF)
-                .bind(&id)
-                .bind(leaf.idx)
-                .bind(leaf.entry.leaf.as_slice())
-                .bind(leaf.hash.as_slice())
-                .bind(time_text(columns.at)?)
-                .bind(columns.actor.map(|u| uuid_text(u.as_uuid())))
-                .bind(columns.patient.map(|p| uuid_text(p.as_uuid())))
-                .bind(columns.action.as_str())
-                .bind(columns.outcome.as_str())
-                .bind(columns.category.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| from_sqlx(BACKEND, e))?;
-            for node in &leaf.nodes {
-                sqlx::query(sql::INSERT_LOG_NODE)
-                    .bind(&id)
-                    .bind(node.level)
-                    .bind(node.idx)
-                    .bind(node.hash.as_slice())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| from_sqlx(BACKEND, e))?;
-            }
-        }
-        let result = sqlx::query(sql::UPDATE_LOG_HEAD)
-            .bind(&id)
-            .bind(head.size)
-            .bind(head.root.as_slice())
-            .bind(head.frontier.as_slice())
-            .bind(head.old_size)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        if result.rows_affected() != 1 {
-            return Err(StoreError::Database { detail: "the log head moved during an append".to_owned() });
-        }
-        tx.commit().await.map_err(|e| from_sqlx(BACKEND, e))?;
-        head.head()
+        in_transaction!(self, write::append_log(institution, entries))
     }
 
     async fn log_head(&self, institution: InstitutionId) -> Result<LogHead, StoreError> {
-        let row = sqlx::query(sql::SELECT_LOG_HEAD)
-            .bind(uuid_text(institution.as_uuid()))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(BACKEND, e))?;
-        row.map_or_else(|| Ok(log::no_head()), |row| log_head_row(&row)?.into_head())
+        write::read_log_head(&self.pool, &uuid_text(institution.as_uuid())).await
     }
 
     async fn log_leaves(
@@ -1526,6 +1032,220 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| Ok((log_index("log_leaves.idx", get(row, "idx")?)?, get(row, "leaf")?))).collect()
+    }
+}
+
+/// A unit of work on SQLite: a `BEGIN IMMEDIATE` transaction, so it holds the write lock from
+/// its start to its end and units (and pool-level mutations) are serialized.
+#[async_trait::async_trait]
+impl StoreTx for Unit<Sqlite> {
+    async fn append_log(&mut self, institution: InstitutionId, entries: &[LogEntry]) -> Result<LogHead, StoreError> {
+        step!(self, write::append_log(institution, entries))
+    }
+
+    async fn create_user(&mut self, institution: InstitutionId, user: &NewUser) -> Result<User, StoreError> {
+        step!(self, write::create_user(institution, user))
+    }
+
+    async fn set_password(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        password_hash: &str,
+        change_required: bool,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_password(institution, user, password_hash, change_required))
+    }
+
+    async fn set_user_status(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        status: UserStatus,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_user_status(institution, user, status))
+    }
+
+    async fn set_user_roles(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        roles: &[Role],
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_user_roles(institution, user, roles))
+    }
+
+    async fn record_login_success(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(Option<OffsetDateTime>, u32), StoreError> {
+        step!(self, write::record_login_success(institution, user, at))
+    }
+
+    async fn record_login_failure(&mut self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
+        step!(self, write::record_login_failure(institution, user))
+    }
+
+    async fn put_throttle(&mut self, throttle: &Throttle) -> Result<(), StoreError> {
+        step!(self, write::put_throttle(throttle))
+    }
+
+    async fn clear_throttle(&mut self, login_id: &str) -> Result<(), StoreError> {
+        step!(self, write::clear_throttle(login_id))
+    }
+
+    async fn put_totp(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        record: &TotpRecord,
+    ) -> Result<(), StoreError> {
+        step!(self, write::put_totp(institution, user, record))
+    }
+
+    async fn confirm_totp(&mut self, institution: InstitutionId, user: UserId) -> Result<(), StoreError> {
+        step!(self, write::confirm_totp(institution, user))
+    }
+
+    async fn replace_recovery_codes(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        hashes: &[[u8; 32]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        step!(self, write::replace_recovery_codes(institution, user, hashes, at))
+    }
+
+    async fn delete_second_factors(&mut self, institution: InstitutionId, user: UserId) -> Result<bool, StoreError> {
+        step!(self, write::delete_second_factors(institution, user))
+    }
+
+    async fn create_reenroll_pass(&mut self, pass: &ReenrollPass) -> Result<(), StoreError> {
+        step!(self, write::create_reenroll_pass(pass))
+    }
+
+    async fn use_reenroll_pass(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        pass_hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::use_reenroll_pass(institution, user, pass_hash, at))
+    }
+
+    async fn create_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        step!(self, write::create_session(session))
+    }
+
+    async fn update_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        step!(self, write::update_session(session))
+    }
+
+    async fn delete_session(&mut self, institution: InstitutionId, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        step!(self, write::delete_session(institution, token_hash))
+    }
+
+    async fn delete_user_sessions(&mut self, institution: InstitutionId, user: UserId) -> Result<u64, StoreError> {
+        step!(self, write::delete_user_sessions(institution, user))
+    }
+
+    async fn add_webauthn_credential(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        credential: &WebauthnCredential,
+    ) -> Result<(), StoreError> {
+        step!(self, write::add_webauthn_credential(institution, user, credential))
+    }
+
+    async fn delete_webauthn_credential(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        step!(self, write::delete_webauthn_credential(institution, user, credential_id))
+    }
+
+    async fn add_terminal(&mut self, terminal: &Terminal) -> Result<(), StoreError> {
+        step!(self, write::add_terminal(terminal))
+    }
+
+    async fn revoke_terminal(
+        &mut self,
+        institution: InstitutionId,
+        name: &TerminalName,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::revoke_terminal(institution, name, at))
+    }
+
+    async fn set_require_registered_terminal(
+        &mut self,
+        institution: InstitutionId,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_require_registered_terminal(institution, required))
+    }
+
+    async fn delete_sessions_of_certificate(
+        &mut self,
+        institution: InstitutionId,
+        cert_sha256: &str,
+    ) -> Result<u64, StoreError> {
+        step!(self, write::delete_sessions_of_certificate(institution, cert_sha256))
+    }
+
+    async fn create_emergency_grant(&mut self, grant: &EmergencyGrantRecord) -> Result<(), StoreError> {
+        step!(self, write::create_emergency_grant(grant))
+    }
+
+    async fn review_emergency_grant(
+        &mut self,
+        institution: InstitutionId,
+        id: EmergencyGrantId,
+        review: &EmergencyReview,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::review_emergency_grant(institution, id, review))
+    }
+
+    async fn seal_account(&mut self, account: &SealedAccount) -> Result<(), StoreError> {
+        step!(self, write::seal_account(account))
+    }
+
+    async fn create_sealed_activation(&mut self, activation: &SealedActivation) -> Result<(), StoreError> {
+        step!(self, write::create_sealed_activation(activation))
+    }
+
+    async fn close_sealed_account(
+        &mut self,
+        institution: InstitutionId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        step!(self, write::close_sealed_account(institution, user, at))
+    }
+
+    async fn add_category(&mut self, category: &CategoryDef) -> Result<(), StoreError> {
+        step!(self, write::add_category(category))
+    }
+
+    async fn set_role_grants(
+        &mut self,
+        institution: InstitutionId,
+        role: Role,
+        grants: &[(Action, Category)],
+        changed_by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        step!(self, write::set_role_grants(institution, role, grants, changed_by, at))
+    }
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.finish().await
     }
 }
 

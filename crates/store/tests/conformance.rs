@@ -23,7 +23,7 @@ use mamori_ledger::merkle::{
     self, Hash, MemoryTree, NodeSource, consistency_proof, empty_root, inclusion_proof, leaf_hash, verify_consistency,
     verify_inclusion,
 };
-use mamori_store::{PgStore, SqliteStore, Store, StoreError};
+use mamori_store::{PgStore, SqliteStore, Store, StoreError, StoreTx};
 use rand_core::{OsRng, RngCore};
 use sqlx::Connection;
 use std::io::Write;
@@ -3972,6 +3972,569 @@ async fn the_log_migration_upgrades_a_version_7_database(_store: &dyn Store, db:
     old.remove().await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Units of work (`Store::begin`, `StoreTx`): an action and its audit events together
+// ---------------------------------------------------------------------------------------------
+
+/// The leaf bytes of `entries`.
+fn leaves_of(entries: &[LogEntry]) -> Vec<Vec<u8>> {
+    entries.iter().map(|e| e.leaf.clone()).collect()
+}
+
+/// The institution's stored leaves (bytes only, in index order), checked to be exactly `expected`
+/// and to make up the tree the head and the stored nodes describe.
+async fn assert_log_is(store: &dyn Store, institution: InstitutionId, expected: &[Vec<u8>]) {
+    let stored: Vec<Vec<u8>> = all_leaves(store, institution).await.into_iter().map(|(_, leaf, _)| leaf).collect();
+    assert_eq!(stored, expected, "the leaves, in index order");
+    let tree = reference_tree(expected);
+    let head = store.log_head(institution).await.expect("head");
+    assert_eq!(head, reference_head(&tree), "the root is the tree of the leaves in index order");
+    let nodes = stored_nodes(store, institution, head.size).await;
+    for (&(level, index), hash) in &nodes.0 {
+        assert_eq!(Ok(*hash), tree.node(level, index), "node ({level}, {index})");
+    }
+}
+
+async fn an_action_and_its_audit_events_are_committed_together(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, carol) = (two.a.id, two.carol.id);
+    let earlier = ticks(a, 0..2);
+    store.append_log(a, &earlier).await.expect("append");
+    let dave = new_user(&mut rng, "dave", &[Role::Clerk]);
+    let events = ticks(a, 2..4);
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    assert_eq!(tx.create_user(a, &dave).await.expect("create dave"), expected(a, &dave));
+    let head = tx.append_log(a, &events).await.expect("append");
+    assert_eq!(head.size, 4, "the events follow the committed leaves");
+    tx.commit().await.expect("commit");
+
+    let disabled = User { status: UserStatus::Disabled, ..two.carol.clone() };
+    assert_eq!(store.user(a, carol).await.expect("user"), Some(disabled));
+    assert_eq!(store.user(a, dave.id).await.expect("user"), Some(expected(a, &dave)));
+    assert_eq!(store.log_head(a).await.expect("head"), head);
+    assert_log_is(store, a, &leaves_of(&[earlier, events].concat())).await;
+
+    // A unit may be empty; the pool-level methods go on as before.
+    store.begin().await.expect("begin").commit().await.expect("commit nothing");
+    store.set_user_status(a, carol, UserStatus::Active).await.expect("enable carol");
+    assert_eq!(store.user(a, carol).await.expect("user"), Some(two.carol));
+}
+
+async fn a_unit_dropped_without_commit_leaves_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, carol) = (two.a.id, two.carol.id);
+    let committed = ticks(a, 0..3);
+    let before = store.append_log(a, &committed).await.expect("append");
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    assert_eq!(tx.append_log(a, &ticks(a, 3..8)).await.expect("append").size, 8);
+    assert_eq!(tx.append_log(two.b.id, &ticks(two.b.id, 0..2)).await.expect("append to B").size, 2);
+    drop(tx);
+
+    assert_eq!(store.user(a, carol).await.expect("user"), Some(two.carol.clone()), "the status is unchanged");
+    assert_eq!(store.log_head(a).await.expect("head"), before, "the head is unchanged");
+    assert_eq!(store.log_nodes(a, &[(0, 3), (0, 7), (1, 1), (2, 0), (3, 0)]).await.expect("nodes"), [None; 5]);
+    assert_log_is(store, a, &leaves_of(&committed)).await;
+    assert_log_is(store, two.b.id, &[]).await;
+
+    // Its locks went with it: the log goes on at the old size, through the pool and in a unit.
+    let more = ticks(a, 3..5);
+    assert_eq!(store.append_log(a, &more).await.expect("append").size, 5);
+    let mut tx = store.begin().await.expect("begin");
+    let last = ticks(a, 5..6);
+    assert_eq!(tx.append_log(a, &last).await.expect("append").size, 6);
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.user(a, carol).await.expect("user").map(|u| u.status), Some(UserStatus::Disabled));
+    assert_log_is(store, a, &leaves_of(&[committed, more, last].concat())).await;
+}
+
+async fn a_failed_step_refuses_the_rest_of_its_unit_and_leaves_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, carol) = (two.a.id, two.b.id, two.carol.id);
+    let committed = ticks(a, 0..2);
+    let before = store.append_log(a, &committed).await.expect("append");
+    let unchanged = async |store: &dyn Store| {
+        assert_eq!(store.user(a, carol).await.expect("user"), Some(two.carol.clone()), "carol is unchanged");
+        assert_eq!(store.users(b).await.expect("users"), std::slice::from_ref(&two.bob), "no user was added");
+        assert_eq!(store.log_head(a).await.expect("head"), before, "the head is unchanged");
+        assert_log_is(store, a, &leaves_of(&committed)).await;
+    };
+
+    // The audit event first, then the action fails: a login ID taken in another institution.
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.append_log(a, &ticks(a, 2..4)).await.expect("append").size, 4);
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    let err = tx.create_user(b, &new_user(&mut rng, "alice", &[])).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "login ID" })), "{err:?}");
+    // Nothing more can be done in it, and it cannot be committed.
+    let later = tx.append_log(a, &ticks(a, 4..5)).await;
+    assert!(matches!(later, Err(StoreError::Database { .. })), "{later:?}");
+    let later = tx.create_user(b, &new_user(&mut rng, "erin", &[])).await;
+    assert!(matches!(later, Err(StoreError::Database { .. })), "{later:?}");
+    let commit = tx.commit().await;
+    assert!(matches!(commit, Err(StoreError::Database { .. })), "{commit:?}");
+    unchanged(store).await;
+
+    // An error that is not the database's (no such user) ends the unit all the same.
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    let err = tx.set_password(a, UserId::generate(&mut rng), PASSWORD_HASH, false).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let commit = tx.commit().await;
+    assert!(matches!(commit, Err(StoreError::Database { .. })), "{commit:?}");
+    unchanged(store).await;
+
+    // A step that fails part-way (the schema refuses the third entry after two went in): the
+    // unit is dropped and none of it stays, not even those two entries or their nodes.
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    let mut batch = ticks(a, 2..5);
+    batch[2].columns.action = "Not An Action".to_owned();
+    let err = tx.append_log(a, &batch).await;
+    assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    drop(tx);
+    assert_eq!(store.log_nodes(a, &[(0, 2), (0, 3), (1, 1), (2, 0)]).await.expect("nodes"), [None; 4]);
+    unchanged(store).await;
+
+    // The store goes on: the log continues at the old size.
+    let next = ticks(a, 2..3);
+    assert_eq!(store.append_log(a, &next).await.expect("append").size, 3);
+    assert_log_is(store, a, &leaves_of(&[committed, next].concat())).await;
+}
+
+async fn concurrent_units_appending_to_one_log_are_serialized(_store: &dyn Store, db: &TestDb) {
+    let store = db.open().await;
+    let mut rng = rng();
+    let two = two_institutions(&*store, &mut rng).await;
+    let (a, carol) = (two.a.id, two.carol.id);
+    let mut expected_leaves: Vec<Vec<u8>> = Vec::new();
+
+    // Two units that surely overlap: the second starts while the first, having appended, is still
+    // open (SQLite: the second waits at its BEGIN IMMEDIATE; PostgreSQL: at the head's lock, or
+    // on a fresh log at the head's insertion). Once on a log without a head, once with one.
+    for round in 0..2u32 {
+        let (first_entries, second_entries) =
+            (ticks(a, round * 10..round * 10 + 3), ticks(a, round * 10 + 5..round * 10 + 7));
+        let (appended, wait_for_it) = tokio::sync::oneshot::channel();
+        let first = {
+            let (store, entries) = (store.clone(), first_entries.clone());
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let head = tx.append_log(a, &entries).await.expect("append");
+                appended.send(()).expect("signal");
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                let status = if round == 0 { UserStatus::Disabled } else { UserStatus::Active };
+                tx.set_user_status(a, carol, status).await.expect("status");
+                tx.commit().await.expect("commit");
+                head
+            })
+        };
+        let second = {
+            let (store, entries) = (store.clone(), second_entries.clone());
+            tokio::spawn(async move {
+                wait_for_it.await.expect("signal");
+                let mut tx = store.begin().await.expect("begin");
+                let head = tx.append_log(a, &entries).await.expect("append");
+                tx.commit().await.expect("commit");
+                head
+            })
+        };
+        let (first, second) = (first.await.expect("first"), second.await.expect("second"));
+        let base = expected_leaves.len() as u64;
+        assert_eq!((first.size, second.size), (base + 3, base + 5), "round {round}: the second unit follows the first");
+        expected_leaves.extend(leaves_of(&first_entries));
+        expected_leaves.extend(leaves_of(&second_entries));
+        assert_eq!(second, reference_head(&reference_tree(&expected_leaves)));
+    }
+    assert_eq!(store.user(a, carol).await.expect("user"), Some(two.carol.clone()));
+
+    // Then many writers at once, each a few units of one to three entries; every third unit is
+    // dropped after appending. Each committed unit's entries are contiguous at the index its
+    // head says, the dropped ones are nowhere, and the sizes add up.
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..6u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut committed = Vec::new();
+            for unit in 0..4u32 {
+                let first = 1000 + task * 100 + unit * 10;
+                let entries = ticks(a, first..first + 1 + (task + unit) % 3);
+                let mut tx = store.begin().await.expect("begin");
+                let head = tx.append_log(a, &entries).await.expect("append");
+                if unit % 3 == 2 {
+                    drop(tx);
+                } else {
+                    tx.commit().await.expect("commit");
+                    committed.push((head.size - entries.len() as u64, entries));
+                }
+            }
+            committed
+        });
+    }
+    let mut committed = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        committed.extend(result.expect("task"));
+    }
+    committed.sort_by_key(|(start, _)| *start);
+    let mut next = expected_leaves.len() as u64;
+    for (start, entries) in &committed {
+        assert_eq!(*start, next, "the committed units' entries follow each other without gaps");
+        next += entries.len() as u64;
+        expected_leaves.extend(leaves_of(entries));
+    }
+    assert_log_is(&*store, a, &expected_leaves).await;
+    store.close().await;
+}
+
+async fn one_unit_appends_to_the_logs_of_two_institutions(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let a_first = ticks(a, 0..2);
+    store.append_log(a, &a_first).await.expect("append");
+
+    let (a_events, b_events, a_more) = (ticks(a, 2..4), ticks(b, 0..3), ticks(a, 4..5));
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.append_log(a, &a_events).await.expect("append to A").size, 4);
+    assert_eq!(tx.append_log(b, &b_events).await.expect("append to B").size, 3);
+    tx.set_user_status(b, two.bob.id, UserStatus::Disabled).await.expect("disable bob");
+    let a_head = tx.append_log(a, &a_more).await.expect("append to A again");
+    assert_eq!(a_head.size, 5);
+    assert_eq!(tx.append_log(b, &[]).await.expect("append nothing to B").size, 3, "the unit sees its own appends");
+    tx.commit().await.expect("commit");
+
+    assert_eq!(store.log_head(a).await.expect("head"), a_head);
+    assert_log_is(store, a, &leaves_of(&[a_first, a_events, a_more].concat())).await;
+    assert_log_is(store, b, &leaves_of(&b_events)).await;
+    assert_eq!(store.user(b, two.bob.id).await.expect("user").map(|u| u.status), Some(UserStatus::Disabled));
+}
+
+async fn reads_outside_a_unit_see_only_what_it_committed(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, carol) = (two.a.id, two.carol.id);
+    let committed = ticks(a, 0..1);
+    let before = store.append_log(a, &committed).await.expect("append");
+    let dave = new_user(&mut rng, "dave", &[Role::Clerk]);
+    let events = ticks(a, 1..3);
+    let reception = terminal(&mut rng, a, "reception-1", 1);
+    let everything = AuditQuery { limit: 1000, ..AuditQuery::default() };
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.create_user(a, &dave).await.expect("create dave");
+    tx.set_user_status(a, carol, UserStatus::Disabled).await.expect("disable carol");
+    tx.add_terminal(&reception).await.expect("add terminal");
+    tx.create_session(&session_record(&expected(a, &dave), 7)).await.expect("session");
+    let head = tx.append_log(a, &events).await.expect("append");
+
+    // Uncommitted: no reader through the pool sees any of it.
+    assert_eq!(store.user_by_login_id(a, &dave.login_id).await.expect("user"), None);
+    assert_eq!(store.find_login(&dave.login_id).await.expect("find"), None);
+    assert_eq!(store.user(a, carol).await.expect("user"), Some(two.carol.clone()));
+    assert!(store.terminals(a).await.expect("terminals").is_empty());
+    assert_eq!(store.session(&[7; 32]).await.expect("session"), None);
+    assert_eq!(store.log_head(a).await.expect("head"), before);
+    assert_eq!(all_leaves(store, a).await.len(), 1);
+    assert_eq!(store.log_nodes(a, &[(0, 1), (1, 0)]).await.expect("nodes"), [None, None]);
+    assert_eq!(store.audit_search(a, &everything).await.expect("search").len(), 1);
+
+    tx.commit().await.expect("commit");
+    assert_eq!(store.user_by_login_id(a, &dave.login_id).await.expect("user"), Some(expected(a, &dave)));
+    assert_eq!(store.user(a, carol).await.expect("user").map(|u| u.status), Some(UserStatus::Disabled));
+    assert_eq!(store.terminals(a).await.expect("terminals"), [reception]);
+    assert!(store.session(&[7; 32]).await.expect("session").is_some());
+    assert_eq!(store.log_head(a).await.expect("head"), head);
+    assert_eq!(store.audit_search(a, &everything).await.expect("search").len(), 3);
+    assert_log_is(store, a, &leaves_of(&[committed, events].concat())).await;
+}
+
+async fn pool_writes_wait_for_an_open_unit_and_then_succeed(_store: &dyn Store, db: &TestDb) {
+    let store = db.open().await;
+    let mut rng = rng();
+    let two = two_institutions(&*store, &mut rng).await;
+    let (a, alice) = (two.a.id, two.alice.id);
+    let mut tx = store.begin().await.expect("begin");
+    let unit_events = ticks(a, 0..2);
+    tx.append_log(a, &unit_events).await.expect("append");
+    tx.record_login_failure(a, alice).await.expect("failure");
+
+    // More pool-level writers than the pool (4 connections, one held by the unit) has
+    // connections, each a different kind of single statement or transaction.
+    let mut writers = tokio::task::JoinSet::new();
+    for n in 0..8u32 {
+        let store = store.clone();
+        writers.spawn(async move {
+            match n % 4 {
+                0 => store.append_log(a, &ticks(a, 100 + n..101 + n)).await.map(|_| ()),
+                1 => store.record_login_failure(a, alice).await,
+                2 => {
+                    store.put_throttle(&Throttle { login_id: format!("x{n}"), failures: 1, last_failure_at: T0 }).await
+                }
+                _ => store.set_password(a, alice, PASSWORD_HASH, false).await,
+            }
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.commit().await.expect("commit");
+    while let Some(result) = writers.join_next().await {
+        result.expect("writer").expect("a pool write after the unit");
+    }
+    let head = store.log_head(a).await.expect("head");
+    assert_eq!(head.size, 4, "the unit's two entries and two writers' one each");
+    let leaves = all_leaves(&*store, a).await;
+    assert_eq!(leaves_of(&unit_events), leaves.iter().take(2).map(|(_, l, _)| l.clone()).collect::<Vec<_>>());
+    // One failure from the unit, two from the writers.
+    assert_eq!(store.record_login_success(a, alice, T0).await.expect("success"), (None, 3));
+    store.close().await;
+}
+
+// Every one of the unit's mutations, through the pool and inside units.
+
+/// Where [`every_mutation`] runs: through the pool (each call its own transaction) or in a unit.
+enum Via<'a, 'b> {
+    Pool(&'a dyn Store),
+    Unit(&'a mut (dyn StoreTx + 'b)),
+}
+
+macro_rules! via {
+    ($via:expr, $method:ident ( $($arg:expr),* $(,)? )) => {
+        match $via {
+            Via::Pool(store) => store.$method($($arg),*).await,
+            Via::Unit(tx) => tx.$method($($arg),*).await,
+        }
+        .expect(stringify!($method))
+    };
+}
+
+/// What [`every_mutation`] starts from: [`two_institutions`] and [`two_sealed_accounts`], with
+/// carol's second factors and a re-enrollment pass, sessions of alice (1), carol (2) and bob
+/// (3), alice's security key, a terminal, an emergency grant of carol, alice's throttle and two
+/// leaves in A's log.
+struct Everything {
+    two: Two,
+    kinkyu1: User,
+    kinkyu2: User,
+    terminal: Terminal,
+    grant: EmergencyGrantRecord,
+}
+
+async fn everything(store: &dyn Store) -> Everything {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (kinkyu1, kinkyu2) = two_sealed_accounts(store, &mut rng, &two).await;
+    let (a, alice, carol) = (two.a.id, &two.alice, &two.carol);
+    store.put_totp(a, carol.id, &totp_record(1)).await.expect("totp");
+    store.replace_recovery_codes(a, carol.id, &[[1; 32], [2; 32]], T0).await.expect("codes");
+    store.create_reenroll_pass(&reenroll_pass(carol, alice, 1)).await.expect("pass");
+    for (user, token) in [(alice, 1), (carol, 2), (&two.bob, 3)] {
+        store.create_session(&session_record(user, token)).await.expect("session");
+    }
+    store.add_webauthn_credential(a, alice.id, &webauthn_credential(1, 16, T0)).await.expect("key");
+    let terminal = terminal(&mut rng, a, "reception-1", 1);
+    store.add_terminal(&terminal).await.expect("terminal");
+    let grant = emergency_grant(&mut rng, carol, T0);
+    store.create_emergency_grant(&grant).await.expect("grant");
+    let throttle = Throttle { login_id: "alice".to_owned(), failures: 2, last_failure_at: T0 };
+    store.put_throttle(&throttle).await.expect("throttle");
+    store.append_log(a, &ticks(a, 0..2)).await.expect("append");
+    Everything { two, kinkyu1, kinkyu2, terminal, grant }
+}
+
+/// The new user [`every_mutation`] creates.
+fn dave() -> NewUser {
+    new_user(&mut TestRng(0x6d61_6d6f_7269_0002), "dave", &[Role::Clerk])
+}
+
+/// Each of the unit's 32 mutations once, in an order where each changes something; returns
+/// what each answered.
+async fn every_mutation(via: &mut Via<'_, '_>, e: &Everything) -> Vec<String> {
+    let mut rng = TestRng(0x6d61_6d6f_7269_0003);
+    let (a, b) = (e.two.a.id, e.two.b.id);
+    let (alice, carol, bob) = (&e.two.alice, &e.two.carol, &e.two.bob);
+    let dave = dave();
+    let dave_user = expected(a, &dave);
+    let later = T0 + Duration::hours(1);
+    let answers = [
+        format!("{:?}", via!(via, create_user(a, &dave))),
+        format!("{:?}", via!(via, set_password(a, dave.id, "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXI$b3RoZXI", false))),
+        format!("{:?}", via!(via, set_user_status(a, dave.id, UserStatus::Disabled))),
+        format!("{:?}", via!(via, set_user_roles(a, dave.id, &[Role::Nurse, Role::Clerk]))),
+        format!("{:?}", via!(via, record_login_failure(a, carol.id))),
+        format!("{:?}", via!(via, record_login_success(a, alice.id, later))),
+        format!(
+            "{:?}",
+            via!(via, put_throttle(&Throttle { login_id: "dave".to_owned(), failures: 1, last_failure_at: T0 }))
+        ),
+        format!("{:?}", via!(via, clear_throttle("alice"))),
+        format!("{:?}", via!(via, put_totp(a, dave.id, &totp_record(7)))),
+        format!("{:?}", via!(via, confirm_totp(a, dave.id))),
+        format!("{:?}", via!(via, replace_recovery_codes(a, dave.id, &[[7; 32], [8; 32], [9; 32]], T0))),
+        format!("{:?}", via!(via, delete_second_factors(a, carol.id))),
+        format!("{:?}", via!(via, create_reenroll_pass(&reenroll_pass(&dave_user, alice, 7)))),
+        format!("{:?}", via!(via, use_reenroll_pass(a, carol.id, &[1; 32], T0 + Duration::minutes(1)))),
+        format!(
+            "{:?}",
+            via!(via, create_session(&SessionRecord { client_cert_sha256: None, ..session_record(&dave_user, 7) }))
+        ),
+        format!(
+            "{:?}",
+            via!(
+                via,
+                update_session(&SessionRecord { stage: SessionStage::Full, locked: true, ..session_record(alice, 1) })
+            )
+        ),
+        format!("{:?}", via!(via, delete_session(a, &[2; 32]))),
+        format!("{:?}", via!(via, delete_user_sessions(b, bob.id))),
+        format!("{:?}", via!(via, add_webauthn_credential(a, dave.id, &webauthn_credential(7, 32, T0)))),
+        format!("{:?}", via!(via, delete_webauthn_credential(a, alice.id, &[1; 16]))),
+        format!("{:?}", via!(via, add_terminal(&terminal(&mut rng, a, "reception-2", 2)))),
+        format!("{:?}", via!(via, revoke_terminal(a, &e.terminal.name, later))),
+        format!("{:?}", via!(via, set_require_registered_terminal(a, true))),
+        format!(
+            "{:?}",
+            via!(
+                via,
+                delete_sessions_of_certificate(
+                    a,
+                    session_record(alice, 1).client_cert_sha256.as_deref().unwrap_or_default()
+                )
+            )
+        ),
+        format!("{:?}", via!(via, create_emergency_grant(&emergency_grant(&mut rng, &dave_user, T0)))),
+        format!("{:?}", via!(via, review_emergency_grant(a, e.grant.id, &emergency_review(alice, later)))),
+        format!("{:?}", via!(via, seal_account(&sealed(&dave_user, T0)))),
+        format!("{:?}", via!(via, create_sealed_activation(&sealed_activation(&mut rng, &e.kinkyu1, alice, T0)))),
+        format!("{:?}", via!(via, close_sealed_account(a, e.kinkyu2.id, later))),
+        format!("{:?}", via!(via, add_category(&category_def(a, "genetic_test")))),
+        format!(
+            "{:?}",
+            via!(via, set_role_grants(a, Role::Nurse, &[(Action::Read, category("genetic_test"))], alice.id, T0))
+        ),
+        format!("{:?}", via!(via, append_log(a, &ticks(a, 2..5)))),
+    ];
+    answers.into()
+}
+
+/// Everything a reader can see of [`everything`] and of what [`every_mutation`] changes.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    ledgers: Vec<Vec<(User, Option<OffsetDateTime>)>>,
+    throttles: Vec<Option<Throttle>>,
+    totp: Vec<Option<TotpRecord>>,
+    unused_codes: Vec<u32>,
+    passes: Vec<Vec<ReenrollPass>>,
+    sessions: Vec<Option<SessionRecord>>,
+    keys: Vec<Vec<WebauthnCredential>>,
+    terminals: Vec<(Vec<Terminal>, bool)>,
+    grants: Vec<Vec<EmergencyGrantRecord>>,
+    sealed: Vec<(Vec<SealedAccount>, Vec<SealedActivation>)>,
+    categories: Vec<Vec<CategoryDef>>,
+    role_grants: Vec<RoleGrants>,
+    heads: Vec<LogHead>,
+    leaves: Vec<Vec<StoredLeaf>>,
+}
+
+/// A role's replaced grants, as [`Store::role_grants`] lists them.
+type RoleGrants = Vec<(Role, Vec<(Action, Category)>)>;
+
+/// A leaf as [`Store::log_leaves`] returns it: index, bytes, stored hash.
+type StoredLeaf = (u64, Vec<u8>, [u8; 32]);
+
+async fn snapshot(store: &dyn Store, e: &Everything) -> Snapshot {
+    let institutions = [e.two.a.id, e.two.b.id];
+    let mut s = Snapshot {
+        ledgers: Vec::new(),
+        throttles: Vec::new(),
+        totp: Vec::new(),
+        unused_codes: Vec::new(),
+        passes: Vec::new(),
+        sessions: Vec::new(),
+        keys: Vec::new(),
+        terminals: Vec::new(),
+        grants: Vec::new(),
+        sealed: Vec::new(),
+        categories: Vec::new(),
+        role_grants: Vec::new(),
+        heads: Vec::new(),
+        leaves: Vec::new(),
+    };
+    for inst in institutions {
+        let ledger = store.user_ledger(inst).await.expect("ledger");
+        for (user, _) in &ledger {
+            s.totp.push(store.totp(inst, user.id).await.expect("totp"));
+            s.unused_codes.push(store.unused_recovery_codes(inst, user.id).await.expect("codes"));
+            s.keys.push(store.webauthn_credentials(inst, user.id).await.expect("keys"));
+        }
+        s.ledgers.push(ledger);
+        s.passes.push(store.reenroll_passes(inst).await.expect("passes"));
+        let terminals = store.terminals(inst).await.expect("terminals");
+        s.terminals.push((terminals, store.require_registered_terminal(inst).await.expect("rule")));
+        s.grants.push(store.emergency_grants(inst).await.expect("grants"));
+        let accounts = store.sealed_accounts(inst).await.expect("sealed");
+        s.sealed.push((accounts, store.sealed_activations(inst).await.expect("activations")));
+        s.categories.push(store.categories(inst).await.expect("categories"));
+        s.role_grants.push(store.role_grants(inst).await.expect("role grants"));
+        s.heads.push(store.log_head(inst).await.expect("head"));
+        s.leaves.push(all_leaves(store, inst).await);
+    }
+    for login_id in ["alice", "dave"] {
+        s.throttles.push(store.throttle(login_id).await.expect("throttle"));
+    }
+    for token in [1, 2, 3, 7] {
+        s.sessions.push(store.session(&[token; 32]).await.expect("session"));
+    }
+    s
+}
+
+/// A second database of the same backend as `db`.
+async fn sibling(db: &TestDb, check: &str) -> TestDb {
+    match db {
+        TestDb::Sqlite { .. } => TestDb::sqlite(check),
+        TestDb::Postgres { .. } => TestDb::postgres(check).await.expect("the test server"),
+    }
+}
+
+async fn every_mutation_of_a_unit_is_rolled_back_or_committed_with_it(store: &dyn Store, db: &TestDb) {
+    let e = everything(store).await;
+    let (a, carol) = (e.two.a.id, e.two.carol.id);
+    let before = snapshot(store, &e).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    let dropped = every_mutation(&mut Via::Unit(&mut *tx), &e).await;
+    drop(tx);
+    assert_eq!(snapshot(store, &e).await, before, "a dropped unit changes nothing");
+    // carol's failure went with it too (the count is read only by the next success).
+    let probe = T0 + Duration::hours(3);
+    assert_eq!(store.record_login_success(a, carol, probe).await.expect("success"), (None, 0));
+
+    let mut tx = store.begin().await.expect("begin");
+    let committed = every_mutation(&mut Via::Unit(&mut *tx), &e).await;
+    tx.commit().await.expect("commit");
+    assert_eq!(committed, dropped, "the same answers");
+    let after = snapshot(store, &e).await;
+    assert_ne!(after, before);
+
+    // The same calls through the pool, on a database with the same start, end the same.
+    let other = sibling(db, "every_mutation_pool").await;
+    let pool = other.open().await;
+    let e_pool = everything(&*pool).await;
+    assert_eq!(snapshot(&*pool, &e_pool).await, before, "the same start");
+    assert_eq!(pool.record_login_success(a, carol, probe).await.expect("success"), (None, 0));
+    let through_pool = every_mutation(&mut Via::Pool(&*pool), &e_pool).await;
+    let pool_after = snapshot(&*pool, &e_pool).await;
+    pool.close().await;
+    other.remove().await;
+    assert_eq!(through_pool, committed, "the same answers through the pool");
+    assert_eq!(after, pool_after, "the same end through the pool");
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -4058,4 +4621,12 @@ conformance!(
     the_log_cannot_be_changed_or_deleted_outside_the_store,
     the_schema_refuses_malformed_log_rows,
     the_log_migration_upgrades_a_version_7_database,
+    an_action_and_its_audit_events_are_committed_together,
+    a_unit_dropped_without_commit_leaves_nothing,
+    a_failed_step_refuses_the_rest_of_its_unit_and_leaves_nothing,
+    concurrent_units_appending_to_one_log_are_serialized,
+    one_unit_appends_to_the_logs_of_two_institutions,
+    reads_outside_a_unit_see_only_what_it_committed,
+    pool_writes_wait_for_an_open_unit_and_then_succeed,
+    every_mutation_of_a_unit_is_rolled_back_or_committed_with_it,
 );

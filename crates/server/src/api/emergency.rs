@@ -120,12 +120,13 @@ pub async fn request(
         expires_at: now + state.config.get().emergency.grant_ttl.0,
         review: None,
     };
-    state.store.create_emergency_grant(&record).await?;
+    let mut tx = state.store.begin().await?;
+    tx.create_emergency_grant(&record).await?;
     tracing::warn!(institution = %record.institution, user = %record.user, grant = %record.id, "EMERGENCY ACCESS granted");
     let event = audit::by(&state, &auth.user, "emergency.grant", Outcome::Allowed)
         .patient(record.patient)
         .resource(format!("emergency_grant:{}", record.id));
-    audit::record_one(&state, event).await?;
+    audit::commit_with(tx, event).await?;
     let logins = logins(&state, &auth).await?;
     Ok((StatusCode::CREATED, Json(view(&record, &logins))).into_response())
 }
@@ -200,13 +201,14 @@ pub async fn review(
         reviewed_at: mamori_core::clock::to_micros(state.clock.now()),
         note: req.note.trim().to_owned(),
     };
-    if !state.store.review_emergency_grant(allowed.institution(), id, &review).await? {
+    let mut tx = state.store.begin().await?;
+    if !tx.review_emergency_grant(allowed.institution(), id, &review).await? {
         return Err(ApiError::conflict("already_reviewed", Message::new("確認済みです。", "already reviewed")));
     }
     tracing::info!(institution = %allowed.institution(), by = %allowed.user(), grant = %id, "emergency access reviewed");
     let event =
         audit::by(&state, &auth.user, "emergency.review", Outcome::Allowed).resource(format!("emergency_grant:{id}"));
-    audit::record_one(&state, event).await?;
+    audit::commit_with(tx, event).await?;
     let logins = logins(&state, &auth).await?;
     Ok(Json(view(&EmergencyGrantRecord { review: Some(review), ..grant }, &logins)))
 }

@@ -165,7 +165,8 @@ pub async fn add_category(
         label_en,
         created_at: mamori_core::clock::to_micros(state.clock.now()),
     };
-    state.store.add_category(&def).await.map_err(|e| match e {
+    let mut tx = state.store.begin().await?;
+    tx.add_category(&def).await.map_err(|e| match e {
         mamori_store::StoreError::Conflict { .. } => ApiError::conflict(
             "category_exists",
             Message::new("同じ名前の情報区分があります。", "a category of that name exists"),
@@ -175,7 +176,7 @@ pub async fn add_category(
     tracing::info!(institution = %def.institution, by = %allowed.user(), category = %def.category, "category added");
     let event =
         audit::by(&state, &auth.user, "category.add", Outcome::Allowed).resource(format!("category:{}", def.category));
-    audit::record_one(&state, event).await?;
+    audit::commit_with(tx, event).await?;
     let view = CategoryView {
         name: def.category.to_string(),
         label_ja: def.label_ja,
@@ -261,12 +262,13 @@ pub async fn set_role(
     let checked = check_role_grants(role, &grants, &known).map_err(ApiError::bad_request)?;
     let sorted: Vec<(Action, Category)> = checked.into_iter().collect();
     let now = mamori_core::clock::to_micros(state.clock.now());
-    state.store.set_role_grants(allowed.institution(), role, &sorted, allowed.user(), now).await?;
+    let mut tx = state.store.begin().await?;
+    tx.set_role_grants(allowed.institution(), role, &sorted, allowed.user(), now).await?;
     tracing::warn!(institution = %allowed.institution(), by = %allowed.user(), role = role.as_str(), grants = sorted.len(), "role grants replaced");
     let event = audit::by(&state, &auth.user, "role.set", Outcome::Allowed)
         .resource(format!("role:{}", role.as_str()))
         .detail("grants", sorted.iter().map(|(a, c)| format!("{}:{c}", a.as_str())).collect::<Vec<_>>().join(" "));
-    audit::record_one(&state, event).await?;
+    audit::commit_with(tx, event).await?;
     let policy = crate::auth::policy(&state, allowed.institution()).await?;
     let auth = Authenticated { policy, ..auth };
     Ok(Json(role_view(role, &auth)))

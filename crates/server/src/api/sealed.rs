@@ -224,11 +224,12 @@ pub(crate) async fn activate_step(
         expires_at: now + state.config.get().emergency.sealed_account_ttl.0,
         closed_at: None,
     };
-    state.store.create_sealed_activation(&activation).await?;
+    let mut tx = state.store.begin().await?;
+    tx.create_sealed_activation(&activation).await?;
     tracing::warn!(institution = %institution, account = %account.id, confirmed_by = %auth.user.id, activation = %activation.id, "SEALED EMERGENCY ACCOUNT activated");
     let event = audit::by(state, &auth.user, "sealed_account.activate", Outcome::Allowed)
         .resource(format!("user:{}", account.id))
         .detail("activation", activation.id.to_string());
-    audit::record_one(state, event).await?;
+    audit::commit_with(tx, event).await?;
     Ok(activation)
 }

@@ -17,6 +17,7 @@ use mamori_core::lockout::{self, Gate, Throttle};
 use mamori_core::session::{SessionRecord, SessionStage, SessionState};
 use mamori_core::{LoginId, Message, User, UserStatus};
 use mamori_crypto::{PasswordHash, Secret, TotpSecret, token};
+use mamori_store::StoreTx;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -198,18 +199,21 @@ pub(crate) async fn fail(
     action: &str,
 ) -> ApiError {
     let next = lockout::record_failure(throttle, key, state.clock.now(), state.config.get().lockout.policy());
-    let mut result = state.store.put_throttle(&next).await;
-    if let (Ok(()), Some(user)) = (&result, user) {
-        result = state.store.record_login_failure(user.institution_id, user.id).await;
-    }
-    if let Err(e) = result {
-        return e.into();
-    }
-    if let Some(user) = user {
-        let event = audit::by(state, user, action, Outcome::Denied).detail("failures", next.failures.to_string());
-        if let Err(e) = audit::record_one(state, event).await {
-            return e;
+    // The throttle, the account's failure count and the denial event: one transaction.
+    let recorded = async {
+        let mut tx = state.store.begin().await?;
+        tx.put_throttle(&next).await?;
+        if let Some(user) = user {
+            tx.record_login_failure(user.institution_id, user.id).await?;
+            let event = audit::by(state, user, action, Outcome::Denied).detail("failures", next.failures.to_string());
+            audit::append(tx.as_mut(), vec![event]).await?;
         }
+        tx.commit().await?;
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    if let Err(e) = recorded {
+        return e;
     }
     tracing::info!(failures = next.failures, "login step failed");
     ApiError::login_failed()
@@ -224,6 +228,7 @@ pub(crate) fn with_cookie(mut response: Response, value: Option<axum::http::Head
 
 pub(crate) async fn new_session(
     state: &AppState,
+    tx: &mut (dyn StoreTx + '_),
     user: &User,
     stage: SessionStage,
     ttl: std::time::Duration,
@@ -246,7 +251,7 @@ pub(crate) async fn new_session(
         failures_since_previous: previous.1,
         client_cert_sha256: client_cert,
     };
-    state.store.create_session(&record).await?;
+    tx.create_session(&record).await?;
     Ok((token_text, record))
 }
 
@@ -341,8 +346,9 @@ pub(crate) async fn password_step(
         (false, true) => (SessionStage::SecondFactor, "totp"),
         (false, false) => (SessionStage::Enroll, "enroll"),
     };
-    let (token_text, _) = new_session(state, &user, stage, PRE_AUTH_TTL, (None, 0), client_cert).await?;
-    audit::record_one(state, audit::by(state, &user, "login.password", Outcome::Allowed).detail("next", next)).await?;
+    let mut tx = state.store.begin().await?;
+    let (token_text, _) = new_session(state, tx.as_mut(), &user, stage, PRE_AUTH_TTL, (None, 0), client_cert).await?;
+    audit::commit_with(tx, audit::by(state, &user, "login.password", Outcome::Allowed).detail("next", next)).await?;
     Ok((LoginStep { next, password_change_required: user.password_change_required }, token_text))
 }
 
@@ -398,31 +404,42 @@ pub(crate) async fn reauthenticate(state: &AppState, me: &User, password: &str, 
     if ok { Ok(()) } else { Err(fail(state, &key, throttle.as_ref(), Some(me), "reauthenticate").await) }
 }
 
-/// Turns a pre-authentication session into a full one under a new token.
+/// Turns a pre-authentication session into a full one under a new token, in one transaction
+/// with the factor's own step (confirming an enrollment, when `confirm_totp`) and the login
+/// event. Everything read is read before the transaction starts.
 pub(crate) async fn complete_login(
     state: &AppState,
     old: &LoadedSession,
     user: &User,
     factor: &str,
+    confirm_totp: bool,
 ) -> Result<(String, SessionRecord), ApiError> {
     let now = state.clock.now();
-    state.store.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
     let mut lifetime = state.config.get().session.lifetime.0;
-    if state.store.sealed_account(user.institution_id, user.id).await?.is_some() {
-        // A sealed emergency account: usable only while a second person's activation lasts,
-        // and never longer.
-        match state.store.active_sealed_activation(user.institution_id, user.id, now).await? {
+    // A sealed emergency account: usable only while a second person's activation lasts, and
+    // never longer.
+    let sealed = match state.store.sealed_account(user.institution_id, user.id).await? {
+        Some(_) => Some(state.store.active_sealed_activation(user.institution_id, user.id, now).await?),
+        None => None,
+    };
+    let mut tx = state.store.begin().await?;
+    if confirm_totp {
+        tx.confirm_totp(user.institution_id, user.id).await?;
+    }
+    tx.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
+    if let Some(activation) = sealed {
+        match activation {
             Some(activation) => {
                 let left = std::time::Duration::try_from(activation.expires_at - now).unwrap_or_default();
                 lifetime = lifetime.min(left);
             }
             None => {
-                state.store.delete_session(old.record.institution, &old.record.token_hash).await?;
+                tx.delete_session(old.record.institution, &old.record.token_hash).await?;
                 tracing::warn!(institution = %user.institution_id, user = %user.id, "login refused: sealed emergency account not activated");
                 let event = audit::by(state, user, "login", Outcome::Denied)
                     .detail("factor", factor)
                     .detail("reason", "sealed_account_not_activated");
-                audit::record_one(state, event).await?;
+                audit::commit_with(tx, event).await?;
                 return Err(ApiError::forbidden(
                     "sealed_account_not_activated",
                     Message::new(
@@ -433,12 +450,12 @@ pub(crate) async fn complete_login(
             }
         }
     }
-    let previous = state.store.record_login_success(user.institution_id, user.id, now).await?;
-    state.store.delete_session(old.record.institution, &old.record.token_hash).await?;
-    let created =
-        new_session(state, user, SessionStage::Full, lifetime, previous, old.record.client_cert_sha256.clone()).await?;
+    let previous = tx.record_login_success(user.institution_id, user.id, now).await?;
+    tx.delete_session(old.record.institution, &old.record.token_hash).await?;
+    let cert = old.record.client_cert_sha256.clone();
+    let created = new_session(state, tx.as_mut(), user, SessionStage::Full, lifetime, previous, cert).await?;
+    audit::commit_with(tx, audit::by(state, user, "login", Outcome::Allowed).detail("factor", factor)).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "login completed with two factors");
-    audit::record_one(state, audit::by(state, user, "login", Outcome::Allowed).detail("factor", factor)).await?;
     Ok(created)
 }
 
@@ -482,19 +499,16 @@ pub(crate) async fn second_factor(
     if !accepted {
         return Err(fail(state, &key, throttle.as_ref(), Some(&user), "login.second_factor").await);
     }
-    match factor {
-        Factor::EnrollTotp => state.store.confirm_totp(user.institution_id, user.id).await?,
-        Factor::Recovery => {
-            tracing::warn!(institution = %user.institution_id, user = %user.id, "login with a recovery code");
-        }
-        Factor::Totp => {}
+    if matches!(factor, Factor::Recovery) {
+        tracing::warn!(institution = %user.institution_id, user = %user.id, "login with a recovery code");
     }
     let factor_name = match factor {
         Factor::Totp => "totp",
         Factor::Recovery => "recovery_code",
         Factor::EnrollTotp => "totp_enrollment",
     };
-    let (token_text, session) = complete_login(state, &loaded, &user, factor_name).await?;
+    let confirm = matches!(factor, Factor::EnrollTotp);
+    let (token_text, session) = complete_login(state, &loaded, &user, factor_name, confirm).await?;
     Ok((user, token_text, session))
 }
 
@@ -553,14 +567,16 @@ pub(crate) async fn reenroll_step(state: &AppState, headers: &HeaderMap, pass: &
     let key = throttle_key(user.login_id.as_str());
     let throttle = gate(state, &key).await?;
     let hash = token::recovery_code_hash(pass);
-    if !state.store.use_reenroll_pass(user.institution_id, user.id, &hash, state.clock.now()).await? {
+    let mut tx = state.store.begin().await?;
+    if !tx.use_reenroll_pass(user.institution_id, user.id, &hash, state.clock.now()).await? {
+        drop(tx);
         return Err(fail(state, &key, throttle.as_ref(), Some(&user), "login.reenroll_pass").await);
     }
-    state.store.delete_second_factors(user.institution_id, user.id).await?;
+    tx.delete_second_factors(user.institution_id, user.id).await?;
     let record = SessionRecord { stage: SessionStage::Enroll, ..loaded.record };
-    state.store.update_session(&record).await?;
+    tx.update_session(&record).await?;
     tracing::warn!(institution = %user.institution_id, user = %user.id, "re-enrollment pass used; second factors removed");
-    audit::record_one(state, audit::by(state, &user, "login.reenroll_pass", Outcome::Allowed)).await?;
+    audit::commit_with(tx, audit::by(state, &user, "login.reenroll_pass", Outcome::Allowed)).await?;
     Ok(LoginStep { next: "enroll", password_change_required: user.password_change_required })
 }
 
@@ -679,11 +695,12 @@ pub(crate) async fn unlock_step(
     if !code_ok || user.status != UserStatus::Active {
         return Err(fail(state, &key, throttle.as_ref(), Some(&user), "session.unlock").await);
     }
-    state.store.clear_throttle(&key).await?;
+    let mut tx = state.store.begin().await?;
+    tx.clear_throttle(&key).await?;
     let session = SessionRecord { locked: false, last_seen_at: state.clock.now(), ..loaded.record };
-    state.store.update_session(&session).await?;
+    tx.update_session(&session).await?;
+    audit::commit_with(tx, audit::by(state, &user, "session.unlock", Outcome::Allowed)).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "session unlocked");
-    audit::record_one(state, audit::by(state, &user, "session.unlock", Outcome::Allowed)).await?;
     Ok((user, session))
 }
 
@@ -752,12 +769,13 @@ pub(crate) async fn password_change_step(
         tracing::error!(error = %e, "hashing failed");
         ApiError::internal()
     })?;
-    state.store.set_password(user.institution_id, user.id, hash.as_phc(), false).await?;
-    state.store.clear_throttle(&key).await?;
-    state.store.delete_user_sessions(user.institution_id, user.id).await?;
-    state.store.create_session(&auth.session).await?;
+    let mut tx = state.store.begin().await?;
+    tx.set_password(user.institution_id, user.id, hash.as_phc(), false).await?;
+    tx.clear_throttle(&key).await?;
+    tx.delete_user_sessions(user.institution_id, user.id).await?;
+    tx.create_session(&auth.session).await?;
+    audit::commit_with(tx, audit::by(state, user, "password.change", Outcome::Allowed)).await?;
     tracing::info!(institution = %user.institution_id, user = %user.id, "password changed; other sessions ended");
-    audit::record_one(state, audit::by(state, user, "password.change", Outcome::Allowed)).await?;
     Ok(())
 }
 
@@ -766,9 +784,12 @@ pub(crate) async fn password_change_step(
     responses((status = 204, description = "The session is gone and its cookie cleared")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(loaded) = auth::load(&state, &headers).await? {
-        state.store.delete_session(loaded.record.institution, &loaded.record.token_hash).await?;
-        if let Some(user) = state.store.user(loaded.record.institution, loaded.record.user).await? {
-            audit::record_one(&state, audit::by(&state, &user, "logout", Outcome::Allowed)).await?;
+        let user = state.store.user(loaded.record.institution, loaded.record.user).await?;
+        let mut tx = state.store.begin().await?;
+        tx.delete_session(loaded.record.institution, &loaded.record.token_hash).await?;
+        match user {
+            Some(user) => audit::commit_with(tx, audit::by(&state, &user, "logout", Outcome::Allowed)).await?,
+            None => tx.commit().await?,
         }
     }
     Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), auth::clear_cookie(state.tls)))

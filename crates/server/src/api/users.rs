@@ -184,7 +184,8 @@ pub(crate) async fn create_step(state: &AppState, auth: &Authenticated, req: &Cr
         password_change_required: true,
         created_at: mamori_core::clock::to_micros(state.clock.now()),
     };
-    let user = match state.store.create_user(admin.institution(), &new).await {
+    let mut tx = state.store.begin().await?;
+    let user = match tx.create_user(admin.institution(), &new).await {
         Ok(user) => user,
         Err(mamori_store::StoreError::Conflict { .. }) => {
             return Err(ApiError::conflict(
@@ -199,7 +200,7 @@ pub(crate) async fn create_step(state: &AppState, auth: &Authenticated, req: &Cr
     };
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "account created");
     let event = audit::by(state, &auth.user, "user.create", Outcome::Allowed).resource(format!("user:{}", user.id));
-    audit::record_one(state, event).await?;
+    audit::commit_with(tx, event).await?;
     Ok(Created { user: entry(state, &user, None), one_time_password: password.secret().expose().to_owned() })
 }
 
@@ -301,7 +302,8 @@ pub(crate) async fn status_step(
             Message::new("自分自身のアカウントの状態は変更できません。", "you cannot change your own account's status"),
         ));
     }
-    match state.store.set_user_status(admin.institution(), user.id, status).await {
+    let mut tx = state.store.begin().await?;
+    match tx.set_user_status(admin.institution(), user.id, status).await {
         Ok(()) => {}
         Err(mamori_store::StoreError::Conflict { .. }) => {
             return Err(ApiError::conflict(
@@ -312,13 +314,13 @@ pub(crate) async fn status_step(
         Err(e) => return Err(e.into()),
     }
     if status != UserStatus::Active {
-        state.store.delete_user_sessions(admin.institution(), user.id).await?;
+        tx.delete_user_sessions(admin.institution(), user.id).await?;
     }
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, status = status.as_str(), "account status changed");
     let event = audit::by(state, &auth.user, "user.status", Outcome::Allowed)
         .resource(format!("user:{}", user.id))
         .detail("status", status.as_str());
-    audit::record_one(state, event).await?;
+    audit::commit_with(tx, event).await?;
     let updated = state.store.user(admin.institution(), user.id).await?.ok_or_else(ApiError::internal)?;
     Ok(entry(state, &updated, None))
 }
@@ -338,10 +340,11 @@ pub async fn unlock(
 ) -> Result<StatusCode, ApiError> {
     let admin = manage_users(&auth)?;
     let user = target(&state, &admin, &login_id).await?;
-    state.store.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
+    let mut tx = state.store.begin().await?;
+    tx.clear_throttle(&throttle_key(user.login_id.as_str())).await?;
     tracing::info!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "lockout cleared by an administrator");
     let event = audit::by(&state, &auth.user, "user.unlock", Outcome::Allowed).resource(format!("user:{}", user.id));
-    audit::record_one(&state, event).await?;
+    audit::commit_with(tx, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -385,11 +388,12 @@ pub async fn reenroll(
         expires_at: now + state.config.get().accounts.reenroll_pass_ttl.0,
         used_at: None,
     };
-    state.store.create_reenroll_pass(&record).await?;
+    let mut tx = state.store.begin().await?;
+    tx.create_reenroll_pass(&record).await?;
     tracing::warn!(institution = %admin.institution(), by = %admin.user(), user = %user.id, "re-enrollment pass issued");
     let event =
         audit::by(&state, &auth.user, "user.reenroll_pass", Outcome::Allowed).resource(format!("user:{}", user.id));
-    audit::record_one(&state, event).await?;
+    audit::commit_with(tx, event).await?;
     Ok((StatusCode::CREATED, Json(ReenrollIssued { pass, expires_at: rfc3339(record.expires_at) })).into_response())
 }
 

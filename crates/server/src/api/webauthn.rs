@@ -172,7 +172,8 @@ pub async fn register_finish(
         created_at: mamori_core::clock::to_micros(now),
         last_used_at: None,
     };
-    match state.store.add_webauthn_credential(user.institution_id, user.id, &credential).await {
+    let mut tx = state.store.begin().await?;
+    match tx.add_webauthn_credential(user.institution_id, user.id, &credential).await {
         Ok(()) => {}
         Err(mamori_store::StoreError::Conflict { .. }) => {
             return Err(ApiError::conflict(
@@ -183,7 +184,7 @@ pub async fn register_finish(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(institution = %user.institution_id, user = %user.id, "security key registered");
-    audit::record_one(&state, audit::by(&state, user, "factor.webauthn_register", Outcome::Allowed)).await?;
+    audit::commit_with(tx, audit::by(&state, user, "factor.webauthn_register", Outcome::Allowed)).await?;
     let info = KeyInfo {
         id: URL_SAFE_NO_PAD.encode(&credential.credential_id),
         name: credential.name,
@@ -288,7 +289,7 @@ pub async fn login_finish(
                 .await?;
         }
     }
-    let (token_text, session) = complete_login(&state, &loaded, &user, "webauthn").await?;
+    let (token_text, session) = complete_login(&state, &loaded, &user, "webauthn", false).await?;
     Ok(with_cookie(Json(me(&state, &user, &session)).into_response(), auth::set_cookie(&token_text, state.tls)))
 }
 
@@ -309,10 +310,11 @@ pub async fn remove(
     auth.ready()?;
     let not_found = || ApiError::no_such("セキュリティキー", "security key");
     let credential_id = URL_SAFE_NO_PAD.decode(id.as_bytes()).map_err(|_| not_found())?;
-    if !state.store.delete_webauthn_credential(auth.user.institution_id, auth.user.id, &credential_id).await? {
+    let mut tx = state.store.begin().await?;
+    if !tx.delete_webauthn_credential(auth.user.institution_id, auth.user.id, &credential_id).await? {
         return Err(not_found());
     }
     tracing::info!(institution = %auth.user.institution_id, user = %auth.user.id, "security key removed");
-    audit::record_one(&state, audit::by(&state, &auth.user, "factor.webauthn_remove", Outcome::Allowed)).await?;
+    audit::commit_with(tx, audit::by(&state, &auth.user, "factor.webauthn_remove", Outcome::Allowed)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
