@@ -133,8 +133,8 @@ struct DataTarget {
     /// The data directory.
     #[arg(long, value_name = "DIR", env = "MAMORI_DATA")]
     data: PathBuf,
-    /// The institution (needed only when the database holds several).
-    #[arg(long, value_name = "UUID")]
+    /// The institution (needed only when the database holds several); `--institution` too.
+    #[arg(long, value_name = "UUID", alias = "institution")]
     institution_id: Option<mamori_core::InstitutionId>,
     /// Print JSON.
     #[arg(long)]

@@ -1020,7 +1020,7 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     let key = mamori_ledger::VerifierKey::parse(verifier.trim()).unwrap();
     // init's own events are the first leaves: the institution and its administrator.
     assert!(run(&["terminal", "require", "off", "--data", d]).status.success());
-    let out = run(&["checkpoint", "--data", d, "--write"]);
+    let out = run(&["checkpoint", "--data", d, "--write", "--institution", institution]);
     assert!(out.status.success(), "{}", stderr(&out));
     let note = String::from_utf8(out.stdout).unwrap();
     let checkpoint =
