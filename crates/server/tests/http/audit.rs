@@ -269,3 +269,55 @@ async fn verify_detects_every_changed_byte_a_deleted_and_swapped_event() {
     assert!(found.iter().any(|p| p == "leaf 2 is missing"), "{found:?}");
     assert!(found.iter().any(|p| p == "the head says 4 leaves, 3 are stored"), "{found:?}");
 }
+
+/// The same audited flows on PostgreSQL (run by `.ci/run`'s PostgreSQL phase): each action
+/// and its event are one transaction there too, and the log verifies.
+#[tokio::test]
+async fn postgres_audited_actions_commit_with_their_events() {
+    let Some((fx, server_url, db)) = super::fixture_on_postgres("postgres-audit").await else { return };
+    let nurse = account_with(&fx, fx.institution, "kango", JobType::Nurse, &[Role::Nurse], true, false).await;
+    let admin =
+        account_with(&fx, fx.institution, "kanri", JobType::Manager, &[Role::SystemAdministrator], true, false).await;
+    let auditor = account_with(&fx, fx.institution, "kansa", JobType::Auditor, &[Role::Auditor], true, false).await;
+    let mut c = Client::new(&fx);
+    let r = c.post("/api/v1/session", json!({"login_id": "kango", "password": "wrong-password-1"})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    fx.advance(Duration::from_secs(2));
+    let mut n = login(&fx, &nurse).await;
+    let mut a = login(&fx, &admin).await;
+    let r = a
+        .post(
+            "/api/v1/users",
+            json!({"login_id": "suzuki", "display_name": "鈴木 一郎", "job_type": "doctor", "roles": ["doctor"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = a.post("/api/v1/users/kango/status", json!({"status": "disabled"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(n.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED, "her session ended with the change");
+
+    fx.advance(Duration::from_secs(30));
+    let mut au = login(&fx, &auditor).await;
+    let page = au.get("/api/v1/audit/events?user=kango").await;
+    assert_eq!(actions(&page.body), ["login", "login.password", "login.password"]);
+    let page = au.get("/api/v1/audit/events?user=kanri").await;
+    assert_eq!(actions(&page.body), ["user.status", "user.create", "login", "login.password"]);
+    let state = &fx.state;
+    let report = mamori_server::checkpoints::verify(
+        state.store.as_ref(),
+        &state.config,
+        &state.keys.checkpoint,
+        &fx.dir,
+        fx.institution,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let head = state.store.log_head(fx.institution).await.unwrap();
+    assert_eq!(report.leaves, head.size);
+    let r = au.get(&format!("/api/v1/ledger/consistency?from=1&to={}", head.size)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    drop(fx);
+    super::drop_postgres(&server_url, &db).await;
+}

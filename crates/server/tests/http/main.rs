@@ -45,6 +45,47 @@ async fn fixture_with(name: &str, adjust: impl FnOnce(&mut Config)) -> Fixture {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = mamori_store::SqliteStore::open(&dir.join("mamori.db"), 2).await.unwrap();
+    fixture_on(Arc::new(store), dir, adjust).await
+}
+
+/// The same application on a fresh PostgreSQL database of the cluster named by
+/// `MAMORI_TEST_POSTGRES_URL` (None, with a SKIPPED line, when it is unset). Returns the
+/// database's name for clean-up.
+async fn fixture_on_postgres(name: &str) -> Option<(Fixture, String, String)> {
+    use rand_core::RngCore as _;
+    use sqlx::Connection as _;
+    let Some(server_url) = std::env::var("MAMORI_TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty()) else {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("SKIPPED {name}: MAMORI_TEST_POSTGRES_URL is not set\n").as_bytes(),
+        );
+        return None;
+    };
+    let db = format!("mamori_http_{:016x}", rand_core::OsRng.next_u64());
+    let mut conn = sqlx::PgConnection::connect(&server_url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await.unwrap();
+    let _ = conn.close().await;
+    let (base, query) = server_url.split_once('?').map_or((server_url.as_str(), ""), |(b, q)| (b, q));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    let url = if query.is_empty() { format!("{base}/{db}") } else { format!("{base}/{db}?{query}") };
+    let store = mamori_store::PgStore::connect(&mamori_core::config::DatabaseUrl::new(&url), 4).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("mamori-http-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Some((fixture_on(Arc::new(store), dir, |_| {}).await, server_url, db))
+}
+
+/// Drops a database made by [`fixture_on_postgres`] (best effort).
+async fn drop_postgres(server_url: &str, db: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(server_url).await {
+        let sql = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+        let _ = conn.close().await;
+    }
+}
+
+async fn fixture_on(store: Arc<dyn Store>, dir: std::path::PathBuf, adjust: impl FnOnce(&mut Config)) -> Fixture {
     let now = time::macros::datetime!(2026-11-25 09:00 UTC);
     let institution = Institution {
         id: InstitutionId::generate(&mut rand_core::OsRng),
@@ -57,7 +98,7 @@ async fn fixture_with(name: &str, adjust: impl FnOnce(&mut Config)) -> Fixture {
     let config = config.validate().unwrap();
     let clock = Arc::new(FixedClock::new(now));
     let state = AppState::new(Inner {
-        store: Arc::new(store),
+        store,
         passwords: mamori_server::auth::Passwords::new(&config.get().password).unwrap(),
         webauthn: mamori_server::auth::webauthn_for("https://localhost:8443/").map(Arc::new),
         config,
