@@ -630,9 +630,28 @@ pub mod anomaly {
         }
     }
 
+    /// Who is who, for the same-person checks: a user's display name (family name first) and
+    /// a patient's name as written.
+    pub struct Names<'a> {
+        /// The acting user's display name.
+        pub user: &'a dyn Fn(UserId) -> Option<String>,
+        /// The patient's (family, given) name as written.
+        pub patient: &'a dyn Fn(crate::PatientId) -> Option<(String, String)>,
+    }
+
+    impl std::fmt::Debug for Names<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Names")
+        }
+    }
+
     /// What kind of pattern.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
     pub enum Kind {
+        /// A user opened a chart whose patient has the user's own full name.
+        OwnChart,
+        /// A user opened a chart whose patient has the user's family name.
+        SameSurname,
         /// Emergency access was used (a grant, or a sealed account activated).
         EmergencyAccess,
         /// A user was refused several times.
@@ -646,6 +665,8 @@ pub mod anomaly {
         #[must_use]
         pub const fn as_str(self) -> &'static str {
             match self {
+                Self::OwnChart => "own_chart",
+                Self::SameSurname => "same_surname",
                 Self::EmergencyAccess => "emergency_access",
                 Self::RepeatedDenials => "repeated_denials",
                 Self::AfterHours => "after_hours",
@@ -677,10 +698,25 @@ pub mod anomaly {
         jst.weekday() == time::Weekday::Sunday || jst.hour() < hours.from || jst.hour() >= hours.until
     }
 
+    /// The family name of a display name written family name first ("山田 花子" → "山田").
+    fn family_of(display: &str) -> &str {
+        display.split_whitespace().next().unwrap_or_default()
+    }
+
+    fn compact(text: &str) -> String {
+        text.chars().filter(|c| !c.is_whitespace()).collect()
+    }
+
     /// Finds the patterns in `events` (any order). Actions by mamori itself (idle locks, the
     /// end of a logon window) are not a person's activity and are left out of the hours check.
+    /// The same-person checks run when `names` is given.
     #[must_use]
-    pub fn find(events: &[(u64, AuditEvent)], hours: BusinessHours, denial_threshold: u32) -> Vec<Finding> {
+    pub fn find(
+        events: &[(u64, AuditEvent)],
+        hours: BusinessHours,
+        denial_threshold: u32,
+        names: Option<&Names<'_>>,
+    ) -> Vec<Finding> {
         let mut grouped: BTreeMap<(Kind, Option<UserId>), Finding> = BTreeMap::new();
         let mut add = |kind: Kind, user: Option<UserId>, index: u64, at: OffsetDateTime| {
             let f = grouped.entry((kind, user)).or_insert(Finding {
@@ -710,6 +746,15 @@ pub mod anomaly {
             }
             if user.is_some() && after_hours(e.at, hours) {
                 add(Kind::AfterHours, user, *index, e.at);
+            }
+            if let (Some(names), Some(u), Some(p), Outcome::Allowed) = (names, user, e.patient, e.outcome)
+                && let (Some(display), Some((family, given))) = ((names.user)(u), (names.patient)(p))
+            {
+                if compact(&display) == compact(&format!("{family}{given}")) {
+                    add(Kind::OwnChart, user, *index, e.at);
+                } else if !family.trim().is_empty() && family_of(&display) == family.trim() {
+                    add(Kind::SameSurname, user, *index, e.at);
+                }
             }
         }
         let mut out: Vec<Finding> =
@@ -763,7 +808,7 @@ pub mod anomaly {
                     ),
                 ),
             ];
-            let found = find(&events, BusinessHours::default(), 3);
+            let found = find(&events, BusinessHours::default(), 3, None);
             let summary: Vec<(&str, Option<u128>, u32, Vec<u64>)> = found
                 .iter()
                 .map(|f| (f.kind.as_str(), f.user.map(|u| u.as_uuid().as_u128()), f.count, f.indexes.clone()))
@@ -778,7 +823,41 @@ pub mod anomaly {
             );
             // A Sunday afternoon is outside business hours too.
             let sunday = vec![(0, ev(2, "login", Outcome::Allowed, datetime!(2026-11-29 05:00 UTC)))];
-            assert_eq!(find(&sunday, BusinessHours::default(), 3).first().map(|f| f.kind), Some(Kind::AfterHours));
+            assert_eq!(
+                find(&sunday, BusinessHours::default(), 3, None).first().map(|f| f.kind),
+                Some(Kind::AfterHours)
+            );
+        }
+
+        #[test]
+        fn opening_ones_own_or_a_same_surname_chart_is_found() {
+            let day = datetime!(2026-11-25 01:00 UTC);
+            let patient = |n: u128| crate::PatientId::from_uuid(Uuid::from_u128(n));
+            let events = vec![
+                (0, ev(2, "record.read", Outcome::Allowed, day).patient(patient(100))),
+                (1, ev(2, "record.read", Outcome::Allowed, day).patient(patient(101))),
+                (2, ev(2, "record.read", Outcome::Allowed, day).patient(patient(102))),
+                (3, ev(3, "record.read", Outcome::Allowed, day).patient(patient(100))),
+                (4, ev(2, "record.read", Outcome::Denied, day).patient(patient(100))),
+            ];
+            let user = |u: UserId| match u.as_uuid().as_u128() {
+                2 => Some("山田 花子".to_owned()),
+                3 => Some("佐藤 一郎".to_owned()),
+                _ => None,
+            };
+            let patient_name = |p: crate::PatientId| match p.as_uuid().as_u128() {
+                100 => Some(("山田".to_owned(), "花子".to_owned())),
+                101 => Some(("山田".to_owned(), "太郎".to_owned())),
+                102 => Some(("田中".to_owned(), "花子".to_owned())),
+                _ => None,
+            };
+            let names = Names { user: &user, patient: &patient_name };
+            let found = find(&events, BusinessHours::default(), 3, Some(&names));
+            let summary: Vec<(&str, Option<u128>, Vec<u64>)> = found
+                .iter()
+                .map(|f| (f.kind.as_str(), f.user.map(|u| u.as_uuid().as_u128()), f.indexes.clone()))
+                .collect();
+            assert_eq!(summary, [("own_chart", Some(2), vec![0]), ("same_surname", Some(2), vec![1])]);
         }
     }
 }

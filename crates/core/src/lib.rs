@@ -15,6 +15,7 @@ pub mod institution;
 pub mod lockout;
 pub mod logon_hours;
 pub mod message;
+pub mod patient;
 pub mod review;
 pub mod sealed;
 pub mod session;

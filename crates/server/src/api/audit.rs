@@ -314,7 +314,7 @@ pub struct Period {
 /// One anomaly as shown.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AnomalyView {
-    /// `emergency_access`, `repeated_denials` or `after_hours`.
+    /// `own_chart`, `same_surname`, `emergency_access`, `repeated_denials` or `after_hours`.
     pub kind: &'static str,
     /// The user's login ID, if a user.
     pub login_id: Option<String>,
@@ -382,7 +382,10 @@ pub(crate) async fn anomaly_report(
         }
     }
     let users = state.store.users(institution).await?;
-    let found = mamori_core::audit::anomaly::find(&events, mamori_core::audit::anomaly::BusinessHours::default(), 3);
+    // The same-person checks need patients' names; they join when patients are registered
+    // (the records issue): until then there is no patient to compare with.
+    let found =
+        mamori_core::audit::anomaly::find(&events, mamori_core::audit::anomaly::BusinessHours::default(), 3, None);
     let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     Ok(found
         .into_iter()
