@@ -164,6 +164,28 @@ pub(crate) fn terminal_insert_error(backend: Backend, err: sqlx::Error) -> Store
     }
 }
 
+/// Maps the error of writing a patient's current row or a version of it: a `changed_by` that
+/// is not a user of the institution (foreign key; for an unknown institution there is none) is
+/// [`StoreError::NotFound`] (`"user"`); a number another patient of the institution has is
+/// [`StoreError::Conflict`] (`"patient number"`), any other taken key (the ID) `"patient"`.
+///
+/// PostgreSQL names the constraint; SQLite names the columns in its message.
+pub(crate) fn patient_write_error(backend: Backend, err: sqlx::Error) -> StoreError {
+    if is_foreign_key_violation(&err) {
+        return StoreError::NotFound { what: "user" };
+    }
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            if db.constraint() == Some("patients_number_key") || db.message().contains("patients.number") {
+                StoreError::Conflict { what: "patient number" }
+            } else {
+                StoreError::Conflict { what: "patient" }
+            }
+        }
+        _ => from_sqlx(backend, err),
+    }
+}
+
 /// Collapses whitespace so a detail stays on one log line.
 pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

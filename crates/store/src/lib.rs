@@ -8,17 +8,19 @@
 //!   writes users, roles, second factors (TOTP, recovery codes, WebAuthn credentials),
 //!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals,
 //!   emergency grants, sealed accounts and their activations, the institution's own categories,
-//!   its changed role grants, its log (`log_heads`, `log_leaves`, `log_nodes`) or an
+//!   its changed role grants, its log (`log_heads`, `log_leaves`, `log_nodes`), its patients
+//!   (`patients`, `patient_versions`) or an
 //!   institution's settings (the registered-terminal rule, read and written by institution ID)
 //!   binds `institution_id` in its `WHERE` clause (or in the key it inserts), and every table
 //!   of institution data (`terminals`, `emergency_grants`, `sealed_accounts`,
-//!   `sealed_activations`, `categories`, `role_policies`, `role_grants` and the three log
-//!   tables included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
+//!   `sealed_activations`, `categories`, `role_policies`, `role_grants`, the three log
+//!   tables, `patients` and `patient_versions` included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
 //!   and `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its
 //!   session's token hash), with `institution_id` a column every statement binds. A user of one
 //!   institution is invisible through another institution's ID, and so are its second factors,
 //!   passes, sessions, ceremonies, terminals, emergency grants, sealed accounts, activations,
-//!   categories, role grants and log (each institution has a tree of its own); a pass's user and issuer, an emergency grant's user and
+//!   categories, role grants, log (each institution has a tree of its own) and patients
+//!   (lookups, versions and searches alike); a pass's user and issuer, an emergency grant's user and
 //!   reviewer, a sealed account's user, an activation's confirmer and a role change's author
 //!   are users of its institution, and an activation's account a sealed account of it (foreign
 //!   keys); a ceremony is stored only for a session of the institution named (and deleted with
@@ -67,7 +69,8 @@
 //!   it has expired, as [`mamori_core::emergency::EmergencyGrantRecord::active_at`] says), and
 //!   the schema keeps `expires_at` after `granted_at`, a reason of 1 to 500 characters, a
 //!   review note of at most 1000, and a review whole (reviewer, time and note all set or all
-//!   NULL). The patient is not a foreign key yet (there is no patients table).
+//!   NULL). The patient is not a foreign key (grants predate the patients table of migration
+//!   0009).
 //! - **Sealed accounts are activated by a second person, for a time, and re-keyed when
 //!   closed.** `sealed_accounts` and `sealed_activations` (migration 0007) have no delete path:
 //!   the activations are the record for review, newest first. The schema refuses an activation
@@ -98,6 +101,23 @@
 //!   parse, or does not describe the head's size and root, is [`StoreError::Corrupt`] and
 //!   stops appends. The reads are bounded: 10 000 leaves, 1000 nodes
 //!   ([`StoreError::TooMany`] beyond), 1000 search results.
+//! - **Patients are versioned, and their versions are append-only.** `patients` (migration
+//!   0009) holds each patient's current identity, its number unique within the institution
+//!   (`UNIQUE (institution_id, number)`; another institution may use the same number), and
+//!   `patient_versions` every version of it, the registration (version 1, no reason) included;
+//!   every later version carries its reason (1 to 500 characters, a schema check). Versions
+//!   have no update or delete path: the store has none, and the schema refuses any `UPDATE` or
+//!   `DELETE` of them (triggers; on PostgreSQL `TRUNCATE` too); patients have no delete path
+//!   either (their versions refer to them). [`StoreTx::create_patient`] writes the row and
+//!   version 1 together; [`StoreTx::update_patient`] is one conditional `UPDATE` from the
+//!   previous version followed by the new version's row, so of concurrent changes from one
+//!   version exactly one wins and a stale change changes nothing. The schema checks the core
+//!   rules' lengths (names 1–50 characters, number 1–20 ASCII letters, digits or `-`, phone at
+//!   most 20, address at most 200, birth date a date) and every read parses the row back with
+//!   [`mamori_core::patient`]. [`Store::search_patients`] matches a number by prefix (ASCII case
+//!   ignored; `LIKE` with `%`, `_` and `\` escaped, so they match themselves) or the stored
+//!   [`mamori_core::patient::PatientName::search_text`] by substring (`instr` on SQLite,
+//!   `strpos` on PostgreSQL: no wildcards), by number, at most 200.
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -109,7 +129,7 @@
 //!   (TOTP enrollment, recovery codes and WebAuthn credentials together),
 //!   [`Store::close_sealed_account`] and [`Store::set_role_grants`].
 //! - **An action and its audit events are one unit of work.** [`Store::begin`] opens a
-//!   transaction, a [`StoreTx`], offering the 32 mutations an audited action needs, the log's
+//!   transaction, a [`StoreTx`], offering the 34 mutations an audited action needs, the log's
 //!   append among them: others see its writes only after [`StoreTx::commit`], and a unit that
 //!   is dropped, or in which any step failed (later steps and the commit are then refused),
 //!   leaves none of them. Each of those mutations is written once, on the transaction's
@@ -126,7 +146,8 @@
 //!   orders deadlock, which PostgreSQL ends by failing one of them (drop it and start again).
 //! - **Values round-trip exactly.** IDs are stored as UUIDs (PostgreSQL) or lower-case
 //!   hyphenated text (SQLite); timestamps are kept in UTC to the microsecond (`TIMESTAMPTZ`,
-//!   or fixed-width text in SQLite that also sorts chronologically). Finer precision is
+//!   or fixed-width text in SQLite that also sorts chronologically); birth dates as `DATE`
+//!   (PostgreSQL) or `YYYY-MM-DD` text (SQLite, checked by a `GLOB`). Finer precision is
 //!   truncated on write. A stored value that does not parse back into its core type is reported
 //!   as [`StoreError::Corrupt`], never silently replaced. Terminal names and certificate
 //!   fingerprints (32 upper-case hex pairs joined by `:`) are checked by the schema on write
@@ -153,10 +174,13 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::{Patient, PatientNumber};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{
+    EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, Role, User, UserId, UserStatus,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -735,6 +759,37 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         institution: InstitutionId,
         query: &AuditQuery,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    // --- Patients (records issue) ---
+
+    /// The institution's patient with this ID (its current version).
+    async fn patient(&self, institution: InstitutionId, id: PatientId) -> Result<Option<Patient>, StoreError>;
+
+    /// The institution's patient with this number (its current version).
+    async fn patient_by_number(
+        &self,
+        institution: InstitutionId,
+        number: &PatientNumber,
+    ) -> Result<Option<Patient>, StoreError>;
+
+    /// Every version of the patient's identity, oldest first, each with the reason given for
+    /// the change (`None` for the registration).
+    async fn patient_versions(
+        &self,
+        institution: InstitutionId,
+        id: PatientId,
+    ) -> Result<Vec<(Patient, Option<String>)>, StoreError>;
+
+    /// The institution's patients whose number starts with `key` or whose
+    /// [`mamori_core::patient::PatientName::search_text`] contains `key` (already normalized
+    /// with [`mamori_core::patient::search_key`]; one character is enough), by number, at most
+    /// `limit` (clamped to 1–200). An empty key matches nothing.
+    async fn search_patients(
+        &self,
+        institution: InstitutionId,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<Patient>, StoreError>;
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -925,6 +980,27 @@ pub trait StoreTx: Send {
         changed_by: UserId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    /// Registers a patient (`patient.version` must be 1): the current row and version 1 of its
+    /// identity.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"patient number"`) when the institution has a patient with
+    /// that number, (`"patient"`) when the ID is taken; [`StoreError::NotFound`] (`"user"`)
+    /// when `changed_by` is not a user of the institution. A version other than 1 is refused
+    /// by the database.
+    async fn create_patient(&mut self, patient: &Patient) -> Result<(), StoreError>;
+
+    /// Records a change of a patient's identity as a new version: `patient.version` must be the
+    /// current version plus one (one conditional `UPDATE`, so of two concurrent changes from the
+    /// same version exactly one wins), with the reason kept beside the version. Returns `false`
+    /// when the patient does not exist or its version moved on (nothing changes then).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"patient number"`) when another patient of the institution
+    /// has the new number; [`StoreError::NotFound`] (`"user"`) for an unknown `changed_by`. A
+    /// reason that is not 1–500 characters is refused by the database.
+    async fn update_patient(&mut self, patient: &Patient, reason: &str) -> Result<bool, StoreError>;
 
     /// Makes everything done in the transaction durable and visible.
     ///

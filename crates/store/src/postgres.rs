@@ -2,10 +2,10 @@
 
 use crate::error::{from_sqlx, is_foreign_key_violation, is_unique_violation, one_line, user_data_insert_error};
 use crate::rows::{
-    CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, ReenrollPassRow, RoleGrantRow,
+    CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, PatientRow, ReenrollPassRow, RoleGrantRow,
     SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
     WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
-    assemble_users, counter, log_hash, log_index, stored_time,
+    assemble_users, counter, log_hash, log_index, patient_number_pattern, patient_search_limit, stored_time,
 };
 use crate::unit::{Unit, in_transaction, step};
 use crate::{Store, StoreError, StoreTx, log, sql};
@@ -15,10 +15,13 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::{Patient, PatientNumber};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{
+    EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, Role, User, UserId, UserStatus,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
 use std::str::FromStr;
@@ -208,6 +211,25 @@ fn emergency_grant_row(row: &PgRow) -> Result<EmergencyGrantRow, StoreError> {
         reviewed_by: get(row, "reviewed_by")?,
         reviewed_at: get(row, "reviewed_at")?,
         review_note: get(row, "review_note")?,
+    })
+}
+
+fn patient_row(row: &PgRow) -> Result<PatientRow, StoreError> {
+    Ok(PatientRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        number: get(row, "number")?,
+        family: get(row, "family")?,
+        given: get(row, "given")?,
+        family_kana: get(row, "family_kana")?,
+        given_kana: get(row, "given_kana")?,
+        birth_date: get(row, "birth_date")?,
+        sex: get(row, "sex")?,
+        phone: get(row, "phone")?,
+        address: get(row, "address")?,
+        version: get(row, "version")?,
+        changed_by: get(row, "changed_by")?,
+        changed_at: get(row, "changed_at")?,
     })
 }
 
@@ -984,6 +1006,62 @@ impl Store for PgStore {
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| Ok((log_index("log_leaves.idx", get(row, "idx")?)?, get(row, "leaf")?))).collect()
     }
+
+    async fn patient(&self, institution: InstitutionId, id: PatientId) -> Result<Option<Patient>, StoreError> {
+        let row = sqlx::query(sql::SELECT_PATIENT)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| patient_row(&row)?.into_patient()).transpose()
+    }
+
+    async fn patient_by_number(
+        &self,
+        institution: InstitutionId,
+        number: &PatientNumber,
+    ) -> Result<Option<Patient>, StoreError> {
+        let row = sqlx::query(sql::SELECT_PATIENT_BY_NUMBER)
+            .bind(institution.as_uuid())
+            .bind(number.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| patient_row(&row)?.into_patient()).transpose()
+    }
+
+    async fn patient_versions(
+        &self,
+        institution: InstitutionId,
+        id: PatientId,
+    ) -> Result<Vec<(Patient, Option<String>)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_PATIENT_VERSIONS)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| patient_row(row)?.into_version(get(row, "reason")?)).collect()
+    }
+
+    async fn search_patients(
+        &self,
+        institution: InstitutionId,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<Patient>, StoreError> {
+        let Some(pattern) = patient_number_pattern(key) else { return Ok(Vec::new()) };
+        let rows = sqlx::query(sql::PG_SEARCH_PATIENTS)
+            .bind(institution.as_uuid())
+            .bind(pattern)
+            .bind(key)
+            .bind(patient_search_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| patient_row(row)?.into_patient()).collect()
+    }
 }
 
 /// A unit of work on PostgreSQL: a `READ COMMITTED` transaction; [`StoreTx::append_log`] locks
@@ -1196,6 +1274,14 @@ impl StoreTx for Unit<Postgres> {
     ) -> Result<(), StoreError> {
         step!(self, write::set_role_grants(institution, role, grants, changed_by, at))
     }
+    async fn create_patient(&mut self, patient: &Patient) -> Result<(), StoreError> {
+        step!(self, write::create_patient(patient))
+    }
+
+    async fn update_patient(&mut self, patient: &Patient, reason: &str) -> Result<bool, StoreError> {
+        step!(self, write::update_patient(patient, reason))
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.finish().await
     }

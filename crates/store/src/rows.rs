@@ -9,6 +9,7 @@ use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::{Contact, Patient, PatientName, PatientNumber, Sex};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
@@ -17,7 +18,7 @@ use mamori_core::{
     SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use mamori_ledger::Frontier;
-use time::{OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 /// An `institutions` row with backend types already decoded.
@@ -557,6 +558,88 @@ impl LogLeafRow {
     }
 }
 
+/// A `patients` row, or a `patient_versions` row (its `patient_id` read as `id`, with its
+/// `reason`).
+pub(crate) struct PatientRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) number: String,
+    pub(crate) family: String,
+    pub(crate) given: String,
+    pub(crate) family_kana: String,
+    pub(crate) given_kana: String,
+    pub(crate) birth_date: Date,
+    pub(crate) sex: String,
+    pub(crate) phone: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) version: i64,
+    pub(crate) changed_by: Uuid,
+    pub(crate) changed_at: OffsetDateTime,
+}
+
+impl PatientRow {
+    /// The patient, its values checked by the core rules again.
+    pub(crate) fn into_patient(self) -> Result<Patient, StoreError> {
+        let name = PatientName::parse(&self.family, &self.given, &self.family_kana, &self.given_kana)
+            .map_err(|m| corrupt("patients.name", &m.en))?;
+        Ok(Patient {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: PatientId::from_uuid(self.id),
+            number: PatientNumber::parse(&self.number).map_err(|m| corrupt("patients.number", &m.en))?,
+            name,
+            birth_date: self.birth_date,
+            sex: Sex::parse(&self.sex).map_err(|m| corrupt("patients.sex", &m.en))?,
+            contact: Contact::parse(self.phone.as_deref(), self.address.as_deref())
+                .map_err(|m| corrupt("patients.contact", &m.en))?,
+            version: generation("patients.version", self.version)?,
+            changed_by: UserId::from_uuid(self.changed_by),
+            changed_at: self.changed_at,
+        })
+    }
+
+    /// A version and its reason: none for version 1, 1 to 500 characters for every later one.
+    pub(crate) fn into_version(self, reason: Option<String>) -> Result<(Patient, Option<String>), StoreError> {
+        let patient = self.into_patient()?;
+        let ok = match &reason {
+            None => patient.version == 1,
+            Some(reason) => patient.version > 1 && (1..=PATIENT_REASON_MAX_CHARS).contains(&reason.chars().count()),
+        };
+        if !ok {
+            return Err(corrupt("patient_versions.reason", "not none for version 1 only, 1 to 500 characters"));
+        }
+        Ok((patient, reason))
+    }
+}
+
+/// The longest reason a change of a patient's identity keeps (the schema checks it too).
+const PATIENT_REASON_MAX_CHARS: usize = 500;
+
+/// The `LIKE` pattern that matches numbers starting with `key` (lower case; `\`, `%` and `_`
+/// escaped with `\`, so they match themselves), or `None` for an empty key, which matches
+/// nothing.
+pub(crate) fn patient_number_pattern(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    let mut pattern = String::with_capacity(key.len() + 1);
+    for c in key.chars().flat_map(char::to_lowercase) {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
+/// The most patients a search returns, and the fewest it is asked for.
+const PATIENT_SEARCH_MAX: u32 = 200;
+
+/// A search's limit clamped to 1–200.
+pub(crate) fn patient_search_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, PATIENT_SEARCH_MAX))
+}
+
 /// A stored log size or index (a u64 kept in a 64-bit signed column, never negative).
 pub(crate) fn log_index(column: &str, value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(column, "negative"))
@@ -966,5 +1049,15 @@ mod tests {
         let s = stored_time(t);
         assert_eq!(s.offset(), UtcOffset::UTC);
         assert_eq!(s, time::macros::datetime!(2026-11-25 09:00:00.123456 UTC));
+    }
+
+    #[test]
+    fn patient_search_patterns_escape_wildcards_and_limits_are_clamped() {
+        assert_eq!(patient_number_pattern(""), None);
+        assert_eq!(patient_number_pattern("A-12").as_deref(), Some("a-12%"));
+        assert_eq!(patient_number_pattern("1%_\\").as_deref(), Some("1\\%\\_\\\\%"));
+        assert_eq!(patient_search_limit(0), 1);
+        assert_eq!(patient_search_limit(50), 50);
+        assert_eq!(patient_search_limit(u32::MAX), 200);
     }
 }

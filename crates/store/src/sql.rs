@@ -478,3 +478,64 @@ pub(crate) const SEARCH_AUDIT_LOG: &str = "SELECT idx, leaf FROM log_leaves \
        AND ($8 IS NULL OR idx < $8) \
      ORDER BY idx DESC \
      LIMIT $9";
+
+/// Registers a patient: its current row. `changed_by` must be a user of the institution
+/// (foreign key); the number is unique in the institution, the ID too (constraints).
+pub(crate) const INSERT_PATIENT: &str = "INSERT INTO patients \
+     (institution_id, id, number, family, given, family_kana, given_kana, birth_date, sex, phone, address, \
+      search_text, version, changed_by, changed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// One conditional UPDATE: the patient's identity becomes version `$13` only if it is at
+/// version `$13 - 1`, so of concurrent changes from one version exactly one changes the row.
+/// Binds as [`INSERT_PATIENT`] does.
+pub(crate) const UPDATE_PATIENT: &str = "UPDATE patients \
+     SET number = $3, family = $4, given = $5, family_kana = $6, given_kana = $7, birth_date = $8, sex = $9, \
+         phone = $10, address = $11, search_text = $12, version = $13, changed_by = $14, changed_at = $15 \
+     WHERE institution_id = $1 AND id = $2 AND version = $13 - 1";
+
+/// One version of a patient's identity, written with the current row it describes (`$13` is
+/// the reason: NULL for version 1 only, which the schema checks). Versions are never changed.
+pub(crate) const INSERT_PATIENT_VERSION: &str = "INSERT INTO patient_versions \
+     (institution_id, patient_id, number, family, given, family_kana, given_kana, birth_date, sex, phone, \
+      address, version, reason, changed_by, changed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// The columns [`crate::rows::PatientRow`] reads from the current rows.
+macro_rules! select_patients {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT institution_id, id, number, family, given, family_kana, given_kana, birth_date, sex, phone, \
+                    address, version, changed_by, changed_at \
+             FROM patients ",
+            $where_and_order
+        )
+    };
+}
+
+pub(crate) const SELECT_PATIENT: &str = select_patients!("WHERE institution_id = $1 AND id = $2");
+
+pub(crate) const SELECT_PATIENT_BY_NUMBER: &str = select_patients!("WHERE institution_id = $1 AND number = $2");
+
+/// Every version of a patient, oldest first, with its reason.
+pub(crate) const SELECT_PATIENT_VERSIONS: &str = "SELECT institution_id, patient_id AS id, number, family, given, \
+            family_kana, given_kana, birth_date, sex, phone, address, version, changed_by, changed_at, reason \
+     FROM patient_versions \
+     WHERE institution_id = $1 AND patient_id = $2 \
+     ORDER BY version";
+
+/// SQLite's patient search: the number (lower-cased) matches the `LIKE` pattern `$2` (the key
+/// with `\`, `%` and `_` escaped, then `%`), or the normalized name contains `$3` (`instr`, no
+/// wildcards); by number, at most `$4`.
+pub(crate) const SQLITE_SEARCH_PATIENTS: &str = select_patients!(
+    "WHERE institution_id = $1 AND (lower(number) LIKE $2 ESCAPE '\\' OR instr(search_text, $3) > 0) \
+     ORDER BY number \
+     LIMIT $4"
+);
+
+/// PostgreSQL's patient search: as [`SQLITE_SEARCH_PATIENTS`], with `strpos` for `instr`.
+pub(crate) const PG_SEARCH_PATIENTS: &str = select_patients!(
+    "WHERE institution_id = $1 AND (lower(number) LIKE $2 ESCAPE '\\' OR strpos(search_text, $3) > 0) \
+     ORDER BY number \
+     LIMIT $4"
+);

@@ -7,10 +7,10 @@ use crate::error::{
     from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, user_data_insert_error,
 };
 use crate::rows::{
-    CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, ReenrollPassRow, RoleGrantRow,
+    CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, PatientRow, ReenrollPassRow, RoleGrantRow,
     SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
     WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
-    assemble_users, counter, log_hash, log_index, stored_time,
+    assemble_users, counter, log_hash, log_index, patient_number_pattern, patient_search_limit, stored_time,
 };
 use crate::unit::{Unit, in_transaction, step};
 use crate::{Store, StoreError, StoreTx, log, sql};
@@ -20,10 +20,13 @@ use mamori_core::config::Backend;
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::{Patient, PatientNumber};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{
+    EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, Role, User, UserId, UserStatus,
+};
 use sqlx::Row;
 use sqlx::Sqlite;
 use sqlx::sqlite::{
@@ -33,7 +36,7 @@ use std::path::Path;
 use std::time::Duration;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
 mod write;
@@ -46,6 +49,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The stored form of a timestamp: `2026-11-25T09:00:00.123456Z`, always UTC.
 const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// The stored form of a date: `1950-04-01`.
+const DATE_FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -132,6 +138,15 @@ fn time_text(t: OffsetDateTime) -> Result<String, StoreError> {
     stored_time(t)
         .format(TIMESTAMP_FORMAT)
         .map_err(|e| StoreError::Database { detail: format!("a timestamp cannot be stored: {e}") })
+}
+
+fn date_text(d: Date) -> Result<String, StoreError> {
+    d.format(DATE_FORMAT).map_err(|e| StoreError::Database { detail: format!("a date cannot be stored: {e}") })
+}
+
+fn get_date(row: &SqliteRow, column: &'static str) -> Result<Date, StoreError> {
+    let text: String = row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))?;
+    Date::parse(&text, DATE_FORMAT).map_err(|_| crate::rows::corrupt(column, "not a stored date"))
 }
 
 fn opt_time_text(t: Option<OffsetDateTime>) -> Result<Option<String>, StoreError> {
@@ -306,6 +321,25 @@ fn log_head_row(row: &SqliteRow) -> Result<LogHeadRow, StoreError> {
 
 fn log_leaf_row(row: &SqliteRow) -> Result<LogLeafRow, StoreError> {
     Ok(LogLeafRow { idx: get(row, "idx")?, leaf: get(row, "leaf")?, leaf_hash: get(row, "leaf_hash")? })
+}
+
+fn patient_row(row: &SqliteRow) -> Result<PatientRow, StoreError> {
+    Ok(PatientRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        id: get_uuid(row, "id")?,
+        number: get(row, "number")?,
+        family: get(row, "family")?,
+        given: get(row, "given")?,
+        family_kana: get(row, "family_kana")?,
+        given_kana: get(row, "given_kana")?,
+        birth_date: get_date(row, "birth_date")?,
+        sex: get(row, "sex")?,
+        phone: get(row, "phone")?,
+        address: get(row, "address")?,
+        version: get(row, "version")?,
+        changed_by: get_uuid(row, "changed_by")?,
+        changed_at: get_time(row, "changed_at")?,
+    })
 }
 
 /// `Ok(())` when a statement keyed by institution and ID changed one row, else `NotFound`.
@@ -1033,6 +1067,62 @@ impl Store for SqliteStore {
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| Ok((log_index("log_leaves.idx", get(row, "idx")?)?, get(row, "leaf")?))).collect()
     }
+
+    async fn patient(&self, institution: InstitutionId, id: PatientId) -> Result<Option<Patient>, StoreError> {
+        let row = sqlx::query(sql::SELECT_PATIENT)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| patient_row(&row)?.into_patient()).transpose()
+    }
+
+    async fn patient_by_number(
+        &self,
+        institution: InstitutionId,
+        number: &PatientNumber,
+    ) -> Result<Option<Patient>, StoreError> {
+        let row = sqlx::query(sql::SELECT_PATIENT_BY_NUMBER)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(number.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| patient_row(&row)?.into_patient()).transpose()
+    }
+
+    async fn patient_versions(
+        &self,
+        institution: InstitutionId,
+        id: PatientId,
+    ) -> Result<Vec<(Patient, Option<String>)>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_PATIENT_VERSIONS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| patient_row(row)?.into_version(get(row, "reason")?)).collect()
+    }
+
+    async fn search_patients(
+        &self,
+        institution: InstitutionId,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<Patient>, StoreError> {
+        let Some(pattern) = patient_number_pattern(key) else { return Ok(Vec::new()) };
+        let rows = sqlx::query(sql::SQLITE_SEARCH_PATIENTS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(pattern)
+            .bind(key)
+            .bind(patient_search_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| patient_row(row)?.into_patient()).collect()
+    }
 }
 
 /// A unit of work on SQLite: a `BEGIN IMMEDIATE` transaction, so it holds the write lock from
@@ -1244,6 +1334,14 @@ impl StoreTx for Unit<Sqlite> {
     ) -> Result<(), StoreError> {
         step!(self, write::set_role_grants(institution, role, grants, changed_by, at))
     }
+    async fn create_patient(&mut self, patient: &Patient) -> Result<(), StoreError> {
+        step!(self, write::create_patient(patient))
+    }
+
+    async fn update_patient(&mut self, patient: &Patient, reason: &str) -> Result<bool, StoreError> {
+        step!(self, write::update_patient(patient, reason))
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.finish().await
     }

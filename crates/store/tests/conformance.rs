@@ -12,6 +12,7 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::{Contact, Patient, PatientName, PatientNumber, Sex, search_key};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
@@ -29,11 +30,11 @@ use sqlx::Connection;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use time::macros::datetime;
+use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 8;
+const LATEST_SCHEMA_VERSION: i64 = 9;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -3973,6 +3974,344 @@ async fn the_log_migration_upgrades_a_version_7_database(_store: &dyn Store, db:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Patients (migration 0009)
+// ---------------------------------------------------------------------------------------------
+
+fn patient_name(family: &str, given: &str, family_kana: &str, given_kana: &str) -> PatientName {
+    PatientName::parse(family, given, family_kana, given_kana).expect("a valid name")
+}
+
+fn patient_number(number: &str) -> PatientNumber {
+    PatientNumber::parse(number).expect("a valid patient number")
+}
+
+/// Version 1 of a patient of `by`'s institution, registered by `by` at T0, without contact.
+fn patient(rng: &mut TestRng, by: &User, number: &str, name: PatientName) -> Patient {
+    Patient {
+        institution: by.institution_id,
+        id: PatientId::generate(rng),
+        number: patient_number(number),
+        name,
+        birth_date: date!(1950 - 04 - 01),
+        sex: Sex::Female,
+        contact: Contact::default(),
+        version: 1,
+        changed_by: by.id,
+        changed_at: T0,
+    }
+}
+
+/// Registers `patients` in one unit of work.
+async fn register(store: &dyn Store, patients: &[&Patient]) {
+    let mut tx = store.begin().await.expect("begin");
+    for p in patients {
+        tx.create_patient(p).await.expect("create patient");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// What one unit that registers `patient` answers (the unit is committed only on success).
+async fn try_register(store: &dyn Store, patient: &Patient) -> Result<(), StoreError> {
+    let mut tx = store.begin().await.expect("begin");
+    tx.create_patient(patient).await?;
+    tx.commit().await
+}
+
+/// What one unit that changes `patient` answers (the unit is committed only on success).
+async fn try_update(store: &dyn Store, patient: &Patient, reason: &str) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await.expect("begin");
+    let changed = tx.update_patient(patient, reason).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// The numbers of `patients`, in order.
+fn numbers(patients: &[Patient]) -> Vec<&str> {
+    patients.iter().map(|p| p.number.as_str()).collect()
+}
+
+async fn patients_round_trip_every_field_and_numbers_are_unique_per_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let plain = patient(&mut rng, &two.alice, "00123", patient_name("山田", "花子", "やまだ", "ハナコ"));
+    let full = Patient {
+        birth_date: date!(2024 - 02 - 29),
+        sex: Sex::Other,
+        contact: Contact::parse(Some("03-1234-5678"), Some("東京都千代田区千代田1-1")).expect("contact"),
+        changed_at: datetime!(2026-11-25 18:30:00.000042 +09:00),
+        changed_by: two.carol.id,
+        ..patient(&mut rng, &two.alice, "A-9", patient_name("Smith", "Anne", "スミス", "アン"))
+    };
+    register(store, &[&plain, &full]).await;
+    let a = two.a.id;
+    let full_stored = Patient { changed_at: datetime!(2026-11-25 09:30:00.000042 UTC), ..full.clone() };
+    for (written, stored) in [(&plain, &plain), (&full, &full_stored)] {
+        assert_eq!(store.patient(a, written.id).await.expect("patient").as_ref(), Some(stored));
+        assert_eq!(store.patient_by_number(a, &written.number).await.expect("by number").as_ref(), Some(stored));
+        assert_eq!(store.patient_versions(a, written.id).await.expect("versions"), vec![(stored.clone(), None)]);
+    }
+    assert_eq!(plain.name.family_kana, "ヤマダ", "kana is kept in katakana");
+    assert_eq!(store.patient_by_number(a, &patient_number("00124")).await.expect("by number"), None);
+
+    // The number is unique within the institution, the ID too; the changer is a user of it.
+    let same_number = patient(&mut rng, &two.carol, "00123", patient_name("林", "一", "ハヤシ", "ハジメ"));
+    let err = try_register(store, &same_number).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "patient number" })), "{err:?}");
+    let same_id = Patient { number: patient_number("00999"), ..plain.clone() };
+    let err = try_register(store, &same_id).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "patient" })), "{err:?}");
+    let by_stranger = Patient { changed_by: two.bob.id, ..patient(&mut rng, &two.alice, "00500", plain.name.clone()) };
+    let err = try_register(store, &by_stranger).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let unknown = InstitutionId::generate(&mut rng);
+    let nowhere = Patient { institution: unknown, ..patient(&mut rng, &two.alice, "00501", plain.name.clone()) };
+    let err = try_register(store, &nowhere).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let second_version = Patient { version: 2, ..patient(&mut rng, &two.alice, "00502", plain.name.clone()) };
+    assert!(try_register(store, &second_version).await.is_err(), "a patient is registered as version 1");
+    for refused in [&same_number, &by_stranger, &second_version] {
+        assert_eq!(store.patient(a, refused.id).await.expect("patient"), None, "nothing of a refused unit");
+    }
+    assert_eq!(store.patient(a, plain.id).await.expect("patient").as_ref(), Some(&plain), "unchanged");
+
+    // Another institution may use the same number.
+    let in_b = patient(&mut rng, &two.bob, "00123", patient_name("山田", "太郎", "ヤマダ", "タロウ"));
+    register(store, &[&in_b]).await;
+    assert_eq!(store.patient_by_number(two.b.id, &in_b.number).await.expect("by number"), Some(in_b.clone()));
+    assert_eq!(store.patient_by_number(a, &in_b.number).await.expect("by number"), Some(plain.clone()));
+}
+
+async fn patient_changes_are_versioned_and_a_stale_change_changes_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let v1 = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    let other = patient(&mut rng, &two.alice, "1002", patient_name("林", "一", "ハヤシ", "ハジメ"));
+    register(store, &[&v1, &other]).await;
+
+    let v2 = Patient {
+        name: patient_name("佐藤", "花子", "サトウ", "ハナコ"),
+        contact: Contact::parse(Some("090-0000-0000"), None).expect("contact"),
+        version: 2,
+        changed_by: two.carol.id,
+        changed_at: T0 + Duration::days(1),
+        ..v1.clone()
+    };
+    assert!(try_update(store, &v2, "婚姻による改姓 / married").await.expect("update"));
+    assert_eq!(store.patient(a, v1.id).await.expect("patient"), Some(v2.clone()));
+    let versions = vec![(v1.clone(), None), (v2.clone(), Some("婚姻による改姓 / married".to_owned()))];
+    assert_eq!(store.patient_versions(a, v1.id).await.expect("versions"), versions, "oldest first");
+    assert_eq!(store.search_patients(a, &search_key("さとう"), 10).await.expect("search"), vec![v2.clone()]);
+    assert!(store.search_patients(a, &search_key("やまだ"), 10).await.expect("search").is_empty(), "the old name");
+
+    // A stale change (from version 1 again), a skipped version and an unknown patient change
+    // nothing.
+    let stale = Patient { name: patient_name("鈴木", "花子", "スズキ", "ハナコ"), ..v2.clone() };
+    assert!(!try_update(store, &stale, "stale").await.expect("update"));
+    let skipped = Patient { version: 4, ..stale.clone() };
+    assert!(!try_update(store, &skipped, "skipped").await.expect("update"));
+    let unknown = Patient { id: PatientId::generate(&mut rng), ..stale.clone() };
+    assert!(!try_update(store, &unknown, "unknown").await.expect("update"));
+    assert_eq!(store.patient(a, v1.id).await.expect("patient"), Some(v2.clone()));
+    assert_eq!(store.patient_versions(a, v1.id).await.expect("versions"), versions);
+
+    // Another patient's number, an unknown changer or a reason of no or too many characters is
+    // refused, and nothing changes.
+    let v3 = Patient { version: 3, changed_at: T0 + Duration::days(2), ..v2.clone() };
+    let taken = Patient { number: other.number.clone(), ..v3.clone() };
+    let err = try_update(store, &taken, "番号の訂正").await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "patient number" })), "{err:?}");
+    let stranger = Patient { changed_by: two.bob.id, ..v3.clone() };
+    let err = try_update(store, &stranger, "番号の訂正").await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    for reason in [String::new(), "あ".repeat(501)] {
+        assert!(try_update(store, &v3, &reason).await.is_err(), "reason of {} characters", reason.chars().count());
+    }
+    assert_eq!(store.patient(a, v1.id).await.expect("patient"), Some(v2.clone()));
+    assert_eq!(store.patient_versions(a, v1.id).await.expect("versions"), versions);
+    assert_eq!(store.patient(a, other.id).await.expect("patient"), Some(other.clone()));
+
+    // A new number of its own is fine, and a 500-character reason.
+    let v3 = Patient { number: patient_number("1003"), ..v3 };
+    assert!(try_update(store, &v3, &"あ".repeat(500)).await.expect("update"));
+    assert_eq!(store.patient_by_number(a, &patient_number("1003")).await.expect("by number"), Some(v3.clone()));
+    assert_eq!(store.patient_by_number(a, &v1.number).await.expect("by number"), None, "the old number is free");
+    let listed = store.patient_versions(a, v1.id).await.expect("versions");
+    assert_eq!(listed.iter().map(|(p, _)| p.version).collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+async fn patients_are_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let p = patient(&mut rng, &two.alice, "7001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let unknown = InstitutionId::generate(&mut rng);
+    for other in [b, unknown] {
+        assert_eq!(store.patient(other, p.id).await.expect("patient"), None);
+        assert_eq!(store.patient_by_number(other, &p.number).await.expect("by number"), None);
+        assert!(store.patient_versions(other, p.id).await.expect("versions").is_empty());
+        for key in ["7001", "7", "山田", "ヤマダ"] {
+            assert!(store.search_patients(other, &search_key(key), 200).await.expect("search").is_empty(), "{key}");
+        }
+        // A change through the other institution finds no patient (even by one of its users).
+        let through = Patient { institution: other, changed_by: two.bob.id, version: 2, ..p.clone() };
+        assert!(!try_update(store, &through, "through B").await.expect("update"));
+    }
+    assert_eq!(store.patient(a, p.id).await.expect("patient"), Some(p.clone()));
+    assert_eq!(store.patient_versions(a, p.id).await.expect("versions"), vec![(p, None)]);
+}
+
+async fn patients_are_searched_by_number_prefix_and_name_substring(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let alice = &two.alice;
+    let yamada = patient(&mut rng, alice, "P-001", patient_name("山田", "花子", "やまだ", "はなこ"));
+    let hayashi = patient(&mut rng, alice, "P-002", patient_name("林", "一", "ハヤシ", "ハジメ"));
+    let wang = patient(&mut rng, alice, "P-010", patient_name("王", "林", "ワン", "リン"));
+    let smith = patient(&mut rng, alice, "Q-100", patient_name("Smith", "Anne", "スミス", "アン"));
+    let percent = patient(&mut rng, alice, "R-1", patient_name("百%", "_子", "モモ", "コ"));
+    register(store, &[&smith, &wang, &percent, &hayashi, &yamada]).await;
+    let in_b = patient(&mut rng, &two.bob, "P-003", patient_name("山田", "太郎", "ヤマダ", "タロウ"));
+    register(store, &[&in_b]).await;
+
+    let search = |key: &'static str, limit: u32| async move {
+        store.search_patients(a, &search_key(key), limit).await.expect("search")
+    };
+    // Number prefixes, by number, whatever the letters' case.
+    assert_eq!(numbers(&search("P-0", 200).await), ["P-001", "P-002", "P-010"]);
+    assert_eq!(numbers(&search("p-00", 200).await), ["P-001", "P-002"]);
+    assert_eq!(numbers(&search("Ｐ－０１", 200).await), ["P-010"], "full-width is narrowed by search_key");
+    assert_eq!(search("Q-100", 200).await, vec![smith.clone()]);
+    assert!(search("001", 200).await.is_empty(), "a number matches from its start only");
+    // One kanji, kana in either script, letters in either width and case.
+    assert_eq!(numbers(&search("林", 200).await), ["P-002", "P-010"]);
+    assert_eq!(numbers(&search("王", 200).await), ["P-010"]);
+    assert_eq!(search("やまだ", 200).await, vec![yamada.clone()]);
+    assert_eq!(search("ヤマダ ハナコ", 200).await, vec![yamada.clone()]);
+    assert_eq!(numbers(&search("りん", 200).await), ["P-010"]);
+    assert_eq!(numbers(&search("ＳＭＩＴＨ", 200).await), ["Q-100"]);
+    assert!(search("田中", 200).await.is_empty());
+    assert!(search("", 200).await.is_empty(), "an empty key matches nothing");
+    // Other institutions' patients are never found.
+    assert_eq!(numbers(&search("山田", 200).await), ["P-001"]);
+    assert_eq!(numbers(&store.search_patients(b, &search_key("山田"), 200).await.expect("search")), ["P-003"]);
+    assert_eq!(numbers(&store.search_patients(b, &search_key("p-0"), 200).await.expect("search")), ["P-003"]);
+    // LIKE's wildcards match themselves, in numbers and names.
+    assert!(search("p_0", 200).await.is_empty(), "_ is not a wildcard");
+    assert!(search("p%1", 200).await.is_empty(), "% is not a wildcard");
+    assert_eq!(numbers(&search("%", 200).await), ["R-1"], "only the name with a %");
+    assert_eq!(numbers(&search("_", 200).await), ["R-1"], "only the name with a _");
+    assert_eq!(numbers(&search("%_", 200).await), ["R-1"]);
+    assert!(search("\\", 200).await.is_empty());
+    // The limit is clamped to 1–200.
+    assert_eq!(numbers(&search("p", 2).await), ["P-001", "P-002"]);
+    assert_eq!(numbers(&search("p", 0).await), ["P-001"]);
+    let mut many = Vec::new();
+    for i in 0..205 {
+        many.push(patient(&mut rng, alice, &format!("N{i:04}"), patient_name("鈴木", "一", "スズキ", "イチ")));
+    }
+    register(store, &many.iter().collect::<Vec<_>>()).await;
+    let found = search("すずき", u32::MAX).await;
+    assert_eq!(found.len(), 200);
+    assert_eq!(found, many[..200].to_vec(), "by number");
+    assert_eq!(search("n", 1000).await.len(), 200);
+}
+
+async fn patient_versions_cannot_be_changed_or_deleted_outside_the_store(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let p = patient(&mut rng, &two.alice, "5001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let v2 = Patient { version: 2, name: patient_name("佐藤", "花子", "サトウ", "ハナコ"), ..p.clone() };
+    assert!(try_update(store, &v2, "改姓").await.expect("update"));
+    let versions = store.patient_versions(two.a.id, p.id).await.expect("versions");
+    let mut refused = vec![
+        ("UPDATE patient_versions SET family = '鈴木'", "patient versions are append-only"),
+        ("UPDATE patient_versions SET reason = 'rewritten' WHERE version = 2", "patient versions are append-only"),
+        ("DELETE FROM patient_versions WHERE version = 2", "patient versions are append-only"),
+        ("DELETE FROM patient_versions", "patient versions are append-only"),
+        ("DELETE FROM patients", ""),
+    ];
+    if db.backend() == Backend::Postgres {
+        refused.extend([
+            ("TRUNCATE patient_versions", "patient versions are append-only"),
+            ("TRUNCATE patients CASCADE", "patient versions are append-only"),
+        ]);
+    }
+    for (statement, message) in refused {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.as_ref().is_err_and(|e| e.to_string().contains(message)), "{statement}: {result:?}");
+    }
+    assert_eq!(store.patient_versions(two.a.id, p.id).await.expect("versions"), versions);
+    assert_eq!(store.patient(two.a.id, p.id).await.expect("patient"), Some(v2));
+}
+
+async fn a_patient_registered_in_a_dropped_unit_leaves_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "3001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    let v2 = Patient { version: 2, number: patient_number("3002"), ..p.clone() };
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.create_patient(&p).await.expect("create");
+    assert!(tx.update_patient(&v2, "訂正").await.expect("update"));
+    drop(tx);
+    assert_eq!(store.patient(a, p.id).await.expect("patient"), None);
+    for number in ["3001", "3002"] {
+        assert_eq!(store.patient_by_number(a, &patient_number(number)).await.expect("by number"), None);
+    }
+    assert!(store.patient_versions(a, p.id).await.expect("versions").is_empty());
+    assert!(store.search_patients(a, &search_key("やまだ"), 10).await.expect("search").is_empty());
+
+    // A failed step leaves nothing of its unit either.
+    let mut tx = store.begin().await.expect("begin");
+    tx.create_patient(&p).await.expect("create");
+    let err = tx.create_patient(&Patient { id: PatientId::generate(&mut rng), ..p.clone() }).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "patient number" })), "{err:?}");
+    assert!(tx.commit().await.is_err(), "a unit with a failed step does not commit");
+    assert_eq!(store.patient(a, p.id).await.expect("patient"), None);
+
+    // The ID and the number are free, and a committed unit keeps both versions.
+    let mut tx = store.begin().await.expect("begin");
+    tx.create_patient(&p).await.expect("create");
+    assert!(tx.update_patient(&v2, "訂正").await.expect("update"));
+    tx.commit().await.expect("commit");
+    assert_eq!(store.patient(a, p.id).await.expect("patient"), Some(v2.clone()));
+    assert_eq!(
+        store.patient_versions(a, p.id).await.expect("versions"),
+        vec![(p, None), (v2, Some("訂正".to_owned()))]
+    );
+}
+
+async fn the_patient_migration_upgrades_a_version_8_database(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 8, VERSION_2_ROWS).await;
+    let rows = match old.backend() {
+        Backend::Sqlite => [VERSION_3_SQLITE_ROWS, VERSION_4_SQLITE_ROWS],
+        Backend::Postgres => [VERSION_3_POSTGRES_ROWS, VERSION_4_POSTGRES_ROWS],
+    };
+    for rows in rows {
+        execute_outside_the_store(&old, rows).await.expect("version 8 rows");
+    }
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let inst = user.institution_id;
+    assert_eq!(inst, old_institution());
+    assert!(store.session(&[4; 32]).await.expect("session").is_some(), "the old sessions are kept");
+
+    // The old institution registers and finds patients.
+    let p = patient(&mut rng(), &user, "0001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(&*store, &[&p]).await;
+    assert_eq!(store.patient(inst, p.id).await.expect("patient"), Some(p.clone()));
+    assert_eq!(store.search_patients(inst, &search_key("ハナコ"), 10).await.expect("search"), vec![p]);
+    store.close().await;
+    old.remove().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Units of work (`Store::begin`, `StoreTx`): an action and its audit events together
 // ---------------------------------------------------------------------------------------------
 
@@ -4352,7 +4691,9 @@ fn dave() -> NewUser {
     new_user(&mut TestRng(0x6d61_6d6f_7269_0002), "dave", &[Role::Clerk])
 }
 
-/// Each of the unit's 32 mutations once, in an order where each changes something; returns
+/// Each of the unit's 32 mutations that also exist at pool level once (the patients' two are
+/// unit-only: see `a_patient_registered_in_a_dropped_unit_leaves_nothing`), in an order where
+/// each changes something; returns
 /// what each answered.
 async fn every_mutation(via: &mut Via<'_, '_>, e: &Everything) -> Vec<String> {
     let mut rng = TestRng(0x6d61_6d6f_7269_0003);
@@ -4621,6 +4962,13 @@ conformance!(
     the_log_cannot_be_changed_or_deleted_outside_the_store,
     the_schema_refuses_malformed_log_rows,
     the_log_migration_upgrades_a_version_7_database,
+    patients_round_trip_every_field_and_numbers_are_unique_per_institution,
+    patient_changes_are_versioned_and_a_stale_change_changes_nothing,
+    patients_are_invisible_through_another_institution,
+    patients_are_searched_by_number_prefix_and_name_substring,
+    patient_versions_cannot_be_changed_or_deleted_outside_the_store,
+    a_patient_registered_in_a_dropped_unit_leaves_nothing,
+    the_patient_migration_upgrades_a_version_8_database,
     an_action_and_its_audit_events_are_committed_together,
     a_unit_dropped_without_commit_leaves_nothing,
     a_failed_step_refuses_the_rest_of_its_unit_and_leaves_nothing,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod emergency;
+pub mod patients;
 pub mod roles;
 pub mod sealed;
 pub mod session;
@@ -187,6 +188,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::anomalies))
         .routes(routes!(audit::inclusion))
         .routes(routes!(audit::consistency))
+        .routes(routes!(patients::create, patients::search))
+        .routes(routes!(patients::read, patients::update))
+        .routes(routes!(patients::versions))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))

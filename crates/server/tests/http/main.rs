@@ -16,6 +16,7 @@ use tower::ServiceExt as _;
 mod audit;
 mod emergency;
 mod pages;
+mod patients;
 mod sealed;
 mod session;
 mod syslog;
@@ -169,6 +170,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/me",
             "GET /api/v1/me/webauthn",
             "GET /api/v1/openapi.json",
+            "GET /api/v1/patients",
+            "GET /api/v1/patients/{id}",
+            "GET /api/v1/patients/{id}/versions",
             "GET /api/v1/roles",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
@@ -182,6 +186,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/me/password",
             "POST /api/v1/me/webauthn/register/finish",
             "POST /api/v1/me/webauthn/register/start",
+            "POST /api/v1/patients",
             "POST /api/v1/session",
             "POST /api/v1/session/enroll/totp",
             "POST /api/v1/session/enroll/totp/confirm",
@@ -195,6 +200,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/users/{login_id}/reenroll",
             "POST /api/v1/users/{login_id}/status",
             "POST /api/v1/users/{login_id}/unlock",
+            "PUT /api/v1/patients/{id}",
             "PUT /api/v1/roles/{role}",
         ]
     );

@@ -12,7 +12,7 @@ use super::{BACKEND, get, log_head_row, one_row};
 use crate::StoreError;
 use crate::error::{
     from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation, is_unique_violation,
-    terminal_insert_error, user_data_insert_error,
+    patient_write_error, terminal_insert_error, user_data_insert_error,
 };
 use crate::rows::{counter, created_user, generation, status_unchanged, stored_time};
 use crate::{log, sql};
@@ -21,11 +21,12 @@ use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::Patient;
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{EmergencyGrantId, InstitutionId, NewUser, Role, User, UserId, UserStatus};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -780,4 +781,77 @@ pub(super) async fn set_role_grants(
             })?;
     }
     Ok(())
+}
+
+/// A statement's parameters `$1` to `$11` (institution, ID, number, name, birth date, sex,
+/// contact), shared by [`sql::INSERT_PATIENT`], [`sql::UPDATE_PATIENT`] and
+/// [`sql::INSERT_PATIENT_VERSION`].
+fn bind_patient<'q>(
+    query: sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments>,
+    patient: &Patient,
+) -> sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    query
+        .bind(patient.institution.as_uuid())
+        .bind(patient.id.as_uuid())
+        .bind(patient.number.as_str().to_owned())
+        .bind(patient.name.family.clone())
+        .bind(patient.name.given.clone())
+        .bind(patient.name.family_kana.clone())
+        .bind(patient.name.given_kana.clone())
+        .bind(patient.birth_date)
+        .bind(patient.sex.as_str())
+        .bind(patient.contact.phone.clone())
+        .bind(patient.contact.address.clone())
+}
+
+/// Writes the version row of `patient` (with `reason`, `None` for the registration).
+async fn insert_patient_version(
+    conn: &mut PgConnection,
+    patient: &Patient,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    bind_patient(sqlx::query(sql::INSERT_PATIENT_VERSION), patient)
+        .bind(i64::from(patient.version))
+        .bind(reason.map(str::to_owned))
+        .bind(patient.changed_by.as_uuid())
+        .bind(stored_time(patient.changed_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| patient_write_error(BACKEND, e))?;
+    Ok(())
+}
+
+pub(super) async fn create_patient(conn: &mut PgConnection, patient: &Patient) -> Result<(), StoreError> {
+    bind_patient(sqlx::query(sql::INSERT_PATIENT), patient)
+        .bind(patient.name.search_text())
+        .bind(i64::from(patient.version))
+        .bind(patient.changed_by.as_uuid())
+        .bind(stored_time(patient.changed_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| patient_write_error(BACKEND, e))?;
+    // A version other than 1 has no reason here, which the schema refuses.
+    insert_patient_version(conn, patient, None).await
+}
+
+pub(super) async fn update_patient(
+    conn: &mut PgConnection,
+    patient: &Patient,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    // The conditional UPDATE locks the patient's row until the end of the transaction: a
+    // concurrent change from the same version waits, re-checks the version and changes nothing.
+    let result = bind_patient(sqlx::query(sql::UPDATE_PATIENT), patient)
+        .bind(patient.name.search_text())
+        .bind(i64::from(patient.version))
+        .bind(patient.changed_by.as_uuid())
+        .bind(stored_time(patient.changed_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| patient_write_error(BACKEND, e))?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_patient_version(conn, patient, Some(reason)).await?;
+    Ok(true)
 }

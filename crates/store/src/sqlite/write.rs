@@ -8,12 +8,13 @@
 //! their affected-row count as the answer.
 
 use super::{
-    BACKEND, get, get_opt_time, log_head_row, one_row, opt_time_text, time_text, user_insert_error, uuid_text,
+    BACKEND, date_text, get, get_opt_time, log_head_row, one_row, opt_time_text, time_text, user_insert_error,
+    uuid_text,
 };
 use crate::StoreError;
 use crate::error::{
-    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_unique_violation, terminal_insert_error,
-    user_data_insert_error,
+    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_unique_violation, patient_write_error,
+    terminal_insert_error, user_data_insert_error,
 };
 use crate::rows::{counter, created_user, generation, status_unchanged};
 use crate::{log, sql};
@@ -22,11 +23,12 @@ use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential};
 use mamori_core::lockout::Throttle;
+use mamori_core::patient::Patient;
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{EmergencyGrantId, InstitutionId, NewUser, Role, User, UserId, UserStatus};
-use sqlx::SqliteConnection;
+use sqlx::{Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 /// Inserts the user row and its roles (bootstrap and [`create_user`]).
@@ -770,4 +772,76 @@ pub(super) async fn set_role_grants(
             })?;
     }
     Ok(())
+}
+
+/// A statement's parameters `$1` to `$11` (institution, ID, number, name, birth date, sex,
+/// contact), shared by [`sql::INSERT_PATIENT`], [`sql::UPDATE_PATIENT`] and
+/// [`sql::INSERT_PATIENT_VERSION`].
+fn bind_patient<'q>(
+    query: sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+    patient: &Patient,
+) -> Result<sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>, StoreError> {
+    Ok(query
+        .bind(uuid_text(patient.institution.as_uuid()))
+        .bind(uuid_text(patient.id.as_uuid()))
+        .bind(patient.number.as_str().to_owned())
+        .bind(patient.name.family.clone())
+        .bind(patient.name.given.clone())
+        .bind(patient.name.family_kana.clone())
+        .bind(patient.name.given_kana.clone())
+        .bind(date_text(patient.birth_date)?)
+        .bind(patient.sex.as_str())
+        .bind(patient.contact.phone.clone())
+        .bind(patient.contact.address.clone()))
+}
+
+/// Writes the version row of `patient` (with `reason`, `None` for the registration).
+async fn insert_patient_version(
+    conn: &mut SqliteConnection,
+    patient: &Patient,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    bind_patient(sqlx::query(sql::INSERT_PATIENT_VERSION), patient)?
+        .bind(i64::from(patient.version))
+        .bind(reason.map(str::to_owned))
+        .bind(uuid_text(patient.changed_by.as_uuid()))
+        .bind(time_text(patient.changed_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| patient_write_error(BACKEND, e))?;
+    Ok(())
+}
+
+pub(super) async fn create_patient(conn: &mut SqliteConnection, patient: &Patient) -> Result<(), StoreError> {
+    bind_patient(sqlx::query(sql::INSERT_PATIENT), patient)?
+        .bind(patient.name.search_text())
+        .bind(i64::from(patient.version))
+        .bind(uuid_text(patient.changed_by.as_uuid()))
+        .bind(time_text(patient.changed_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| patient_write_error(BACKEND, e))?;
+    // A version other than 1 has no reason here, which the schema refuses.
+    insert_patient_version(conn, patient, None).await
+}
+
+pub(super) async fn update_patient(
+    conn: &mut SqliteConnection,
+    patient: &Patient,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    // The write lock is held from the conditional UPDATE to the end of the transaction.
+    let result = bind_patient(sqlx::query(sql::UPDATE_PATIENT), patient)?
+        .bind(patient.name.search_text())
+        .bind(i64::from(patient.version))
+        .bind(uuid_text(patient.changed_by.as_uuid()))
+        .bind(time_text(patient.changed_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| patient_write_error(BACKEND, e))?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_patient_version(conn, patient, Some(reason)).await?;
+    Ok(true)
 }
