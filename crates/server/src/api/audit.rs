@@ -331,8 +331,9 @@ pub struct AnomalyView {
 /// Most events the anomaly report reads.
 const ANOMALY_SCAN: usize = 20_000;
 
-/// The anomaly report for auditors: every use of emergency access, users refused three or more
-/// times, and activity outside business hours (07:00–21:00 JST, Monday–Saturday).
+/// The anomaly report for auditors: opening one's own chart or a same-surname patient's, every
+/// use of emergency access, users refused three or more times, and activity outside business
+/// hours (07:00–21:00 JST, Monday–Saturday).
 #[utoipa::path(get, path = "/api/v1/audit/anomalies", tag = "audit", params(Period),
     responses(
         (status = 200, description = "Findings, by kind", body = Vec<AnomalyView>),
@@ -382,10 +383,28 @@ pub(crate) async fn anomaly_report(
         }
     }
     let users = state.store.users(institution).await?;
-    // The same-person checks need patients' names; they join when patients are registered
-    // (the records issue): until then there is no patient to compare with.
-    let found =
-        mamori_core::audit::anomaly::find(&events, mamori_core::audit::anomaly::BusinessHours::default(), 3, None);
+    // The same-person checks: the users' display names and the names of the patients in
+    // these events (at most the first 2000 distinct patients).
+    let mut patient_ids: Vec<mamori_core::PatientId> = events.iter().filter_map(|(_, e)| e.patient).collect();
+    patient_ids.sort_unstable();
+    patient_ids.dedup();
+    let mut patient_names = std::collections::HashMap::new();
+    for id in patient_ids.into_iter().take(2000) {
+        if let Some(p) = state.store.patient(institution, id).await? {
+            patient_names.insert(id, (p.name.family, p.name.given));
+        }
+    }
+    let display: std::collections::HashMap<mamori_core::UserId, String> =
+        users.iter().map(|u| (u.id, u.display_name.as_str().to_owned())).collect();
+    let user_name = |id: mamori_core::UserId| display.get(&id).cloned();
+    let patient_name = |id: mamori_core::PatientId| patient_names.get(&id).cloned();
+    let names = mamori_core::audit::anomaly::Names { user: &user_name, patient: &patient_name };
+    let found = mamori_core::audit::anomaly::find(
+        &events,
+        mamori_core::audit::anomaly::BusinessHours::default(),
+        3,
+        Some(&names),
+    );
     let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     Ok(found
         .into_iter()

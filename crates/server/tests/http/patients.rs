@@ -121,6 +121,19 @@ async fn reception_registers_patients_and_staff_find_and_change_them() {
     }
     let denied = trail.body["events"].as_array().unwrap().iter().any(|e| e["event"]["outcome"] == "denied");
     assert!(denied, "the auditor's refused read is recorded");
+    // Every test account is named 山田 花子, like the patient: the anomaly report flags the
+    // staff who opened "their own" chart.
+    let report = a.get("/api/v1/audit/anomalies").await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    let own: Vec<&str> = report
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "own_chart")
+        .map(|f| f["login_id"].as_str().unwrap())
+        .collect();
+    assert!(own.contains(&"kango") && own.contains(&"uketsuke"), "{}", report.body);
     // Another institution's patient is not found (an unknown id).
     assert_eq!(n.get("/api/v1/patients/0b7a3c9e-1111-4222-8333-944455556666").await.status, StatusCode::NOT_FOUND);
 }
