@@ -64,6 +64,8 @@ pub fn app(state: AppState) -> Router {
         .route("/emergency-accounts", get(pages::admin::sealed))
         .route("/emergency-accounts/activate", post(pages::admin::activate))
         .route("/audit", get(pages::audit::page))
+        .route("/patients", get(pages::patients::list).post(pages::patients::register))
+        .route("/patients/{id}", get(pages::patients::show))
         .route("/static/webauthn.js", get(pages::webauthn_script))
         .fallback(fallback)
         .layer(middleware::from_fn(require_json_body))

@@ -220,9 +220,19 @@ pub async fn create(
     auth: Authenticated,
     ApiJson(input): ApiJson<PatientInput>,
 ) -> Result<Response, ApiError> {
-    let allowed = may_write(&state, &auth, None).await?;
+    let patient = create_step(&state, &auth, &input).await?;
+    Ok((StatusCode::CREATED, Json(view(&patient))).into_response())
+}
+
+/// Registration, shared by the API and the page.
+pub(crate) async fn create_step(
+    state: &AppState,
+    auth: &Authenticated,
+    input: &PatientInput,
+) -> Result<Patient, ApiError> {
+    let allowed = may_write(state, auth, None).await?;
     let now = mamori_core::clock::to_micros(state.clock.now());
-    let (number, name, birth_date, sex, contact) = parse_input(&input, now.date())?;
+    let (number, name, birth_date, sex, contact) = parse_input(input, now.date())?;
     let patient = Patient {
         institution: allowed.institution(),
         id: PatientId::generate(&mut rand_core::OsRng),
@@ -240,8 +250,8 @@ pub async fn create(
         mamori_store::StoreError::Conflict { .. } => number_taken(),
         other => other.into(),
     })?;
-    audit::commit_with(tx, event(&state, &auth, "patient.create", patient.id)).await?;
-    Ok((StatusCode::CREATED, Json(view(&patient))).into_response())
+    audit::commit_with(tx, event(state, auth, "patient.create", patient.id)).await?;
+    Ok(patient)
 }
 
 /// Searches patients by number, kanji or kana; each patient listed is recorded as read.
@@ -387,13 +397,22 @@ pub async fn versions(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PatientVersionView>>, ApiError> {
-    let no_such = || ApiError::no_such("患者", "patient");
-    let id: PatientId = id.parse().map_err(|_| no_such())?;
-    let allowed = may_read(&state, &auth, Some(id)).await?;
+    let id: PatientId = id.parse().map_err(|_| ApiError::no_such("患者", "patient"))?;
+    let all = versions_step(&state, &auth, id).await?;
+    Ok(Json(all.iter().map(|(p, reason)| PatientVersionView { patient: view(p), reason: reason.clone() }).collect()))
+}
+
+/// Every version, shared by the API and the page; the read is recorded.
+pub(crate) async fn versions_step(
+    state: &AppState,
+    auth: &Authenticated,
+    id: PatientId,
+) -> Result<Vec<(Patient, Option<String>)>, ApiError> {
+    let allowed = may_read(state, auth, Some(id)).await?;
     let all = state.store.patient_versions(allowed.institution(), id).await?;
     if all.is_empty() {
-        return Err(no_such());
+        return Err(ApiError::no_such("患者", "patient"));
     }
-    audit::record_one(&state, event(&state, &auth, "patient.read", id).detail("view", "versions")).await?;
-    Ok(Json(all.iter().map(|(p, reason)| PatientVersionView { patient: view(p), reason: reason.clone() }).collect()))
+    audit::record_one(state, event(state, auth, "patient.read", id).detail("view", "versions")).await?;
+    Ok(all)
 }

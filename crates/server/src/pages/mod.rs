@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod login;
+pub mod patients;
 
 use crate::i18n::{LANG_COOKIE, Lang, Texts};
 use crate::state::AppState;

@@ -356,3 +356,43 @@ async fn the_auditor_searches_the_trail_on_the_page() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.html.contains("outcome の形式が正しくありません"), "{}", bad.html);
 }
+
+#[tokio::test]
+async fn reception_registers_and_finds_a_patient_on_the_pages() {
+    use mamori_core::{JobType, Role};
+    let fx = fixture("pages-patients").await;
+    let clerk =
+        super::session::account_with(&fx, fx.institution, "uketsuke", JobType::Clerk, &[Role::Clerk], true, false)
+            .await;
+    let mut b = page_login(&fx, &clerk).await;
+    assert!(b.get("/").await.html.contains("id=\"patients-link\""));
+    let page = b.get("/patients").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let form = [
+        ("csrf", page.csrf()),
+        ("number", "2001".to_owned()),
+        ("family", "林".to_owned()),
+        ("given", "一".to_owned()),
+        ("family_kana", "はやし".to_owned()),
+        ("given_kana", "はじめ".to_owned()),
+        ("birth_date", "1962-07-15".to_owned()),
+        ("sex", "male".to_owned()),
+        ("phone", String::new()),
+        ("address", String::new()),
+    ];
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = b.post("/patients", &fields).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.html);
+    assert!(created.html.contains("2001（林 一）を登録しました。"), "{}", created.html);
+    assert!(created.html.contains("ハヤシ ハジメ"), "{}", created.html);
+    // A one-character kana search finds the two-character name; the detail page shows the history.
+    let found = b.get("/patients?q=%E3%81%AF%E3%82%84%E3%81%97").await; // はやし
+    let id = found.html.split("data-id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let detail = b.get(&format!("/patients/{id}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.html);
+    assert!(detail.html.contains("林 一（ハヤシ ハジメ）") && detail.html.contains("新規登録"), "{}", detail.html);
+    // The same number again is refused on the page; nothing new is registered.
+    let again = b.post("/patients", &fields).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.html.contains("この患者番号は使われています"), "{}", again.html);
+}
