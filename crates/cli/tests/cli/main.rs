@@ -1144,3 +1144,77 @@ fn browser_admin_creates_an_account_on_the_users_page() {
         b.quit().await;
     });
 }
+
+/// Patients in real Chromium: the administrator creates a clerk on the users page; the clerk
+/// signs in (one-time password replaced, TOTP enrolled with the secret from the page), registers
+/// a patient at reception and finds her by a kana search of two characters.
+#[test]
+fn browser_reception_registers_and_finds_a_patient() {
+    let tmp = TempDir::new("browser-patients");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    let shots = std::env::var("MAMORI_TEST_SCREENSHOTS").ok();
+    rt().block_on(async {
+        let Some(b) = browser::Browser::start("browser_reception_registers_and_finds_a_patient").await else {
+            return;
+        };
+        // The administrator creates a clerk.
+        b.goto(&format!("{}login", server.url)).await;
+        b.type_into("#login_id", "admin").await;
+        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
+        b.click("#submit").await;
+        b.wait_for_url("/login/code").await;
+        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
+        b.click("#submit").await;
+        b.wait_for_url("/password").await;
+        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
+        b.type_into("#new_password", "haru-no-yoru-no-yume-no-gotoshi").await;
+        b.click("#submit").await;
+        b.wait_for_text("#welcome", "管理者 さん").await;
+        b.goto(&format!("{}admin/users", server.url)).await;
+        b.type_into("#login_id", "uketsuke").await;
+        b.type_into("#display_name", "受付 花子").await;
+        b.click("#job_type option[value=clerk]").await;
+        b.click("input[name=roles][value=clerk]").await;
+        b.click("#create").await;
+        b.wait_for_text("#created-login", "uketsuke").await;
+        let otp = b.text("#one-time-password").await;
+        b.goto(&server.url).await;
+        b.click("#logout").await;
+        b.wait_for_url("/login").await;
+        // The clerk's first login: password, enrollment, new password.
+        b.type_into("#login_id", "uketsuke").await;
+        b.type_into("#password", &otp).await;
+        b.click("#submit").await;
+        b.wait_for_url("/enroll").await;
+        let secret = b.text("#secret").await;
+        b.type_into("#code", &totp_now(&secret)).await;
+        b.click("#submit").await;
+        b.wait_for_text("h1", "リカバリーコード").await;
+        b.goto(&format!("{}password", server.url)).await;
+        b.type_into("#current_password", &otp).await;
+        b.type_into("#new_password", "aki-no-yuhi-ni-teru-yama-momiji").await;
+        b.click("#submit").await;
+        b.wait_for_text("#welcome", "受付 花子 さん").await;
+        // Reception registers a patient and finds her by kana.
+        b.click("#patients-link").await;
+        b.wait_for_url("/patients").await;
+        b.type_into("input[name=number]", "3001").await;
+        b.type_into("input[name=family]", "王").await;
+        b.type_into("input[name=given]", "林").await;
+        b.type_into("input[name=family_kana]", "わん").await;
+        b.type_into("input[name=given_kana]", "りん").await;
+        b.execute("document.querySelector('input[name=birth_date]').value = '1950-04-01';").await;
+        b.click("#register").await;
+        let done = b.wait_for_text("#created", "登録しました").await;
+        assert!(done.contains("3001（王 林）を登録しました。"), "{done}");
+        b.type_into("#q", "りん").await;
+        b.click("#search").await;
+        assert!(b.wait_for_text("#patients", "ワン リン").await.contains("3001"));
+        if let Some(dir) = &shots {
+            std::fs::write(std::path::Path::new(dir).join("patients.png"), b.screenshot_png().await).unwrap();
+        }
+        b.quit().await;
+    });
+}
