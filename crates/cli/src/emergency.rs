@@ -6,7 +6,7 @@
 
 use crate::datadir;
 use crate::serve::open_store;
-use crate::terminal::{institution, operator_commit};
+use crate::terminal::{institution, operator_commit, rfc3339};
 use crate::{EmergencyArgs, EmergencyCommand, Failure};
 use mamori_core::config::ValidConfig;
 use mamori_core::factor::TotpRecord;
@@ -262,8 +262,4 @@ async fn rekey(
     operator_commit(tx, inst, "sealed_account.close", Some(format!("user:{id}"))).await?;
     tracing::warn!(institution = %inst, user = %id, generation, sessions_ended = ended, "sealed emergency account closed and re-keyed");
     Ok(envelope(user, generation, &password, &secret))
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -30,7 +30,8 @@ struct TerminalRow {
     revoked_at: Option<String>,
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+/// A time as RFC 3339 for the command line's output.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 

@@ -844,6 +844,25 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
     });
 }
 
+/// The first administrator's first login in the browser: password, code, and the one-time
+/// password replaced by `new_password`, ending on the home page.
+async fn admin_first_login(b: &browser::Browser, base: &str, report: &serde_json::Value, new_password: &str) {
+    let one_time = report["admin_password"].as_str().unwrap();
+    b.goto(&format!("{base}login")).await;
+    b.type_into("#login_id", "admin").await;
+    b.type_into("#password", one_time).await;
+    b.click("#submit").await;
+    let url = b.wait_for_url("/login/code").await;
+    assert!(url.ends_with("/login/code"), "{url}: {}", b.source().await);
+    b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
+    b.click("#submit").await;
+    b.wait_for_url("/password").await;
+    b.type_into("#current_password", one_time).await;
+    b.type_into("#new_password", new_password).await;
+    b.click("#submit").await;
+    assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
+}
+
 /// A security key in real Chromium (a virtual CTAP2 authenticator with user verification):
 /// registered from the security-keys page, then used instead of a code at login.
 #[test]
@@ -860,18 +879,7 @@ fn browser_security_key_registration_and_login() {
             return;
         };
         let authenticator = b.add_virtual_authenticator().await;
-        b.goto(&format!("{base}login")).await;
-        b.type_into("#login_id", "admin").await;
-        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
-        b.click("#submit").await;
-        let url = b.wait_for_url("/login/code").await;
-        assert!(url.ends_with("/login/code"), "{url}: {}", b.source().await);
-        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
-        b.click("#submit").await;
-        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
-        b.type_into("#new_password", "fuyu-no-asa-no-shimo-bashira").await;
-        b.click("#submit").await;
-        assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
+        admin_first_login(&b, &base, &report, "fuyu-no-asa-no-shimo-bashira").await;
 
         b.click("#keys-link").await;
         b.type_into("#key-name", "受付のキー").await;
@@ -1110,18 +1118,7 @@ fn browser_admin_creates_an_account_on_the_users_page() {
         let Some(b) = browser::Browser::start("browser_admin_creates_an_account_on_the_users_page").await else {
             return;
         };
-        b.goto(&format!("{}login", server.url)).await;
-        b.type_into("#login_id", "admin").await;
-        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
-        b.click("#submit").await;
-        b.wait_for_url("/login/code").await;
-        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
-        b.click("#submit").await;
-        b.wait_for_url("/password").await;
-        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
-        b.type_into("#new_password", "natsu-no-umi-wa-aoku-hiroi").await;
-        b.click("#submit").await;
-        assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
+        admin_first_login(&b, &server.url, &report, "natsu-no-umi-wa-aoku-hiroi").await;
         b.click("#admin-users-link").await;
         assert!(b.wait_for_url("/admin/users").await.ends_with("/admin/users"));
         b.type_into("#login_id", "suzuki").await;
@@ -1160,18 +1157,7 @@ fn browser_reception_registers_and_finds_a_patient() {
             return;
         };
         // The administrator creates a clerk.
-        b.goto(&format!("{}login", server.url)).await;
-        b.type_into("#login_id", "admin").await;
-        b.type_into("#password", report["admin_password"].as_str().unwrap()).await;
-        b.click("#submit").await;
-        b.wait_for_url("/login/code").await;
-        b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
-        b.click("#submit").await;
-        b.wait_for_url("/password").await;
-        b.type_into("#current_password", report["admin_password"].as_str().unwrap()).await;
-        b.type_into("#new_password", "haru-no-yoru-no-yume-no-gotoshi").await;
-        b.click("#submit").await;
-        b.wait_for_text("#welcome", "管理者 さん").await;
+        admin_first_login(&b, &server.url, &report, "haru-no-yoru-no-yume-no-gotoshi").await;
         b.goto(&format!("{}admin/users", server.url)).await;
         b.type_into("#login_id", "uketsuke").await;
         b.type_into("#display_name", "受付 花子").await;

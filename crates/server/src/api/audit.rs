@@ -405,7 +405,7 @@ pub(crate) async fn anomaly_report(
         3,
         Some(&names),
     );
-    let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let fmt = |t: OffsetDateTime| super::rfc3339(t).unwrap_or_default();
     Ok(found
         .into_iter()
         .map(|f| AnomalyView {

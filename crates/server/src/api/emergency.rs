@@ -1,6 +1,7 @@
 //! Emergency (break-glass) access over the API: ask for a time-limited grant on one patient
 //! with a reason; list one's active grants; the safety manager's review queue.
 
+use super::rfc3339;
 use crate::audit;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -57,10 +58,6 @@ pub struct GrantView {
     pub reviewed_at: Option<String>,
     /// The reviewer's note.
     pub review_note: Option<String>,
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> Option<String> {
-    t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 fn view(g: &EmergencyGrantRecord, logins: &BTreeMap<mamori_core::UserId, String>) -> GrantView {

@@ -21,6 +21,11 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// A time as RFC 3339 for a JSON answer (`None` only if it cannot be formatted).
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> Option<String> {
+    t.format(&time::format_description::well_known::Rfc3339).ok()
+}
+
 /// How long readiness waits for the database.
 const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -99,9 +104,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         status: health.as_str(),
         offset_ms: time_status.offset().map(|d| (d.as_seconds_f64() * 1e6).round() / 1e3),
         server: time.ntp_server.clone(),
-        checked_at: time_status
-            .checked_at()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        checked_at: time_status.checked_at().and_then(rfc3339),
     };
     let ready = db_ok && health.allows_writes();
     let body = Readiness {

@@ -129,7 +129,7 @@ pub(crate) fn view(p: &Patient) -> PatientView {
         phone: p.contact.phone.clone(),
         address: p.contact.address.clone(),
         version: p.version,
-        changed_at: p.changed_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        changed_at: super::rfc3339(p.changed_at),
     }
 }
 

@@ -5,6 +5,7 @@
 //! (`mamori emergency seal|close`), since their credentials are printed for the envelope.
 
 use super::emergency::logins;
+use super::rfc3339;
 use super::session::reauthenticate;
 use crate::audit;
 use crate::auth::Authenticated;
@@ -76,10 +77,6 @@ pub struct SealedAccountView {
     pub sealed_at: Option<String>,
     /// The activation in force, if any.
     pub active: Option<ActivationView>,
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> Option<String> {
-    t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 fn view(a: &SealedActivation, logins: &BTreeMap<UserId, String>) -> ActivationView {

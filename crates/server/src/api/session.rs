@@ -2,6 +2,7 @@
 //! password change, logout. Every failed step answers with one generic message, feeds the same
 //! throttle, and changes nothing else.
 
+use super::rfc3339;
 use crate::audit;
 use crate::auth::{self, Authenticated, LoadedSession, PRE_AUTH_TTL};
 use crate::error::ApiError;
@@ -130,10 +131,6 @@ pub struct Enrolled {
     pub recovery_codes: Vec<String>,
     /// The logged-in user.
     pub me: Me,
-}
-
-fn rfc3339(t: OffsetDateTime) -> Option<String> {
-    t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 pub(crate) fn me(state: &AppState, user: &User, session: &SessionRecord) -> Me {

@@ -2,6 +2,7 @@
 //! lockout, issue a re-enrollment pass. Every call needs a full session whose roles grant
 //! `ManageUsers`, and acts only inside the caller's institution.
 
+use super::rfc3339;
 use super::session::{reauthenticate, throttle_key, too_long};
 use crate::audit;
 use crate::auth::Authenticated;
@@ -102,10 +103,6 @@ pub struct ReenrollIssued {
     pub pass: String,
     /// When it stops working (RFC 3339).
     pub expires_at: Option<String>,
-}
-
-fn rfc3339(t: OffsetDateTime) -> Option<String> {
-    t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 fn manage_users(auth: &Authenticated) -> Result<AdminAuthorized, ApiError> {

@@ -5,6 +5,7 @@
 //! removes it as it reads it), so a challenge is answered at most once and a replayed assertion
 //! finds nothing to verify against.
 
+use super::rfc3339;
 use super::session::{Me, complete_login, fail, gate, me, pending, throttle_key, with_cookie};
 use crate::audit;
 use crate::auth::{self, Authenticated};
@@ -77,10 +78,6 @@ fn unavailable() -> ApiError {
 
 fn webauthn(state: &AppState) -> Result<&Webauthn, ApiError> {
     state.webauthn.as_deref().ok_or_else(unavailable)
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> Option<String> {
-    t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 fn ceremony_failed(e: &impl std::fmt::Display) -> ApiError {
