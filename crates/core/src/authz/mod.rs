@@ -114,6 +114,22 @@ impl Category {
     }
 }
 
+impl Category {
+    /// The English label of a built-in category (the name itself for others).
+    #[must_use]
+    pub fn label_en(&self) -> &str {
+        match self.as_str() {
+            "clinical_record" => "Clinical records",
+            "lab_result" => "Lab results",
+            "imaging" => "Imaging",
+            "prescription" => "Prescriptions",
+            "document" => "Documents",
+            "psychiatric" => "Psychiatric records",
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -81,15 +81,6 @@ pub struct RoleGrants {
     pub grants: Vec<Grant>,
 }
 
-const ENGLISH_LABELS: [(&str, &str); 6] = [
-    ("clinical_record", "Clinical records"),
-    ("lab_result", "Lab results"),
-    ("imaging", "Imaging"),
-    ("prescription", "Prescriptions"),
-    ("document", "Documents"),
-    ("psychiatric", "Psychiatric records"),
-];
-
 fn admin_name(p: AdminPermission) -> &'static str {
     match p {
         AdminPermission::ManageUsers => "manage_users",
@@ -113,10 +104,7 @@ pub(crate) async fn all_categories(state: &AppState, auth: &Authenticated) -> Re
         .map(|c| CategoryView {
             name: c.as_str().to_owned(),
             label_ja: c.label_ja().to_owned(),
-            label_en: ENGLISH_LABELS
-                .iter()
-                .find(|(name, _)| *name == c.as_str())
-                .map_or_else(|| c.as_str().to_owned(), |(_, en)| (*en).to_owned()),
+            label_en: c.label_en().to_owned(),
             built_in: true,
         })
         .collect();
