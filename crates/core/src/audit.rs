@@ -142,8 +142,48 @@ pub struct AuditColumns {
 pub struct LogEntry {
     /// The leaf's bytes (hashed as `SHA-256(0x00 ‖ leaf)`).
     pub leaf: Vec<u8>,
+    /// What the leaf is.
+    pub kind: LeafKind,
     /// The searchable columns.
     pub columns: AuditColumns,
+}
+
+impl LogEntry {
+    /// A record leaf ([`crate::record::RecordVersion::entry`]) with its columns.
+    #[must_use]
+    pub fn record(leaf: Vec<u8>, columns: AuditColumns) -> Self {
+        Self { leaf, kind: LeafKind::Record, columns }
+    }
+}
+
+/// The kinds of leaf mamori writes: the `kind` field of the leaf and the `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LeafKind {
+    /// An audit event ([`AuditEvent`]).
+    Audit,
+    /// A finalized record version ([`crate::record::RecordVersion`]).
+    Record,
+}
+
+impl LeafKind {
+    /// The stored text.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Audit => "audit",
+            Self::Record => "record",
+        }
+    }
+
+    /// The kind of a stored text.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "audit" => Some(Self::Audit),
+            "record" => Some(Self::Record),
+            _ => None,
+        }
+    }
 }
 
 /// A stable action name: lower-case ASCII letters, digits, `_` and `.`, 1–64 characters.
@@ -245,7 +285,7 @@ impl AuditEvent {
     /// # Errors
     /// As [`AuditEvent::to_leaf`].
     pub fn entry(&self) -> Result<LogEntry, Message> {
-        Ok(LogEntry { leaf: self.to_leaf()?, columns: self.columns() })
+        Ok(LogEntry { leaf: self.to_leaf()?, kind: LeafKind::Audit, columns: self.columns() })
     }
 
     /// The searchable columns.

@@ -72,6 +72,14 @@ id_type!(
     /// One activation of a sealed emergency account.
     SealedActivationId
 );
+id_type!(
+    /// A clinical record (its versions share it).
+    RecordId
+);
+id_type!(
+    /// A registered device that sends results (MDS 17).
+    DeviceId
+);
 
 #[cfg(test)]
 mod tests {

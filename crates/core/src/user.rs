@@ -120,6 +120,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(
     /// 職種: what a person does at the institution.
     JobType {

@@ -174,16 +174,19 @@ use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::master::{MasterCode, MasterEntry, MasterKind};
 use mamori_core::patient::{Patient, PatientNumber};
+use mamori_core::record::{Content, Device, Record, RecordVersion, VersionState};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, Role, User, UserId, UserStatus,
+    DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role, User, UserId,
+    UserStatus,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 /// The persistence interface the rest of mamori uses, as `Arc<dyn Store>`.
 #[async_trait::async_trait]
@@ -790,6 +793,132 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         key: &str,
         limit: u32,
     ) -> Result<Vec<Patient>, StoreError>;
+
+    // --- Clinical records (the records issue): records, versions, masters, devices ---
+
+    /// The institution's record with this ID (what never changes: patient, kind, category,
+    /// creator).
+    #[allow(unused_variables)]
+    async fn record(&self, institution: InstitutionId, id: RecordId) -> Result<Option<Record>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// One version of the institution's record.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the stored row does not read back (its content is not the
+    /// canonical form of valid content, a state or time does not parse).
+    #[allow(unused_variables)]
+    async fn record_version(
+        &self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+    ) -> Result<Option<RecordVersion>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Every version of the institution's record, oldest first, in every state.
+    #[allow(unused_variables)]
+    async fn record_versions(
+        &self,
+        institution: InstitutionId,
+        record: RecordId,
+    ) -> Result<Vec<RecordVersion>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Every version of every record of the institution's patient, in every state: by the
+    /// record's `created_at` (then its ID), then by version. At most 5000.
+    ///
+    /// # Errors
+    /// [`StoreError::TooMany`] when there are more.
+    #[allow(unused_variables)]
+    async fn patient_record_versions(
+        &self,
+        institution: InstitutionId,
+        patient: PatientId,
+    ) -> Result<Vec<RecordVersion>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// The doctor's approval queue: versions in [`VersionState::PendingApproval`] whose
+    /// `proxy_for` is `doctor`, oldest `entered_at` first, at most 500.
+    #[allow(unused_variables)]
+    async fn approval_queue(
+        &self,
+        institution: InstitutionId,
+        doctor: UserId,
+    ) -> Result<Vec<RecordVersion>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// How many versions of the institution are [`VersionState::Final`] (each is a leaf of its
+    /// log; `mamori verify` compares the two counts).
+    #[allow(unused_variables)]
+    async fn final_version_count(&self, institution: InstitutionId) -> Result<u64, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// The entry of the institution's master with this code valid on `day`
+    /// ([`MasterEntry::valid_on`]); of several, the highest version.
+    #[allow(unused_variables)]
+    async fn master_entry(
+        &self,
+        institution: InstitutionId,
+        master: MasterKind,
+        code: &MasterCode,
+        day: Date,
+    ) -> Result<Option<MasterEntry>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Every version of one code, oldest first.
+    #[allow(unused_variables)]
+    async fn master_versions(
+        &self,
+        institution: InstitutionId,
+        master: MasterKind,
+        code: &MasterCode,
+    ) -> Result<Vec<MasterEntry>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Entries of the institution's master valid on `day` whose code starts with `key` (ASCII
+    /// case ignored, no wildcards) or whose name contains it; one per code (its highest valid
+    /// version), by code, at most `limit` (capped at 200). An empty key lists the first
+    /// `limit` codes.
+    #[allow(unused_variables)]
+    async fn search_master(
+        &self,
+        institution: InstitutionId,
+        master: MasterKind,
+        key: &str,
+        day: Date,
+        limit: u32,
+    ) -> Result<Vec<MasterEntry>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// The highest version of each code of every master of the institution (valid or not), by
+    /// master then code: what an import compares against.
+    #[allow(unused_variables)]
+    async fn master_latest(&self, institution: InstitutionId) -> Result<Vec<MasterEntry>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// The device whose bearer token has this SHA-256, in any institution (deployment-level,
+    /// like a session's token: the device then names its institution), revoked or not.
+    #[allow(unused_variables)]
+    async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Device>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// The institution's devices, by name.
+    #[allow(unused_variables)]
+    async fn devices(&self, institution: InstitutionId) -> Result<Vec<Device>, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1001,6 +1130,121 @@ pub trait StoreTx: Send {
     /// has the new number; [`StoreError::NotFound`] (`"user"`) for an unknown `changed_by`. A
     /// reason that is not 1–500 characters is refused by the database.
     async fn update_patient(&mut self, patient: &Patient, reason: &str) -> Result<bool, StoreError>;
+
+    /// Creates a record with its version 1 (`first.record` is the record; `first.version` must
+    /// be 1 and `first.change` [`mamori_core::record::Change::Original`]). Version 1 is a draft, a proxy entry
+    /// pending approval, or final (device data, finalized on arrival: its leaf is appended in
+    /// the same unit first, and `leaf_index` names it).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"patient"`, `"user"`, `"device"`) when the institution has
+    /// no such patient, author, proxy doctor or device; [`StoreError::Conflict`] (`"record"`)
+    /// when the ID is taken. The database refuses a final version without its finalizer, time
+    /// and leaf index, and a pending one without `proxy_for`.
+    #[allow(unused_variables)]
+    async fn create_record(&mut self, first: &RecordVersion) -> Result<(), StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Replaces the content of a draft: `true` iff the version exists, is a
+    /// [`VersionState::Draft`] and its author is the user `author`; `updated_at` becomes `at`.
+    /// One conditional `UPDATE`.
+    #[allow(unused_variables)]
+    async fn update_draft(
+        &mut self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+        author: UserId,
+        content: &Content,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Discards a draft: `true` iff it exists, is a draft and its author is `author`; the
+    /// state becomes [`VersionState::Discarded`] and `updated_at` `at`. The row is kept.
+    #[allow(unused_variables)]
+    async fn discard_draft(
+        &mut self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+        author: UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Finalizes a version: `final` is the version as it is once final (state
+    /// [`VersionState::Final`], `finalized_by`, `finalized_at`, `leaf_index` set; its leaf
+    /// appended in this unit first). `true` iff the stored version is still in state `from`
+    /// ([`VersionState::Draft`] or [`VersionState::PendingApproval`]) with exactly
+    /// `final.content` (byte for byte, so what was hashed into the leaf is what is stored), and,
+    /// from a draft, its author is the finalizer, or, from pending, its `proxy_for` is. One
+    /// conditional `UPDATE`: of concurrent finalizations exactly one wins.
+    #[allow(unused_variables)]
+    async fn finalize_version(&mut self, finalized: &RecordVersion, from: VersionState) -> Result<bool, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Rejects a proxy entry: `true` iff it exists, is pending approval and `proxy_for` is
+    /// `doctor`; the state becomes [`VersionState::Rejected`] with `doctor`, the reason and
+    /// `updated_at` `at`.
+    #[allow(unused_variables)]
+    async fn reject_version(
+        &mut self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+        doctor: UserId,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Adds a later version to an existing record: a correction or a cancellation, final at
+    /// once (its leaf appended in this unit first), with its reason.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"record version"`) when that version number exists (someone
+    /// corrected the record first); [`StoreError::NotFound`] (`"record"`) when the institution
+    /// has no such record.
+    #[allow(unused_variables)]
+    async fn add_version(&mut self, version: &RecordVersion) -> Result<(), StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Adds master entry versions (all or none).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"master entry"`) when a (master, code, version) exists.
+    #[allow(unused_variables)]
+    async fn add_master_entries(&mut self, entries: &[MasterEntry]) -> Result<(), StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Registers a device.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"device"`) when the name is taken in the institution, or
+    /// the token hash anywhere.
+    #[allow(unused_variables)]
+    async fn add_device(&mut self, device: &Device) -> Result<(), StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Revokes a device: `true` iff it existed and was not revoked. The row is kept.
+    #[allow(unused_variables)]
+    async fn revoke_device(
+        &mut self,
+        institution: InstitutionId,
+        device: DeviceId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
+    }
 
     /// Makes everything done in the transaction durable and visible.
     ///

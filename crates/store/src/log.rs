@@ -177,6 +177,7 @@ mod tests {
         let entries: Vec<LogEntry> = (0u8..3)
             .map(|i| LogEntry {
                 leaf: vec![i],
+                kind: mamori_core::audit::LeafKind::Audit,
                 columns: mamori_core::audit::AuditColumns {
                     at: time::OffsetDateTime::UNIX_EPOCH,
                     actor: None,

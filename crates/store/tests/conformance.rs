@@ -3289,6 +3289,7 @@ fn ticks(institution: InstitutionId, range: std::ops::Range<u32>) -> Vec<LogEntr
 fn bulk_entry(n: u64) -> LogEntry {
     LogEntry {
         leaf: n.to_be_bytes().to_vec(),
+        kind: mamori_core::audit::LeafKind::Audit,
         columns: AuditColumns {
             at: T0,
             actor: None,
