@@ -1,6 +1,7 @@
 //! `mamori`: the command-line entry point. Glue only: parsing, logging, exit codes.
 
 mod datadir;
+mod demo;
 mod emergency;
 mod init;
 mod ledger;

@@ -1,0 +1,1 @@
+//! The synthetic data `mamori demo` writes (to be generated).
