@@ -33,6 +33,11 @@ pub enum Actor {
     Operator,
     /// mamori itself (a scheduled job, a timeout).
     System,
+    /// A registered device sending results (MDS 17).
+    Device {
+        /// The device.
+        device: crate::DeviceId,
+    },
 }
 
 impl Actor {
@@ -530,6 +535,9 @@ pub mod export {
             Actor::Anonymous => json!({"display": "anonymous"}),
             Actor::Operator => json!({"display": "operator"}),
             Actor::System => json!({"display": "mamori"}),
+            Actor::Device { device } => {
+                json!({"identifier": {"system": "urn:mamori:device", "value": device.to_string()}})
+            }
         };
         let mut agent = Map::new();
         agent.insert("who".into(), who);

@@ -75,10 +75,18 @@ pub fn by_actor(
 /// # Errors
 /// 500 when an event is malformed or the store fails; the caller's action then fails too.
 pub async fn record(state: &AppState, events: Vec<AuditEvent>) -> Result<(), ApiError> {
+    record_in(state.store.as_ref(), events).await
+}
+
+/// As [`record`], given the store.
+///
+/// # Errors
+/// As [`record`].
+pub async fn record_in(store: &dyn mamori_store::Store, events: Vec<AuditEvent>) -> Result<(), ApiError> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut tx = state.store.begin().await?;
+    let mut tx = store.begin().await?;
     append(tx.as_mut(), events).await?;
     tx.commit().await?;
     Ok(())

@@ -19,6 +19,7 @@ pub mod i18n;
 pub mod json;
 pub mod metrics;
 pub mod pages;
+pub mod records;
 pub mod serve;
 pub mod state;
 pub mod syslog;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod emergency;
 pub mod patients;
+pub mod records;
 pub mod roles;
 pub mod sealed;
 pub mod session;
@@ -194,6 +195,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(patients::create, patients::search))
         .routes(routes!(patients::read, patients::update))
         .routes(routes!(patients::versions))
+        .routes(routes!(records::create, records::chart))
+        .routes(routes!(records::history))
+        .routes(routes!(records::diff_versions))
+        .routes(routes!(records::edit_draft))
+        .routes(routes!(records::finalize))
+        .routes(routes!(records::discard))
+        .routes(routes!(records::approve))
+        .routes(routes!(records::reject))
+        .routes(routes!(records::correct))
+        .routes(routes!(records::cancel))
+        .routes(routes!(records::approvals))
+        .routes(routes!(records::master))
+        .routes(routes!(records::add_device, records::devices))
+        .routes(routes!(records::revoke_device))
+        .routes(routes!(records::device_result))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))
