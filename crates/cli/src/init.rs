@@ -274,6 +274,18 @@ async fn populate(
             Some(format!("user:{}", admin.id)),
         )
         .await
+        .map_err(Failure::failed)?;
+        // The sample master, so that records can be written at once (a real master is loaded
+        // with `mamori master import`).
+        mamori_server::masters::import(
+            store_ref,
+            institution.id,
+            mamori_core::master::SAMPLE_CSV.as_bytes(),
+            mamori_core::audit::Actor::Operator,
+            now,
+        )
+        .await
+        .map(|_| ())
         .map_err(Failure::failed)
     }
     .await;

@@ -5,6 +5,7 @@ mod demo;
 mod emergency;
 mod init;
 mod ledger;
+mod master;
 mod serve;
 mod terminal;
 
@@ -56,6 +57,31 @@ enum Command {
     /// Verify every institution's audit log: leaves, tree, stored nodes and the checkpoint
     /// files outside the database (exit 1 when anything was changed or truncated).
     Verify(VerifyArgs),
+    /// Master data (drugs, diseases, lab items): import a CSV file as new entry versions.
+    Master(MasterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MasterArgs {
+    #[command(subcommand)]
+    command: MasterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum MasterCommand {
+    /// Load a master CSV (UTF-8; header `master,code,name,unit,reference_range,valid_from,valid_to`).
+    /// The whole file is checked first: a bad line is refused with its number and reason and
+    /// nothing is loaded. Rows equal to the loaded version are skipped; others become new versions.
+    Import {
+        #[command(flatten)]
+        target: DataTarget,
+        /// The CSV file (or --sample for the small sample master shipped with mamori).
+        #[arg(required_unless_present = "sample")]
+        file: Option<PathBuf>,
+        /// Load the sample master shipped with mamori.
+        #[arg(long, conflicts_with = "file")]
+        sample: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,6 +313,7 @@ fn main() -> ExitCode {
             Command::Emergency(args) => emergency::command(args).await,
             Command::Checkpoint(args) => ledger::checkpoint(args).await,
             Command::Verify(args) => ledger::verify(args).await,
+            Command::Master(args) => master::command(args).await,
         }
     });
     match result {

@@ -17,6 +17,7 @@ pub mod cookies;
 pub mod error;
 pub mod i18n;
 pub mod json;
+pub mod masters;
 pub mod metrics;
 pub mod pages;
 pub mod records;
