@@ -81,8 +81,8 @@ pub async fn verify(args: VerifyArgs) -> Result<(), Failure> {
         } else {
             for r in &reports {
                 println!(
-                    "{}: 葉 {} 件・チェックポイント {} 件を検証 / {} leaves and {} checkpoint files checked",
-                    r.institution, r.leaves, r.checkpoints, r.leaves, r.checkpoints
+                    "{}: 葉 {} 件（確定記録 {} 版）・チェックポイント {} 件を検証 / {} leaves ({} finalized record versions) and {} checkpoint files checked",
+                    r.institution, r.leaves, r.records, r.checkpoints, r.leaves, r.records, r.checkpoints
                 );
                 for p in &r.problems {
                     println!("  改ざんの疑い / tampering suspected: {p}");

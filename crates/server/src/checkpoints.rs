@@ -273,6 +273,38 @@ pub async fn check_against_newest_file(
     Ok(())
 }
 
+/// Compares a record leaf with the stored version it names: the version must exist, read back,
+/// point to this leaf and make exactly these bytes. Returns the problem, naming the record.
+async fn check_record(
+    store: &dyn Store,
+    institution: InstitutionId,
+    index: u64,
+    leaf: &[u8],
+) -> Result<Option<String>, CheckpointFailure> {
+    let Ok(at) = mamori_core::record::leaf_ref(leaf) else {
+        return Ok(Some(format!("leaf {index}: not a canonical record leaf")));
+    };
+    let name = format!("record {} version {}", at.record, at.version);
+    if at.institution != institution {
+        return Ok(Some(format!("leaf {index}: {name} names another institution")));
+    }
+    let stored = match store.record_version(institution, at.record, at.version).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(Some(format!("{name} (leaf {index}) is missing from the records"))),
+        Err(mamori_store::StoreError::Corrupt { .. }) => {
+            return Ok(Some(format!("{name} (leaf {index}): the stored version does not read back (changed)")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if stored.leaf_index != Some(index) {
+        return Ok(Some(format!("{name}: stored as leaf {:?}, found at leaf {index}", stored.leaf_index)));
+    }
+    match stored.to_leaf() {
+        Ok(bytes) if bytes == leaf => Ok(None),
+        _ => Ok(Some(format!("{name} (leaf {index}): the stored version differs from its leaf (content or metadata changed)"))),
+    }
+}
+
 /// What `mamori verify` found for one institution.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Verification {
@@ -282,12 +314,16 @@ pub struct Verification {
     pub leaves: u64,
     /// Checkpoint files checked.
     pub checkpoints: u64,
+    /// Finalized record versions checked against their leaves.
+    pub records: u64,
     /// Every problem found (empty: the log is intact).
     pub problems: Vec<String>,
 }
 
 /// Verifies an institution's log from the bottom up: every leaf's bytes against its stored
-/// hash and (for audit leaves) its canonical form, the tree built from those leaves against
+/// hash and its canonical form (an audit event, or a finalized record version, which must
+/// also match the version stored in the records tables byte for byte: any change to a stored
+/// version's content or metadata is reported naming the record), the tree built from those leaves against
 /// the stored head, every stored perfect-subtree node against the recomputed tree, and every
 /// checkpoint file (signature, origin) against the tree at its size — a database truncated or
 /// rewritten below a written checkpoint no longer matches it.
@@ -329,6 +365,12 @@ pub async fn verify(
             match mamori_core::audit::leaf_kind(leaf).as_deref() {
                 Some("audit") if AuditEvent::from_leaf(leaf).is_ok() => {}
                 Some("audit") => report.problems.push(format!("leaf {index}: not a canonical audit event")),
+                Some("record") => {
+                    report.records += 1;
+                    if let Some(problem) = check_record(store, institution, *index, leaf).await? {
+                        report.problems.push(problem);
+                    }
+                }
                 _ => report.problems.push(format!("leaf {index}: not a leaf mamori writes")),
             }
             tree.push(hash);
@@ -343,6 +385,13 @@ pub async fn verify(
     let recomputed = root(&tree, tree.size()).map_err(|_| CheckpointFailure::Io("tree".into()))?;
     if recomputed.as_bytes() != &head.root {
         report.problems.push("the stored head's root does not match the leaves".to_owned());
+    }
+    let finals = store.final_version_count(institution).await?;
+    if finals != report.records {
+        report.problems.push(format!(
+            "{finals} finalized record versions are stored, but the log holds {} (a version without its leaf)",
+            report.records
+        ));
     }
     check_nodes(store, institution, &tree, &mut report).await?;
     check_files(config, key, data_dir, institution, &tree, &mut report)?;

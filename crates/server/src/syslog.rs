@@ -505,11 +505,18 @@ async fn make_frames(
         if index != next {
             return Ok((out, next, Some(SyslogError::Missing { institution, index: next })));
         }
+        next = index + 1;
+        // Record leaves stay in the institution: the collector receives audit events only
+        // (the record leaf's own finalization has its `record.*` audit event beside it).
+        if mamori_core::audit::leaf_kind(&leaf).as_deref() == Some("record")
+            && mamori_core::record::leaf_ref(&leaf).is_ok()
+        {
+            continue;
+        }
         let Ok(event) = AuditEvent::from_leaf(&leaf) else {
-            return Ok((out, next, Some(SyslogError::Leaf { institution, index })));
+            return Ok((out, index, Some(SyslogError::Leaf { institution, index })));
         };
         push_frame(&mut out, &to_syslog(&event, index, host, &leaf));
-        next = index + 1;
     }
     let stopped = (next < end).then_some(SyslogError::Missing { institution, index: next });
     Ok((out, next, stopped))
