@@ -249,7 +249,18 @@ impl FromRequestParts<AppState> for Authenticated {
 /// Store failures; a stored grant naming an unknown action or role (which the database's
 /// checks prevent) is an internal error.
 pub async fn policy(state: &AppState, institution: mamori_core::InstitutionId) -> Result<Policy, ApiError> {
-    let changed = state.store.role_grants(institution).await?;
+    Ok(policy_of(state.store.as_ref(), institution).await?)
+}
+
+/// As [`policy`], given the store (for the command line).
+///
+/// # Errors
+/// Store failures.
+pub async fn policy_of(
+    store: &dyn mamori_store::Store,
+    institution: mamori_core::InstitutionId,
+) -> Result<Policy, mamori_store::StoreError> {
+    let changed = store.role_grants(institution).await?;
     Ok(Policy::with_overrides(changed.into_iter().map(|(role, grants)| (role, grants.into_iter().collect()))))
 }
 

@@ -209,6 +209,7 @@ pub async fn refuse_writes_when_clock_off(State(state): State<AppState>, req: Re
         && let Err(message) = state.clock_allows_writes()
     {
         tracing::warn!(method = %req.method(), "write refused: the server clock cannot be trusted");
+        audit_refusal(&state, req.headers(), req.method()).await;
         if req.uri().path().starts_with("/api/") {
             return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, REFUSAL_CODE, message).into_response();
         }
@@ -217,6 +218,20 @@ pub async fn refuse_writes_when_clock_off(State(state): State<AppState>, req: Re
             .into_response();
     }
     next.run(req).await
+}
+
+/// Records a signed-in user's refused write as a `denied` event (`clock.write_refused`), so the
+/// refusal is in the trail like every other one. Best effort: the refusal stands whether or not
+/// the event can be written (the failure is logged).
+async fn audit_refusal(state: &AppState, headers: &axum::http::HeaderMap, method: &Method) {
+    let Ok(Some(loaded)) = crate::auth::load(state, headers).await else { return };
+    let record = loaded.record;
+    let Ok(Some(user)) = state.store.user(record.institution, record.user).await else { return };
+    let event = crate::audit::by(state, &user, "clock.write_refused", mamori_core::audit::Outcome::Denied)
+        .detail("method", method.as_str());
+    if let Err(e) = crate::audit::record_one(state, event).await {
+        tracing::error!(status = %e.status(), "cannot record the refused write");
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod audit;
 mod emergency;
 mod pages;
 mod patients;
+mod records;
 mod sealed;
 mod session;
 mod syslog;
