@@ -60,7 +60,7 @@ pub async fn command(args: EmergencyArgs) -> Result<(), Failure> {
 }
 
 /// Fresh credentials: a random password (stored as argon2id) and a confirmed TOTP secret.
-fn credentials(
+pub(crate) fn credentials(
     config: &ValidConfig,
     now: time::OffsetDateTime,
 ) -> Result<(OneTimePassword, String, TotpSecret, TotpRecord), Failure> {

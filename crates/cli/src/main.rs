@@ -59,6 +59,21 @@ enum Command {
     Verify(VerifyArgs),
     /// Master data (drugs, diseases, lab items): import a CSV file as new entry versions.
     Master(MasterArgs),
+    /// Fill an institution with synthetic Japanese patients and records (deterministic by
+    /// seed), for trying mamori and for benchmarks. Creates the data directory if needed.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    target: DataTarget,
+    /// How many patients (1 to 100000).
+    #[arg(long, default_value_t = 100)]
+    patients: usize,
+    /// The seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -314,6 +329,7 @@ fn main() -> ExitCode {
             Command::Checkpoint(args) => ledger::checkpoint(args).await,
             Command::Verify(args) => ledger::verify(args).await,
             Command::Master(args) => master::command(args).await,
+            Command::Demo(args) => demo::command(args).await,
         }
     });
     match result {

@@ -23,7 +23,10 @@ pub async fn command(args: MasterArgs) -> Result<(), Failure> {
         let inst = institution(&store, target.institution_id).await?;
         let now = mamori_server::SystemClock.now();
         import(store.as_ref(), inst, &bytes, Actor::Operator, now).await.map_err(|e| match e {
-            ImportError::Refused(m) => Failure::refused(format!("取り込みを中止しました（何も変更していません）: {} / import refused, nothing loaded: {}", m.ja, m.en)),
+            ImportError::Refused(m) => Failure::refused(format!(
+                "取り込みを中止しました（何も変更していません）: {} / import refused, nothing loaded: {}",
+                m.ja, m.en
+            )),
             ImportError::Failed(e) => Failure::failed(e),
         })
     }

@@ -166,7 +166,11 @@ async fn run(records: usize) {
         "raw batched inserts: {records} rows of the same bytes in {:.3} s = {raw_rate:.0} rows/s (100 per transaction, WAL, synchronous=FULL)",
         raw_time.as_secs_f64()
     );
-    println!("ratio: the full path runs at {:.4} of raw batched inserts ({:.1}× slower)", full_rate / raw_rate, raw_rate / full_rate);
+    println!(
+        "ratio: the full path runs at {:.4} of raw batched inserts ({:.1}× slower)",
+        full_rate / raw_rate,
+        raw_rate / full_rate
+    );
 
     // 2. Chart reads over loopback HTTP by 32 clients at once.
     let mut config = Config::default();

@@ -301,7 +301,9 @@ async fn check_record(
     }
     match stored.to_leaf() {
         Ok(bytes) if bytes == leaf => Ok(None),
-        _ => Ok(Some(format!("{name} (leaf {index}): the stored version differs from its leaf (content or metadata changed)"))),
+        _ => Ok(Some(format!(
+            "{name} (leaf {index}): the stored version differs from its leaf (content or metadata changed)"
+        ))),
     }
 }
 

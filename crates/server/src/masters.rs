@@ -120,8 +120,9 @@ mod tests {
     fn only_changed_rows_become_new_versions() {
         let inst = InstitutionId::from_uuid(uuid::Uuid::from_u128(1));
         let t = OffsetDateTime::UNIX_EPOCH;
-        let first = parse_csv(format!("{CSV_HEADER}\ndrug,D1,甲錠,錠,,2024-04-01,\ndrug,D2,乙錠,錠,,2024-04-01,\n").as_bytes())
-            .unwrap();
+        let first =
+            parse_csv(format!("{CSV_HEADER}\ndrug,D1,甲錠,錠,,2024-04-01,\ndrug,D2,乙錠,錠,,2024-04-01,\n").as_bytes())
+                .unwrap();
         let (v1, s) = plan(inst, &[], first.clone(), t, None);
         assert_eq!((s.added, s.unchanged), (2, 0));
         assert!(v1.iter().all(|e| e.version == 1));

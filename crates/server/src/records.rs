@@ -209,8 +209,7 @@ pub async fn resolve(
         }
     }
     let mut refs = found.into_iter();
-    input.try_map(|_, _| refs.next().ok_or_else(|| Message::new("マスタ", "master")))
-        .map_err(|_| ApiError::internal())
+    input.try_map(|_, _| refs.next().ok_or_else(|| Message::new("マスタ", "master"))).map_err(|_| ApiError::internal())
 }
 
 async fn load_version(
@@ -267,7 +266,8 @@ async fn check_proxy_doctor(
         emergency_grants: Vec::new(),
         policy: caller.principal.policy.clone(),
     };
-    if doctor == caller.user.id || authorize(&principal, user.institution_id, Action::Approve, category, Some(patient), now).is_err()
+    if doctor == caller.user.id
+        || authorize(&principal, user.institution_id, Action::Approve, category, Some(patient), now).is_err()
     {
         return Err(refused());
     }
@@ -814,11 +814,12 @@ pub async fn device_result(
     let mut tx = store.begin().await?;
     leaf(tx.as_mut(), &mut version).await?;
     tx.create_record(&version).await?;
-    let event = AuditEvent::new(institution, now, Actor::Device { device: device.id }, "record.device", Outcome::Allowed)
-        .patient(patient)
-        .category(&version.record.category)
-        .resource(format!("record:{}", version.record.id))
-        .detail("version", "1");
+    let event =
+        AuditEvent::new(institution, now, Actor::Device { device: device.id }, "record.device", Outcome::Allowed)
+            .patient(patient)
+            .category(&version.record.category)
+            .resource(format!("record:{}", version.record.id))
+            .detail("version", "1");
     audit::commit_with(tx, event).await?;
     Ok(version)
 }

@@ -248,7 +248,8 @@ async fn guarded<T>(
     match step.await {
         Ok(v) => Ok(v),
         Err(e) => {
-            Err(records::refused(state.store.as_ref(), &caller(auth), state.clock.now(), action, patient, record, e).await)
+            Err(records::refused(state.store.as_ref(), &caller(auth), state.clock.now(), action, patient, record, e)
+                .await)
         }
     }
 }
@@ -512,7 +513,8 @@ pub async fn reject(
     let step = async {
         let input: RejectInput = body(raw)?;
         let t = target(&input.patient, &input.chart)?;
-        records::reject(state.store.as_ref(), &caller(&auth), state.clock.now(), record, version, t, &input.reason).await
+        records::reject(state.store.as_ref(), &caller(&auth), state.clock.now(), record, version, t, &input.reason)
+            .await
     };
     guarded(&state, &auth, "record.reject", None, Some(record), step).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -545,8 +547,17 @@ async fn amend(
             }
             (false, None) => None,
         };
-        records::amend(state.store.as_ref(), &caller(auth), state.clock.now(), record, input.from, t, &input.reason, content)
-            .await
+        records::amend(
+            state.store.as_ref(),
+            &caller(auth),
+            state.clock.now(),
+            record,
+            input.from,
+            t,
+            &input.reason,
+            content,
+        )
+        .await
     };
     guarded(state, auth, action, None, Some(record), step).await
 }

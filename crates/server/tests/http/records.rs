@@ -40,7 +40,8 @@ fn target(patient: &str) -> Value {
 
 /// How many events of `action` with `outcome` the institution's trail holds.
 async fn count(fx: &Fixture, action: &str, outcome: Outcome) -> usize {
-    let q = AuditQuery { action: Some(action.to_owned()), outcome: Some(outcome), limit: 1000, ..AuditQuery::default() };
+    let q =
+        AuditQuery { action: Some(action.to_owned()), outcome: Some(outcome), limit: 1000, ..AuditQuery::default() };
     fx.state.store.audit_search(fx.institution, &q).await.unwrap().len()
 }
 
@@ -83,7 +84,10 @@ async fn scenario(fx: &Fixture) {
     let r = d.post(&format!("/api/v1/records/{rec}/versions/1/finalize"), target(&other)).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "the record is not the other patient's");
     let r = d
-        .post(&format!("/api/v1/patients/{p}/records"), json!({"chart": other, "kind": "progress_note", "content": note}))
+        .post(
+            &format!("/api/v1/patients/{p}/records"),
+            json!({"chart": other, "kind": "progress_note", "content": note}),
+        )
         .await;
     assert_eq!(r.body["error"]["code"], "patient_mismatch");
     assert!(count(fx, "record.finalize", Outcome::Denied).await >= 2, "refusals are audited");
@@ -127,7 +131,12 @@ async fn scenario(fx: &Fixture) {
         )
         .await;
     assert_eq!(r.body["error"]["code"], "not_latest_final");
-    let r = d.post(&format!("/api/v1/records/{rec}/corrections"), json!({"patient": p, "chart": p, "from": 2, "reason": "", "content": note})).await;
+    let r = d
+        .post(
+            &format!("/api/v1/records/{rec}/corrections"),
+            json!({"patient": p, "chart": p, "from": 2, "reason": "", "content": note}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "a reason is required");
     let chart = d.get(&format!("/api/v1/patients/{p}/records")).await;
     assert_eq!(chart.status, StatusCode::OK, "{}", chart.body);
@@ -151,16 +160,28 @@ async fn scenario(fx: &Fixture) {
     assert!(lines.contains(&(" ".into(), "S: 頭痛が続く".into())), "{lines:?}");
 
     // Cancellation is version 3; a cancelled record is not corrected any more.
-    let r = d.post(&format!("/api/v1/records/{rec}/cancellations"), json!({"patient": p, "chart": p, "from": 2, "reason": "別患者の記録と判明"})).await;
+    let r = d
+        .post(
+            &format!("/api/v1/records/{rec}/cancellations"),
+            json!({"patient": p, "chart": p, "from": 2, "reason": "別患者の記録と判明"}),
+        )
+        .await;
     assert_eq!((r.status, r.body["change"].as_str()), (StatusCode::CREATED, Some("cancellation")), "{}", r.body);
-    let r = d.post(&format!("/api/v1/records/{rec}/corrections"), json!({"patient": p, "chart": p, "from": 3, "reason": "x", "content": note})).await;
+    let r = d
+        .post(
+            &format!("/api/v1/records/{rec}/corrections"),
+            json!({"patient": p, "chart": p, "from": 3, "reason": "x", "content": note}),
+        )
+        .await;
     assert_eq!(r.body["error"]["code"], "record_cancelled");
 
     // Proxy entry: a clerk may write but not finalize; the record waits for the doctor named.
     fx.advance(Duration::from_secs(31));
     let mut c = login(fx, &clerk).await;
     let rx = json!({"items": [{"drug": "SD-0001", "dose": "1", "usage": "1日1回 朝食後", "days": 28}]});
-    let r = c.post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "prescription", "content": rx})).await;
+    let r = c
+        .post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "prescription", "content": rx}))
+        .await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("proxy_doctor_required")));
     let r = c
         .post(
@@ -202,7 +223,12 @@ async fn scenario(fx: &Fixture) {
         )
         .await;
     let doc = r.body["record_id"].as_str().unwrap().to_owned();
-    let r = d.post(&format!("/api/v1/records/{doc}/versions/1/reject"), json!({"patient": p, "chart": p, "reason": "病名の記載漏れ"})).await;
+    let r = d
+        .post(
+            &format!("/api/v1/records/{doc}/versions/1/reject"),
+            json!({"patient": p, "chart": p, "reason": "病名の記載漏れ"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = d.post(&format!("/api/v1/records/{doc}/versions/1/approve"), target(&p)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -210,7 +236,9 @@ async fn scenario(fx: &Fixture) {
     // A pharmacist may not write progress notes at all.
     fx.advance(Duration::from_secs(31));
     let mut ph = login(fx, &pharmacist).await;
-    let r = ph.post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "progress_note", "content": note})).await;
+    let r = ph
+        .post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "progress_note", "content": note}))
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // Bad input: refused with the field named, audited, nothing written.
@@ -220,8 +248,14 @@ async fn scenario(fx: &Fixture) {
         (json!({"chart": p, "kind": "progress_note", "content": {"s": "あ".repeat(4001)}}), "invalid_input"),
         (json!({"chart": p, "kind": "progress_note", "content": {"x": "y"}}), "invalid_input"),
         (json!({"chart": p, "kind": "surgery", "content": {}}), "invalid_input"),
-        (json!({"chart": p, "kind": "prescription", "content": {"items": [{"drug": "SD-9999", "dose": "1", "usage": "u", "days": 7}]}}), "unknown_master_code"),
-        (json!({"chart": p, "kind": "prescription", "content": {"items": [{"drug": "SD-0001", "dose": "-1", "usage": "u", "days": 7}]}}), "invalid_input"),
+        (
+            json!({"chart": p, "kind": "prescription", "content": {"items": [{"drug": "SD-9999", "dose": "1", "usage": "u", "days": 7}]}}),
+            "unknown_master_code",
+        ),
+        (
+            json!({"chart": p, "kind": "prescription", "content": {"items": [{"drug": "SD-0001", "dose": "-1", "usage": "u", "days": 7}]}}),
+            "invalid_input",
+        ),
         (json!({"chart": "not-an-id", "kind": "progress_note", "content": note}), "invalid_input"),
         (json!({"kind": "progress_note", "content": note}), "invalid_input"),
     ] {
@@ -232,14 +266,17 @@ async fn scenario(fx: &Fixture) {
     let after = fx.state.store.log_head(fx.institution).await.unwrap().size;
     assert_eq!(after - head, 7, "exactly one denied event per refusal, nothing else");
     assert_eq!(count(fx, "record.create", Outcome::Denied).await, denied_before + 7);
-    let r = d.post("/api/v1/patients/0b7a3c9e-1111-4222-8333-944455556666/records", json!({"chart": "0b7a3c9e-1111-4222-8333-944455556666", "kind": "progress_note", "content": note})).await;
+    let r = d
+        .post(
+            "/api/v1/patients/0b7a3c9e-1111-4222-8333-944455556666/records",
+            json!({"chart": "0b7a3c9e-1111-4222-8333-944455556666", "kind": "progress_note", "content": note}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "a patient of no institution of ours");
 
     // A master change never changes what a past record shows.
-    let renamed = format!(
-        "{}\ndrug,SD-0001,アムロジピンOD錠5mg「新」,錠,,2020-04-01,\n",
-        mamori_core::master::CSV_HEADER
-    );
+    let renamed =
+        format!("{}\ndrug,SD-0001,アムロジピンOD錠5mg「新」,錠,,2020-04-01,\n", mamori_core::master::CSV_HEADER);
     let summary = mamori_server::masters::import(
         fx.state.store.as_ref(),
         fx.institution,
@@ -253,7 +290,9 @@ async fn scenario(fx: &Fixture) {
     let old = d.get(&format!("/api/v1/records/{proxy}")).await;
     assert_eq!(old.body[0]["content"]["items"][0]["drug"]["name"], "アムロジピン錠5mg");
     assert_eq!(old.body[0]["content"]["items"][0]["drug"]["version"], 1);
-    let r = d.post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "prescription", "content": rx})).await;
+    let r = d
+        .post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "prescription", "content": rx}))
+        .await;
     assert_eq!(r.body["content"]["items"][0]["drug"]["name"], "アムロジピンOD錠5mg「新」");
     assert_eq!(r.body["content"]["items"][0]["drug"]["version"], 2);
     let m = d.get("/api/v1/masters/drug?q=SD-0001").await;
@@ -287,7 +326,10 @@ async fn scenario(fx: &Fixture) {
     };
     let (status, body) = send_result(token.clone(), result.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((body["state"].as_str(), body["finalized_by"].as_str()), (Some("final"), Some(format!("device:{device}").as_str())));
+    assert_eq!(
+        (body["state"].as_str(), body["finalized_by"].as_str()),
+        (Some("final"), Some(format!("device:{device}").as_str()))
+    );
     let (status, _) = send_result("wrong".into(), result.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = send_result(token.clone(), json!({"patient_number": "2001", "content": {"collected_on": "2026-11-25", "items": [{"item": "SL-9", "value": "1"}]}})).await;
