@@ -186,6 +186,84 @@ pub(crate) fn patient_write_error(backend: Backend, err: sqlx::Error) -> StoreEr
     }
 }
 
+/// Maps the error of writing a record or one of its versions: a taken key is
+/// [`StoreError::Conflict`] (`"record"` for the record's ID, `"record leaf"` for a leaf index
+/// another version has, `"record version"` for a version number the record has); a foreign-key
+/// failure is [`StoreError::NotFound`] naming the missing reference when PostgreSQL names the
+/// constraint (`"patient"`, `"record"`, `"user"` or `"device"`), else `missing`, which the
+/// SQLite backend has found by looking (SQLite does not say which key failed).
+pub(crate) fn record_write_error(backend: Backend, err: sqlx::Error, missing: &'static str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            let what = match db.constraint() {
+                Some("records_patient_fkey") => "patient",
+                Some("record_versions_record_fkey") => "record",
+                Some(
+                    "records_created_by_user_fkey"
+                    | "record_versions_author_user_fkey"
+                    | "record_versions_proxy_for_fkey"
+                    | "record_versions_finalized_by_user_fkey"
+                    | "record_versions_rejected_by_fkey",
+                ) => "user",
+                Some(
+                    "records_created_by_device_fkey"
+                    | "record_versions_author_device_fkey"
+                    | "record_versions_finalized_by_device_fkey",
+                ) => "device",
+                _ => missing,
+            };
+            StoreError::NotFound { what }
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let (constraint, message) = (db.constraint(), db.message());
+            if constraint == Some("records_pkey") || message.contains("records.id") {
+                StoreError::Conflict { what: "record" }
+            } else if constraint == Some("record_versions_leaf_index_key")
+                || message.contains("record_versions.leaf_index")
+            {
+                StoreError::Conflict { what: "record leaf" }
+            } else {
+                StoreError::Conflict { what: "record version" }
+            }
+        }
+        _ => from_sqlx(backend, err),
+    }
+}
+
+/// Maps the error of inserting a device: any taken key (its name in the institution, its token
+/// hash anywhere, its ID) is [`StoreError::Conflict`] (`"device"`); a `registered_by` that is
+/// not a user of the institution (foreign key; for an unknown institution there is none)
+/// [`StoreError::NotFound`] (`"user"`).
+pub(crate) fn device_insert_error(backend: Backend, err: sqlx::Error) -> StoreError {
+    if is_foreign_key_violation(&err) {
+        StoreError::NotFound { what: "user" }
+    } else if is_unique_violation(&err) {
+        StoreError::Conflict { what: "device" }
+    } else {
+        from_sqlx(backend, err)
+    }
+}
+
+/// Maps the error of inserting a master entry: a taken (master, code, version) is
+/// [`StoreError::Conflict`] (`"master entry"`); a foreign-key failure is
+/// [`StoreError::NotFound`]: `"user"` when PostgreSQL names the key of `imported_by`,
+/// `"institution"` when it names another, else `missing` (which the SQLite backend has found
+/// by looking).
+pub(crate) fn master_entry_insert_error(backend: Backend, err: sqlx::Error, missing: &'static str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            let what = match db.constraint() {
+                Some("master_entries_imported_by_fkey") => "user",
+                Some(_) => "institution",
+                None => missing,
+            };
+            StoreError::NotFound { what }
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what: "master entry" },
+        _ => from_sqlx(backend, err),
+    }
+}
+
 /// Collapses whitespace so a detail stays on one log line.
 pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

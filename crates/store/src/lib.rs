@@ -9,27 +9,34 @@
 //!   re-enrollment passes, sessions, pending WebAuthn ceremonies, registered terminals,
 //!   emergency grants, sealed accounts and their activations, the institution's own categories,
 //!   its changed role grants, its log (`log_heads`, `log_leaves`, `log_nodes`), its patients
-//!   (`patients`, `patient_versions`) or an
+//!   (`patients`, `patient_versions`), its clinical records (`records`, `record_versions`), its
+//!   master (`master_entries`), its devices (`devices`) or an
 //!   institution's settings (the registered-terminal rule, read and written by institution ID)
 //!   binds `institution_id` in its `WHERE` clause (or in the key it inserts), and every table
 //!   of institution data (`terminals`, `emergency_grants`, `sealed_accounts`,
 //!   `sealed_activations`, `categories`, `role_policies`, `role_grants`, the three log
-//!   tables, `patients` and `patient_versions` included) has `institution_id` in its primary key, except `sessions`, `reenroll_passes`
-//!   and `webauthn_challenges`, keyed by the SHA-256 of their secret (a ceremony by its
-//!   session's token hash), with `institution_id` a column every statement binds. A user of one
-//!   institution is invisible through another institution's ID, and so are its second factors,
-//!   passes, sessions, ceremonies, terminals, emergency grants, sealed accounts, activations,
-//!   categories, role grants, log (each institution has a tree of its own) and patients
-//!   (lookups, versions and searches alike); a pass's user and issuer, an emergency grant's user and
+//!   tables, `patients`, `patient_versions`, `records`, `record_versions`, `master_entries` and
+//!   `devices` included) has `institution_id` in its primary key, except `sessions`,
+//!   `reenroll_passes` and `webauthn_challenges`, keyed by the SHA-256 of their secret (a
+//!   ceremony by its session's token hash), with `institution_id` a column every statement
+//!   binds. A user of one institution is invisible through another institution's ID, and so
+//!   are its second factors, passes, sessions, ceremonies, terminals, emergency grants, sealed
+//!   accounts, activations, categories, role grants, log (each institution has a tree of its
+//!   own), patients (lookups, versions and searches alike), records and their versions, master
+//!   entries and devices; a pass's user and issuer, an emergency grant's user and
 //!   reviewer, a sealed account's user, an activation's confirmer and a role change's author
 //!   are users of its institution, and an activation's account a sealed account of it (foreign
-//!   keys); a ceremony is stored only for a session of the institution named (and deleted with
-//!   it, `ON DELETE CASCADE`), and a role's grants only for a changed role of the institution
-//!   (`role_policies`, likewise).
+//!   keys); so are a record's patient and creator, and every user and device a version names
+//!   (its author, proxy doctor, finalizer and rejecter), a device's registrar and a master
+//!   entry's importer; a ceremony is stored only for a session of the institution named (and
+//!   deleted with it, `ON DELETE CASCADE`), and a role's grants only for a changed role of the
+//!   institution (`role_policies`, likewise).
 //!   The only statements that range over all institutions are deployment-level, each marked in
 //!   `sql.rs`: listing institutions, asking whether any exists, finding a login ID (unique
 //!   across the deployment), the login throttles (keyed by the login ID as typed, known or
-//!   not), and finding a session by its token hash (the record then names its institution).
+//!   not), finding a session by its token hash (the record then names its institution), and
+//!   finding a device by its token hash (likewise; device token hashes are unique across the
+//!   deployment, so registering a taken one anywhere is a [`StoreError::Conflict`]).
 //!   WebAuthn credential IDs are unique across the deployment too (a unique index on the ID
 //!   alone), so registering one taken in another institution is a [`StoreError::Conflict`]; no
 //!   statement reads another institution's credentials. The same holds for terminal
@@ -100,7 +107,9 @@
 //!   each exactly once; on any error nothing is appended. A stored frontier that does not
 //!   parse, or does not describe the head's size and root, is [`StoreError::Corrupt`] and
 //!   stops appends. The reads are bounded: 10 000 leaves, 1000 nodes
-//!   ([`StoreError::TooMany`] beyond), 1000 search results.
+//!   ([`StoreError::TooMany`] beyond), 1000 search results. A leaf is an audit event or a
+//!   finalized record version, its `kind` column (`audit` or `record`, migration 0010) the
+//!   entry's [`mamori_core::audit::LeafKind`]; [`Store::audit_search`] finds audit leaves only.
 //! - **Patients are versioned, and their versions are append-only.** `patients` (migration
 //!   0009) holds each patient's current identity, its number unique within the institution
 //!   (`UNIQUE (institution_id, number)`; another institution may use the same number), and
@@ -118,6 +127,37 @@
 //!   ignored; `LIKE` with `%`, `_` and `\` escaped, so they match themselves) or the stored
 //!   [`mamori_core::patient::PatientName::search_text`] by substring (`instr` on SQLite,
 //!   `strpos` on PostgreSQL: no wildcards), by number, at most 200.
+//! - **Records are versioned, and a version that is final never changes.** `records` (migration
+//!   0010) holds what never changes about a record (patient, kind, category, creator: a user or
+//!   a device, exactly one), `record_versions` every version of it with its content as the
+//!   canonical JSON text of [`mamori_core::record::Content`] (`TEXT`, byte for byte, on both
+//!   backends: never `JSONB`, which would reorder it), and every read parses it back with
+//!   [`mamori_core::record::Content::from_stored`], which refuses any other bytes
+//!   ([`StoreError::Corrupt`]). Records and master entries have no update or delete path, and
+//!   devices and versions no delete path: the store has none, and the schema refuses them
+//!   (triggers; on PostgreSQL `TRUNCATE` too). A version changes only while it is a draft or
+//!   pending approval, only by one conditional `UPDATE` of the store
+//!   ([`StoreTx::update_draft`], [`StoreTx::discard_draft`], [`StoreTx::finalize_version`],
+//!   [`StoreTx::reject_version`]) whose affected-row count is the answer, so of concurrent
+//!   changes exactly one wins; and it keeps its record, number, change, author, proxy doctor,
+//!   entry time and reason. A version that is final, discarded or rejected has no update path:
+//!   the store has none, and the schema refuses any `UPDATE` of it (trigger
+//!   `record_versions_settled_never_change`, or `record_versions_guard` on PostgreSQL). A draft
+//!   is finalized only by its author and a proxy entry only by its doctor, only with the
+//!   content byte for byte that its leaf hashed, and never by a device (a device's data is
+//!   final on arrival). The schema also refuses a final version without its finalizer (one
+//!   user or one device), time and leaf index, or any of those on a version that is not final;
+//!   a leaf index two versions share; a version 1 that is not the original or a later version
+//!   that is; a correction or cancellation that is not final with a reason (1 to 500
+//!   characters); a pending or rejected entry without its doctor, or a proxy entry by a
+//!   device; a rejection without its doctor and reason (1 to 500) or on a version not
+//!   rejected; a draft that moves to anything but final or discarded, and a proxy entry to
+//!   anything but final or rejected. Master entries are versioned per (master, code), valid
+//!   from `valid_from` to before `valid_to` (a later day, checked), found by the highest version
+//!   valid on a day; devices have names unique in the institution, token hashes unique in the
+//!   deployment, and one change, their revocation, once (a trigger refuses any other).
+//!   [`Store::patient_record_versions`] answers at most 5000 versions ([`StoreError::TooMany`]
+//!   beyond), [`Store::approval_queue`] 500, [`Store::search_master`] 200.
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -129,7 +169,7 @@
 //!   (TOTP enrollment, recovery codes and WebAuthn credentials together),
 //!   [`Store::close_sealed_account`] and [`Store::set_role_grants`].
 //! - **An action and its audit events are one unit of work.** [`Store::begin`] opens a
-//!   transaction, a [`StoreTx`], offering the 34 mutations an audited action needs, the log's
+//!   transaction, a [`StoreTx`], offering the 43 mutations an audited action needs, the log's
 //!   append among them: others see its writes only after [`StoreTx::commit`], and a unit that
 //!   is dropped, or in which any step failed (later steps and the commit are then refused),
 //!   leaves none of them. Each of those mutations is written once, on the transaction's
@@ -798,97 +838,72 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The institution's record with this ID (what never changes: patient, kind, category,
     /// creator).
-    #[allow(unused_variables)]
-    async fn record(&self, institution: InstitutionId, id: RecordId) -> Result<Option<Record>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn record(&self, institution: InstitutionId, id: RecordId) -> Result<Option<Record>, StoreError>;
 
     /// One version of the institution's record.
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] when the stored row does not read back (its content is not the
     /// canonical form of valid content, a state or time does not parse).
-    #[allow(unused_variables)]
     async fn record_version(
         &self,
         institution: InstitutionId,
         record: RecordId,
         version: u32,
-    ) -> Result<Option<RecordVersion>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Option<RecordVersion>, StoreError>;
 
     /// Every version of the institution's record, oldest first, in every state.
-    #[allow(unused_variables)]
     async fn record_versions(
         &self,
         institution: InstitutionId,
         record: RecordId,
-    ) -> Result<Vec<RecordVersion>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<RecordVersion>, StoreError>;
 
     /// Every version of every record of the institution's patient, in every state: by the
     /// record's `created_at` (then its ID), then by version. At most 5000.
     ///
     /// # Errors
     /// [`StoreError::TooMany`] when there are more.
-    #[allow(unused_variables)]
     async fn patient_record_versions(
         &self,
         institution: InstitutionId,
         patient: PatientId,
-    ) -> Result<Vec<RecordVersion>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<RecordVersion>, StoreError>;
 
     /// The doctor's approval queue: versions in [`VersionState::PendingApproval`] whose
     /// `proxy_for` is `doctor`, oldest `entered_at` first, at most 500.
-    #[allow(unused_variables)]
     async fn approval_queue(
         &self,
         institution: InstitutionId,
         doctor: UserId,
-    ) -> Result<Vec<RecordVersion>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<RecordVersion>, StoreError>;
 
     /// How many versions of the institution are [`VersionState::Final`] (each is a leaf of its
     /// log; `mamori verify` compares the two counts).
-    #[allow(unused_variables)]
-    async fn final_version_count(&self, institution: InstitutionId) -> Result<u64, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn final_version_count(&self, institution: InstitutionId) -> Result<u64, StoreError>;
 
     /// The entry of the institution's master with this code valid on `day`
     /// ([`MasterEntry::valid_on`]); of several, the highest version.
-    #[allow(unused_variables)]
     async fn master_entry(
         &self,
         institution: InstitutionId,
         master: MasterKind,
         code: &MasterCode,
         day: Date,
-    ) -> Result<Option<MasterEntry>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Option<MasterEntry>, StoreError>;
 
     /// Every version of one code, oldest first.
-    #[allow(unused_variables)]
     async fn master_versions(
         &self,
         institution: InstitutionId,
         master: MasterKind,
         code: &MasterCode,
-    ) -> Result<Vec<MasterEntry>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<MasterEntry>, StoreError>;
 
     /// Entries of the institution's master valid on `day` whose code starts with `key` (ASCII
     /// case ignored, no wildcards) or whose name contains it; one per code (its highest valid
     /// version), by code, at most `limit` (capped at 200). An empty key lists the first
     /// `limit` codes.
-    #[allow(unused_variables)]
     async fn search_master(
         &self,
         institution: InstitutionId,
@@ -896,29 +911,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         key: &str,
         day: Date,
         limit: u32,
-    ) -> Result<Vec<MasterEntry>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<MasterEntry>, StoreError>;
 
     /// The highest version of each code of every master of the institution (valid or not), by
     /// master then code: what an import compares against.
-    #[allow(unused_variables)]
-    async fn master_latest(&self, institution: InstitutionId) -> Result<Vec<MasterEntry>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn master_latest(&self, institution: InstitutionId) -> Result<Vec<MasterEntry>, StoreError>;
 
     /// The device whose bearer token has this SHA-256, in any institution (deployment-level,
     /// like a session's token: the device then names its institution), revoked or not.
-    #[allow(unused_variables)]
-    async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Device>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Device>, StoreError>;
 
     /// The institution's devices, by name.
-    #[allow(unused_variables)]
-    async fn devices(&self, institution: InstitutionId) -> Result<Vec<Device>, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn devices(&self, institution: InstitutionId) -> Result<Vec<Device>, StoreError>;
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1141,15 +1145,11 @@ pub trait StoreTx: Send {
     /// no such patient, author, proxy doctor or device; [`StoreError::Conflict`] (`"record"`)
     /// when the ID is taken. The database refuses a final version without its finalizer, time
     /// and leaf index, and a pending one without `proxy_for`.
-    #[allow(unused_variables)]
-    async fn create_record(&mut self, first: &RecordVersion) -> Result<(), StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn create_record(&mut self, first: &RecordVersion) -> Result<(), StoreError>;
 
     /// Replaces the content of a draft: `true` iff the version exists, is a
     /// [`VersionState::Draft`] and its author is the user `author`; `updated_at` becomes `at`.
     /// One conditional `UPDATE`.
-    #[allow(unused_variables)]
     async fn update_draft(
         &mut self,
         institution: InstitutionId,
@@ -1158,13 +1158,10 @@ pub trait StoreTx: Send {
         author: UserId,
         content: &Content,
         at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Discards a draft: `true` iff it exists, is a draft and its author is `author`; the
     /// state becomes [`VersionState::Discarded`] and `updated_at` `at`. The row is kept.
-    #[allow(unused_variables)]
     async fn discard_draft(
         &mut self,
         institution: InstitutionId,
@@ -1172,9 +1169,7 @@ pub trait StoreTx: Send {
         version: u32,
         author: UserId,
         at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Finalizes a version: `final` is the version as it is once final (state
     /// [`VersionState::Final`], `finalized_by`, `finalized_at`, `leaf_index` set; its leaf
@@ -1183,15 +1178,11 @@ pub trait StoreTx: Send {
     /// `final.content` (byte for byte, so what was hashed into the leaf is what is stored), and,
     /// from a draft, its author is the finalizer, or, from pending, its `proxy_for` is. One
     /// conditional `UPDATE`: of concurrent finalizations exactly one wins.
-    #[allow(unused_variables)]
-    async fn finalize_version(&mut self, finalized: &RecordVersion, from: VersionState) -> Result<bool, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn finalize_version(&mut self, finalized: &RecordVersion, from: VersionState) -> Result<bool, StoreError>;
 
     /// Rejects a proxy entry: `true` iff it exists, is pending approval and `proxy_for` is
     /// `doctor`; the state becomes [`VersionState::Rejected`] with `doctor`, the reason and
     /// `updated_at` `at`.
-    #[allow(unused_variables)]
     async fn reject_version(
         &mut self,
         institution: InstitutionId,
@@ -1200,9 +1191,7 @@ pub trait StoreTx: Send {
         doctor: UserId,
         reason: &str,
         at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Adds a later version to an existing record: a correction or a cancellation, final at
     /// once (its leaf appended in this unit first), with its reason.
@@ -1211,40 +1200,28 @@ pub trait StoreTx: Send {
     /// [`StoreError::Conflict`] (`"record version"`) when that version number exists (someone
     /// corrected the record first); [`StoreError::NotFound`] (`"record"`) when the institution
     /// has no such record.
-    #[allow(unused_variables)]
-    async fn add_version(&mut self, version: &RecordVersion) -> Result<(), StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn add_version(&mut self, version: &RecordVersion) -> Result<(), StoreError>;
 
     /// Adds master entry versions (all or none).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] (`"master entry"`) when a (master, code, version) exists.
-    #[allow(unused_variables)]
-    async fn add_master_entries(&mut self, entries: &[MasterEntry]) -> Result<(), StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn add_master_entries(&mut self, entries: &[MasterEntry]) -> Result<(), StoreError>;
 
     /// Registers a device.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] (`"device"`) when the name is taken in the institution, or
     /// the token hash anywhere.
-    #[allow(unused_variables)]
-    async fn add_device(&mut self, device: &Device) -> Result<(), StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    async fn add_device(&mut self, device: &Device) -> Result<(), StoreError>;
 
     /// Revokes a device: `true` iff it existed and was not revoked. The row is kept.
-    #[allow(unused_variables)]
     async fn revoke_device(
         &mut self,
         institution: InstitutionId,
         device: DeviceId,
         at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Database { detail: "records: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Makes everything done in the transaction durable and visible.
     ///

@@ -9,13 +9,17 @@ use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::master::{MasterCode, MasterEntry, MasterFields, MasterKind};
 use mamori_core::patient::{Contact, Patient, PatientName, PatientNumber, Sex};
+use mamori_core::record::{
+    Agent, Change, Content, Device, Record, RecordKind, RecordVersion, VersionState, check_device_name,
+};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, PatientId, Role,
-    SealedActivationId, TerminalId, User, UserId, UserStatus,
+    DeviceId, DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, PatientId,
+    RecordId, Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use mamori_ledger::Frontier;
 use time::{Date, OffsetDateTime, UtcOffset};
@@ -618,9 +622,12 @@ const PATIENT_REASON_MAX_CHARS: usize = 500;
 /// escaped with `\`, so they match themselves), or `None` for an empty key, which matches
 /// nothing.
 pub(crate) fn patient_number_pattern(key: &str) -> Option<String> {
-    if key.is_empty() {
-        return None;
-    }
+    (!key.is_empty()).then(|| prefix_pattern(key))
+}
+
+/// The `LIKE` pattern that matches text starting with `key` (lower case; `\`, `%` and `_`
+/// escaped with `\`, so they match themselves); an empty key matches everything.
+fn prefix_pattern(key: &str) -> String {
     let mut pattern = String::with_capacity(key.len() + 1);
     for c in key.chars().flat_map(char::to_lowercase) {
         if matches!(c, '\\' | '%' | '_') {
@@ -629,7 +636,7 @@ pub(crate) fn patient_number_pattern(key: &str) -> Option<String> {
         pattern.push(c);
     }
     pattern.push('%');
-    Some(pattern)
+    pattern
 }
 
 /// The most patients a search returns, and the fewest it is asked for.
@@ -638,6 +645,257 @@ const PATIENT_SEARCH_MAX: u32 = 200;
 /// A search's limit clamped to 1–200.
 pub(crate) fn patient_search_limit(limit: u32) -> i64 {
     i64::from(limit.clamp(1, PATIENT_SEARCH_MAX))
+}
+
+/// A `records` row.
+pub(crate) struct RecordRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) patient_id: Uuid,
+    pub(crate) kind: String,
+    pub(crate) category: String,
+    pub(crate) created_by_user: Option<Uuid>,
+    pub(crate) created_by_device: Option<Uuid>,
+    pub(crate) created_at: OffsetDateTime,
+}
+
+impl RecordRow {
+    pub(crate) fn into_record(self) -> Result<Record, StoreError> {
+        Ok(Record {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: RecordId::from_uuid(self.id),
+            patient: PatientId::from_uuid(self.patient_id),
+            kind: self.kind.parse::<RecordKind>().map_err(|m| corrupt("records.kind", &m.en))?,
+            category: Category::parse(&self.category).map_err(|m| corrupt("records.category", &m.en))?,
+            created_by: agent("records.created_by", self.created_by_user, self.created_by_device)?
+                .ok_or_else(|| corrupt("records.created_by", "neither a user nor a device"))?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A `record_versions` row joined with its record's row.
+pub(crate) struct RecordVersionRow {
+    pub(crate) record: RecordRow,
+    pub(crate) version: i64,
+    pub(crate) change: String,
+    pub(crate) state: String,
+    pub(crate) content: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) author_user: Option<Uuid>,
+    pub(crate) author_device: Option<Uuid>,
+    pub(crate) proxy_for: Option<Uuid>,
+    pub(crate) entered_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
+    pub(crate) finalized_by_user: Option<Uuid>,
+    pub(crate) finalized_by_device: Option<Uuid>,
+    pub(crate) finalized_at: Option<OffsetDateTime>,
+    pub(crate) leaf_index: Option<i64>,
+    pub(crate) rejected_by: Option<Uuid>,
+    pub(crate) reject_reason: Option<String>,
+}
+
+impl RecordVersionRow {
+    /// The version, every rule of the schema checked again, and its content read back only
+    /// from its canonical form ([`Content::from_stored`]) and only of its record's kind.
+    pub(crate) fn into_version(self) -> Result<RecordVersion, StoreError> {
+        let record = self.record.into_record()?;
+        let version = generation("record_versions.version", self.version)?;
+        let change = self.change.parse::<Change>().map_err(|m| corrupt("record_versions.change", &m.en))?;
+        let state = self.state.parse::<VersionState>().map_err(|m| corrupt("record_versions.state", &m.en))?;
+        let content =
+            Content::from_stored(self.content.as_bytes()).map_err(|m| corrupt("record_versions.content", &m.en))?;
+        if content.kind() != record.kind {
+            return Err(corrupt("record_versions.content", "not of the record's kind"));
+        }
+        let author = agent("record_versions.author", self.author_user, self.author_device)?
+            .ok_or_else(|| corrupt("record_versions.author", "neither a user nor a device"))?;
+        let finalized_by = agent("record_versions.finalized_by", self.finalized_by_user, self.finalized_by_device)?;
+        let leaf_index = self.leaf_index.map(|i| log_index("record_versions.leaf_index", i)).transpose()?;
+        if (version == 1) != (change == Change::Original) {
+            return Err(corrupt("record_versions.change", "an original that is not version 1, or the reverse"));
+        }
+        if self.reason.as_ref().is_some_and(|r| !(1..=RECORD_REASON_MAX_CHARS).contains(&r.chars().count()))
+            || (change != Change::Original && (self.reason.is_none() || state != VersionState::Final))
+        {
+            return Err(corrupt("record_versions.reason", "a change that is not final with a reason of 1 to 500"));
+        }
+        let final_whole = finalized_by.is_some() && self.finalized_at.is_some() && leaf_index.is_some();
+        let not_final = finalized_by.is_none() && self.finalized_at.is_none() && leaf_index.is_none();
+        if !(if state == VersionState::Final { final_whole } else { not_final }) {
+            return Err(corrupt("record_versions.finalized_by", "finalizer, time and leaf not set for final only"));
+        }
+        if self.proxy_for.is_some() && author.user().is_none() {
+            return Err(corrupt("record_versions.proxy_for", "a proxy entry by a device"));
+        }
+        if matches!(state, VersionState::PendingApproval | VersionState::Rejected) && self.proxy_for.is_none() {
+            return Err(corrupt("record_versions.proxy_for", "a proxy entry without its doctor"));
+        }
+        let rejected = match (self.rejected_by, self.reject_reason) {
+            (None, None) if state != VersionState::Rejected => None,
+            (Some(by), Some(reason))
+                if state == VersionState::Rejected
+                    && (1..=RECORD_REASON_MAX_CHARS).contains(&reason.chars().count()) =>
+            {
+                Some((UserId::from_uuid(by), reason))
+            }
+            _ => return Err(corrupt("record_versions.rejected_by", "a rejection not whole, or not rejected")),
+        };
+        if self.updated_at < self.entered_at {
+            return Err(corrupt("record_versions.updated_at", "before entered_at"));
+        }
+        Ok(RecordVersion {
+            record,
+            version,
+            change,
+            state,
+            content,
+            reason: self.reason,
+            author,
+            proxy_for: self.proxy_for.map(UserId::from_uuid),
+            entered_at: self.entered_at,
+            updated_at: self.updated_at,
+            finalized_by,
+            finalized_at: self.finalized_at,
+            rejected,
+            leaf_index,
+        })
+    }
+}
+
+/// The longest reason a version or a rejection keeps (the schema checks it too).
+const RECORD_REASON_MAX_CHARS: usize = 500;
+
+/// A user or a device from the pair of columns that hold one (`None` when both are NULL).
+fn agent(column: &str, user: Option<Uuid>, device: Option<Uuid>) -> Result<Option<Agent>, StoreError> {
+    match (user, device) {
+        (None, None) => Ok(None),
+        (Some(u), None) => Ok(Some(Agent::User(UserId::from_uuid(u)))),
+        (None, Some(d)) => Ok(Some(Agent::Device(DeviceId::from_uuid(d)))),
+        (Some(_), Some(_)) => Err(corrupt(column, "both a user and a device")),
+    }
+}
+
+/// The most versions [`crate::Store::patient_record_versions`] returns.
+pub(crate) const MAX_CHART_VERSIONS: usize = 5000;
+
+/// The most versions [`crate::Store::approval_queue`] returns.
+pub(crate) const MAX_APPROVAL_QUEUE: i64 = 500;
+
+/// A patient's versions as read with a limit of one more than [`MAX_CHART_VERSIONS`]: more than
+/// that is [`StoreError::TooMany`] (never a silently shorter chart).
+pub(crate) fn chart_versions(versions: Vec<RecordVersion>) -> Result<Vec<RecordVersion>, StoreError> {
+    if versions.len() > MAX_CHART_VERSIONS {
+        return Err(StoreError::TooMany { what: "record versions", max: MAX_CHART_VERSIONS });
+    }
+    Ok(versions)
+}
+
+/// The limit a chart read asks the database for: one more than it answers.
+pub(crate) fn chart_read_limit() -> i64 {
+    i64::try_from(MAX_CHART_VERSIONS).map_or(i64::MAX, |max| max + 1)
+}
+
+/// A version's leaf index as the BIGINT column holds it.
+pub(crate) fn leaf_index_column(index: Option<u64>) -> Result<Option<i64>, StoreError> {
+    index
+        .map(|i| {
+            i64::try_from(i)
+                .map_err(|_| StoreError::Database { detail: "a leaf index beyond the log's range".to_owned() })
+        })
+        .transpose()
+}
+
+/// A `master_entries` row.
+pub(crate) struct MasterEntryRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) master: String,
+    pub(crate) code: String,
+    pub(crate) version: i64,
+    pub(crate) name: String,
+    pub(crate) unit: Option<String>,
+    pub(crate) reference_range: Option<String>,
+    pub(crate) valid_from: Date,
+    pub(crate) valid_to: Option<Date>,
+    pub(crate) imported_at: OffsetDateTime,
+    pub(crate) imported_by: Option<Uuid>,
+}
+
+impl MasterEntryRow {
+    /// The entry, its fields as [`MasterFields::check`] leaves them (a stored value the check
+    /// would change is corrupt).
+    pub(crate) fn into_entry(self) -> Result<MasterEntry, StoreError> {
+        let code = MasterCode::parse(&self.code).map_err(|m| corrupt("master_entries.code", &m.en))?;
+        if code.as_str() != self.code {
+            return Err(corrupt("master_entries.code", "not in checked form"));
+        }
+        let fields = MasterFields {
+            name: self.name,
+            unit: self.unit,
+            reference_range: self.reference_range,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        };
+        let checked = fields.clone().check().map_err(|m| corrupt("master_entries.name", &m.en))?;
+        if checked != fields {
+            return Err(corrupt("master_entries.name", "fields not in checked form"));
+        }
+        Ok(MasterEntry {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            master: self.master.parse::<MasterKind>().map_err(|m| corrupt("master_entries.master", &m.en))?,
+            code,
+            version: generation("master_entries.version", self.version)?,
+            fields,
+            imported_at: self.imported_at,
+            imported_by: self.imported_by.map(UserId::from_uuid),
+        })
+    }
+}
+
+/// The LIKE pattern of a master search: codes starting with `key` (see [`prefix_pattern`]);
+/// an empty key matches every code.
+pub(crate) fn master_code_pattern(key: &str) -> String {
+    prefix_pattern(key)
+}
+
+/// The most entries a master search returns, and the fewest it is asked for.
+const MASTER_SEARCH_MAX: u32 = 200;
+
+/// A master search's limit clamped to 1–200.
+pub(crate) fn master_search_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, MASTER_SEARCH_MAX))
+}
+
+/// A `devices` row.
+pub(crate) struct DeviceRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) token_hash: Vec<u8>,
+    pub(crate) registered_by: Uuid,
+    pub(crate) registered_at: OffsetDateTime,
+    pub(crate) revoked_at: Option<OffsetDateTime>,
+}
+
+impl DeviceRow {
+    pub(crate) fn into_device(self) -> Result<Device, StoreError> {
+        let name = check_device_name(&self.name).map_err(|m| corrupt("devices.name", &m.en))?;
+        if name != self.name {
+            return Err(corrupt("devices.name", "not in checked form"));
+        }
+        if self.revoked_at.is_some_and(|revoked_at| revoked_at < self.registered_at) {
+            return Err(corrupt("devices.revoked_at", "before registered_at"));
+        }
+        Ok(Device {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: DeviceId::from_uuid(self.id),
+            name,
+            token_hash: digest("devices.token_hash", self.token_hash)?,
+            registered_by: UserId::from_uuid(self.registered_by),
+            registered_at: self.registered_at,
+            revoked_at: self.revoked_at,
+        })
+    }
 }
 
 /// A stored log size or index (a u64 kept in a 64-bit signed column, never negative).

@@ -438,11 +438,12 @@ pub(crate) const SELECT_LOG_HEAD: &str = select_log_head!("");
 /// institution's appends.
 pub(crate) const PG_LOCK_LOG_HEAD: &str = select_log_head!(" FOR UPDATE");
 
-/// A leaf at index `$2` with its hash and searchable columns. The head must exist (foreign
-/// key); the index is unique within the institution (primary key).
+/// A leaf at index `$2` with its hash, its kind (`$5`: `audit` or `record`) and searchable
+/// columns. The head must exist (foreign key); the index is unique within the institution
+/// (primary key).
 pub(crate) const INSERT_LOG_LEAF: &str = "INSERT INTO log_leaves \
      (institution_id, idx, leaf, leaf_hash, kind, at, actor_id, patient_id, action, outcome, category) \
-     VALUES ($1, $2, $3, $4, 'audit', $5, $6, $7, $8, $9, $10)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// A perfect-subtree node the append completed (level 0 is the leaf hash).
 pub(crate) const INSERT_LOG_NODE: &str =
@@ -463,10 +464,10 @@ pub(crate) const SELECT_LOG_LEAVES: &str = "SELECT idx, leaf, leaf_hash FROM log
 pub(crate) const SELECT_LOG_NODE: &str =
     "SELECT hash FROM log_nodes WHERE institution_id = $1 AND level = $2 AND idx = $3";
 
-/// The institution's audit leaves matching every filter given (a NULL parameter is no
-/// filter): `at` in `[$2, $3)`, actor `$4`, patient `$5`, action `$6`, outcome `$7`, index
-/// below `$8`; newest (highest index) first, at most `$9`. One static statement: the backends
-/// bind typed NULLs.
+/// The institution's audit leaves (not its record leaves) matching every filter given (a NULL
+/// parameter is no filter): `at` in `[$2, $3)`, actor `$4`, patient `$5`, action `$6`, outcome
+/// `$7`, index below `$8`; newest (highest index) first, at most `$9`. One static statement:
+/// the backends bind typed NULLs.
 pub(crate) const SEARCH_AUDIT_LOG: &str = "SELECT idx, leaf FROM log_leaves \
      WHERE institution_id = $1 AND kind = 'audit' \
        AND ($2 IS NULL OR at >= $2) \
@@ -539,3 +540,208 @@ pub(crate) const PG_SEARCH_PATIENTS: &str = select_patients!(
      ORDER BY number \
      LIMIT $4"
 );
+
+// --- Clinical records (migration 0010): master entries, devices, records and their versions ---
+
+/// One version of a master entry. `imported_by`, when not NULL, must be a user of the
+/// institution (foreign key); (master, code, version) is unique in it (primary key).
+pub(crate) const INSERT_MASTER_ENTRY: &str = "INSERT INTO master_entries \
+     (institution_id, master, code, version, name, unit, reference_range, valid_from, valid_to, imported_at, \
+      imported_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// The columns [`crate::rows::MasterEntryRow`] reads.
+macro_rules! select_master_entries {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT m.institution_id, m.master, m.code, m.version, m.name, m.unit, m.reference_range, \
+                    m.valid_from, m.valid_to, m.imported_at, m.imported_by \
+             FROM master_entries m ",
+            $where_and_order
+        )
+    };
+}
+
+/// The entry of a code valid on day `$4` (`valid_from <= $4 < valid_to`); of several, the
+/// highest version.
+pub(crate) const SELECT_MASTER_ENTRY: &str = select_master_entries!(
+    "WHERE m.institution_id = $1 AND m.master = $2 AND m.code = $3 \
+       AND m.valid_from <= $4 AND (m.valid_to IS NULL OR m.valid_to > $4) \
+     ORDER BY m.version DESC \
+     LIMIT 1"
+);
+
+/// Every version of one code, oldest first.
+pub(crate) const SELECT_MASTER_VERSIONS: &str =
+    select_master_entries!("WHERE m.institution_id = $1 AND m.master = $2 AND m.code = $3 ORDER BY m.version");
+
+/// SQLite's master search: entries of one master valid on day `$3`, one per code (its highest
+/// version valid that day), whose code (lower-cased) matches the `LIKE` pattern `$4` (the key
+/// with `\`, `%` and `_` escaped, then `%`) or whose name contains `$5` (`instr`, no
+/// wildcards); by code (bytewise on both backends), at most `$6`.
+pub(crate) const SQLITE_SEARCH_MASTER: &str = select_master_entries!(
+    "WHERE m.institution_id = $1 AND m.master = $2 \
+       AND m.valid_from <= $3 AND (m.valid_to IS NULL OR m.valid_to > $3) \
+       AND m.version = (SELECT max(v.version) FROM master_entries v \
+                        WHERE v.institution_id = $1 AND v.master = m.master AND v.code = m.code \
+                          AND v.valid_from <= $3 AND (v.valid_to IS NULL OR v.valid_to > $3)) \
+       AND (lower(m.code) LIKE $4 ESCAPE '\\' OR instr(m.name, $5) > 0) \
+     ORDER BY m.code \
+     LIMIT $6"
+);
+
+/// PostgreSQL's master search: as [`SQLITE_SEARCH_MASTER`], with `strpos` for `instr`.
+pub(crate) const PG_SEARCH_MASTER: &str = select_master_entries!(
+    "WHERE m.institution_id = $1 AND m.master = $2 \
+       AND m.valid_from <= $3 AND (m.valid_to IS NULL OR m.valid_to > $3) \
+       AND m.version = (SELECT max(v.version) FROM master_entries v \
+                        WHERE v.institution_id = $1 AND v.master = m.master AND v.code = m.code \
+                          AND v.valid_from <= $3 AND (v.valid_to IS NULL OR v.valid_to > $3)) \
+       AND (lower(m.code) LIKE $4 ESCAPE '\\' OR strpos(m.name, $5) > 0) \
+     ORDER BY m.code \
+     LIMIT $6"
+);
+
+/// The highest version of each code of every master of the institution, valid or not, by
+/// master (as text) then code: what an import compares against.
+pub(crate) const SELECT_MASTER_LATEST: &str = select_master_entries!(
+    "WHERE m.institution_id = $1 \
+       AND m.version = (SELECT max(v.version) FROM master_entries v \
+                        WHERE v.institution_id = $1 AND v.master = m.master AND v.code = m.code) \
+     ORDER BY m.master, m.code"
+);
+
+/// A device of the institution, registered by a user of it (foreign key). Its name is unique
+/// in the institution, its token hash in the deployment (constraints).
+pub(crate) const INSERT_DEVICE: &str = "INSERT INTO devices \
+     (institution_id, id, name, token_hash, registered_by, registered_at, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// The columns [`crate::rows::DeviceRow`] reads.
+macro_rules! select_devices {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT institution_id, id, name, token_hash, registered_by, registered_at, revoked_at FROM devices ",
+            $where_and_order
+        )
+    };
+}
+
+/// Deployment-level: a device's request carries only its token; the device names its
+/// institution, and every later statement on its behalf binds that institution.
+pub(crate) const SELECT_DEVICE_BY_TOKEN: &str = select_devices!("WHERE token_hash = $1");
+
+/// The institution's devices, revoked ones included, by name (bytewise on both backends).
+pub(crate) const SELECT_DEVICES: &str = select_devices!("WHERE institution_id = $1 ORDER BY name");
+
+/// One conditional UPDATE: a device is revoked once, and of concurrent revocations exactly one
+/// changes the row.
+pub(crate) const REVOKE_DEVICE: &str = "UPDATE devices SET revoked_at = $3 \
+     WHERE institution_id = $1 AND id = $2 AND revoked_at IS NULL";
+
+/// A record. The patient, and the creating user or device, must be the institution's (foreign
+/// keys); the ID is unique in it (primary key).
+pub(crate) const INSERT_RECORD: &str = "INSERT INTO records \
+     (institution_id, id, patient_id, kind, category, created_by_user, created_by_device, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The columns [`crate::rows::RecordRow`] reads.
+pub(crate) const SELECT_RECORD: &str = "SELECT institution_id, id, patient_id, kind, category, created_by_user, \
+            created_by_device, created_at \
+     FROM records WHERE institution_id = $1 AND id = $2";
+
+/// One version as written (a record's first, or a correction or cancellation, final at once).
+/// Its record, and every user and device it names, must be the institution's (foreign keys);
+/// (record, version) and a leaf index are unique in it (constraints).
+pub(crate) const INSERT_RECORD_VERSION: &str = "INSERT INTO record_versions \
+     (institution_id, record_id, version, change, state, content, reason, author_user, author_device, proxy_for, \
+      entered_at, updated_at, finalized_by_user, finalized_by_device, finalized_at, leaf_index, rejected_by, \
+      reject_reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+
+/// The columns [`crate::rows::RecordVersionRow`] reads: a version with its record.
+macro_rules! select_record_versions {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT r.institution_id, r.id, r.patient_id, r.kind, r.category, r.created_by_user, \
+                    r.created_by_device, r.created_at, \
+                    v.version, v.change, v.state, v.content, v.reason, v.author_user, v.author_device, v.proxy_for, \
+                    v.entered_at, v.updated_at, v.finalized_by_user, v.finalized_by_device, v.finalized_at, \
+                    v.leaf_index, v.rejected_by, v.reject_reason \
+             FROM record_versions v \
+             JOIN records r ON r.institution_id = v.institution_id AND r.id = v.record_id ",
+            $where_and_order
+        )
+    };
+}
+
+pub(crate) const SELECT_RECORD_VERSION: &str =
+    select_record_versions!("WHERE v.institution_id = $1 AND v.record_id = $2 AND v.version = $3");
+
+/// Every version of a record, oldest first.
+pub(crate) const SELECT_RECORD_VERSIONS: &str =
+    select_record_versions!("WHERE v.institution_id = $1 AND v.record_id = $2 ORDER BY v.version");
+
+/// Every version of every record of a patient, by the record's creation (then its ID, bytewise
+/// on both backends), then by version; at most `$3` (one more than a chart answers, to tell
+/// that there are too many).
+pub(crate) const SELECT_PATIENT_RECORD_VERSIONS: &str = select_record_versions!(
+    "WHERE r.institution_id = $1 AND r.patient_id = $2 \
+     ORDER BY r.created_at, r.id, v.version \
+     LIMIT $3"
+);
+
+/// A doctor's approval queue: the proxy entries for `$2` still pending, oldest entry first
+/// (the partial index `record_versions_approval_queue`), at most `$3`.
+pub(crate) const SELECT_APPROVAL_QUEUE: &str = select_record_versions!(
+    "WHERE v.institution_id = $1 AND v.proxy_for = $2 AND v.state = 'pending_approval' \
+     ORDER BY v.entered_at, v.record_id, v.version \
+     LIMIT $3"
+);
+
+/// How many versions of the institution are final (each is a leaf of its log).
+pub(crate) const COUNT_FINAL_VERSIONS: &str =
+    "SELECT COUNT(*) FROM record_versions WHERE institution_id = $1 AND state = 'final'";
+
+/// One conditional UPDATE: the content of a draft (`$5`) written by its author (`$4`), saved at
+/// `$6`. No row changed means no such draft of that author.
+pub(crate) const UPDATE_DRAFT: &str = "UPDATE record_versions SET content = $5, updated_at = $6 \
+     WHERE institution_id = $1 AND record_id = $2 AND version = $3 AND state = 'draft' AND author_user = $4";
+
+/// One conditional UPDATE: a draft its author (`$4`) throws away at `$5`. The row is kept.
+pub(crate) const DISCARD_DRAFT: &str = "UPDATE record_versions SET state = 'discarded', updated_at = $5 \
+     WHERE institution_id = $1 AND record_id = $2 AND version = $3 AND state = 'draft' AND author_user = $4";
+
+/// One conditional UPDATE: a draft finalized by its author (`$4`) at `$5` as leaf `$6`, only
+/// if its content is still exactly `$7` (what the leaf hashed). Of concurrent finalizations
+/// exactly one changes the row.
+pub(crate) const FINALIZE_DRAFT: &str = "UPDATE record_versions \
+     SET state = 'final', finalized_by_user = $4, finalized_at = $5, leaf_index = $6, updated_at = $5 \
+     WHERE institution_id = $1 AND record_id = $2 AND version = $3 AND state = 'draft' AND author_user = $4 \
+       AND content = $7";
+
+/// One conditional UPDATE: a proxy entry approved by its doctor (`$4`), as [`FINALIZE_DRAFT`].
+pub(crate) const FINALIZE_PENDING: &str = "UPDATE record_versions \
+     SET state = 'final', finalized_by_user = $4, finalized_at = $5, leaf_index = $6, updated_at = $5 \
+     WHERE institution_id = $1 AND record_id = $2 AND version = $3 AND state = 'pending_approval' \
+       AND proxy_for = $4 AND content = $7";
+
+/// One conditional UPDATE: a proxy entry rejected by its doctor (`$4`) with the reason `$5` at
+/// `$6`.
+pub(crate) const REJECT_VERSION: &str = "UPDATE record_versions \
+     SET state = 'rejected', rejected_by = $4, reject_reason = $5, updated_at = $6 \
+     WHERE institution_id = $1 AND record_id = $2 AND version = $3 AND state = 'pending_approval' \
+       AND proxy_for = $4";
+
+/// Whether the institution has this patient (after a foreign-key failure on SQLite, which does
+/// not say which key failed). Patients are never deleted.
+pub(crate) const PATIENT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM patients WHERE institution_id = $1 AND id = $2)";
+
+/// Whether the institution has this user (as [`PATIENT_EXISTS`]).
+pub(crate) const USER_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE institution_id = $1 AND id = $2)";
+
+/// Whether the institution has this device (as [`PATIENT_EXISTS`]). Devices are never deleted.
+pub(crate) const DEVICE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM devices WHERE institution_id = $1 AND id = $2)";
+
+/// Whether the institution has this record (as [`PATIENT_EXISTS`]). Records are never deleted.
+pub(crate) const RECORD_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM records WHERE institution_id = $1 AND id = $2)";

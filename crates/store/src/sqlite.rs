@@ -7,10 +7,12 @@ use crate::error::{
     from_sqlx, is_foreign_key_violation, is_login_id_violation, is_unique_violation, user_data_insert_error,
 };
 use crate::rows::{
-    CategoryRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, PatientRow, ReenrollPassRow, RoleGrantRow,
-    SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
-    WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
-    assemble_users, counter, log_hash, log_index, patient_number_pattern, patient_search_limit, stored_time,
+    CategoryRow, DeviceRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, MAX_APPROVAL_QUEUE,
+    MasterEntryRow, PatientRow, RecordRow, RecordVersionRow, ReenrollPassRow, RoleGrantRow, SealedAccountRow,
+    SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
+    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants, assemble_users, chart_read_limit,
+    chart_versions, counter, log_hash, log_index, master_code_pattern, master_search_limit, patient_number_pattern,
+    patient_search_limit, stored_time,
 };
 use crate::unit::{Unit, in_transaction, step};
 use crate::{Store, StoreError, StoreTx, log, sql};
@@ -20,12 +22,15 @@ use mamori_core::config::Backend;
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::master::{MasterCode, MasterEntry, MasterKind};
 use mamori_core::patient::{Patient, PatientNumber};
+use mamori_core::record::{Content, Device, Record, RecordVersion, VersionState};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, Role, User, UserId, UserStatus,
+    DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role, User, UserId,
+    UserStatus,
 };
 use sqlx::Row;
 use sqlx::Sqlite;
@@ -340,6 +345,80 @@ fn patient_row(row: &SqliteRow) -> Result<PatientRow, StoreError> {
         changed_by: get_uuid(row, "changed_by")?,
         changed_at: get_time(row, "changed_at")?,
     })
+}
+
+fn get_opt_date(row: &SqliteRow, column: &'static str) -> Result<Option<Date>, StoreError> {
+    let text: Option<String> = row.try_get(column).map_err(|e| from_sqlx(BACKEND, e))?;
+    text.map(|text| Date::parse(&text, DATE_FORMAT).map_err(|_| crate::rows::corrupt(column, "not a stored date")))
+        .transpose()
+}
+
+fn record_row(row: &SqliteRow) -> Result<RecordRow, StoreError> {
+    Ok(RecordRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        id: get_uuid(row, "id")?,
+        patient_id: get_uuid(row, "patient_id")?,
+        kind: get(row, "kind")?,
+        category: get(row, "category")?,
+        created_by_user: get_opt_uuid(row, "created_by_user")?,
+        created_by_device: get_opt_uuid(row, "created_by_device")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+fn record_version_row(row: &SqliteRow) -> Result<RecordVersionRow, StoreError> {
+    Ok(RecordVersionRow {
+        record: record_row(row)?,
+        version: get(row, "version")?,
+        change: get(row, "change")?,
+        state: get(row, "state")?,
+        content: get(row, "content")?,
+        reason: get(row, "reason")?,
+        author_user: get_opt_uuid(row, "author_user")?,
+        author_device: get_opt_uuid(row, "author_device")?,
+        proxy_for: get_opt_uuid(row, "proxy_for")?,
+        entered_at: get_time(row, "entered_at")?,
+        updated_at: get_time(row, "updated_at")?,
+        finalized_by_user: get_opt_uuid(row, "finalized_by_user")?,
+        finalized_by_device: get_opt_uuid(row, "finalized_by_device")?,
+        finalized_at: get_opt_time(row, "finalized_at")?,
+        leaf_index: get(row, "leaf_index")?,
+        rejected_by: get_opt_uuid(row, "rejected_by")?,
+        reject_reason: get(row, "reject_reason")?,
+    })
+}
+
+fn master_entry_row(row: &SqliteRow) -> Result<MasterEntryRow, StoreError> {
+    Ok(MasterEntryRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        master: get(row, "master")?,
+        code: get(row, "code")?,
+        version: get(row, "version")?,
+        name: get(row, "name")?,
+        unit: get(row, "unit")?,
+        reference_range: get(row, "reference_range")?,
+        valid_from: get_date(row, "valid_from")?,
+        valid_to: get_opt_date(row, "valid_to")?,
+        imported_at: get_time(row, "imported_at")?,
+        imported_by: get_opt_uuid(row, "imported_by")?,
+    })
+}
+
+fn device_row(row: &SqliteRow) -> Result<DeviceRow, StoreError> {
+    Ok(DeviceRow {
+        institution_id: get_uuid(row, "institution_id")?,
+        id: get_uuid(row, "id")?,
+        name: get(row, "name")?,
+        token_hash: get(row, "token_hash")?,
+        registered_by: get_uuid(row, "registered_by")?,
+        registered_at: get_time(row, "registered_at")?,
+        revoked_at: get_opt_time(row, "revoked_at")?,
+    })
+}
+
+/// The versions a statement of [`sql`] selecting record versions read.
+fn record_versions(rows: &[SqliteRow]) -> Result<Vec<RecordVersion>, StoreError> {
+    rows.iter().map(|row| record_version_row(row)?.into_version()).collect()
 }
 
 /// `Ok(())` when a statement keyed by institution and ID changed one row, else `NotFound`.
@@ -1123,6 +1202,167 @@ impl Store for SqliteStore {
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| patient_row(row)?.into_patient()).collect()
     }
+
+    async fn record(&self, institution: InstitutionId, id: RecordId) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(sql::SELECT_RECORD)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(id.as_uuid()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| record_row(&row)?.into_record()).transpose()
+    }
+
+    async fn record_version(
+        &self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+    ) -> Result<Option<RecordVersion>, StoreError> {
+        let row = sqlx::query(sql::SELECT_RECORD_VERSION)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(record.as_uuid()))
+            .bind(i64::from(version))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| record_version_row(&row)?.into_version()).transpose()
+    }
+
+    async fn record_versions(
+        &self,
+        institution: InstitutionId,
+        record: RecordId,
+    ) -> Result<Vec<RecordVersion>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_RECORD_VERSIONS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(record.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        record_versions(&rows)
+    }
+
+    async fn patient_record_versions(
+        &self,
+        institution: InstitutionId,
+        patient: PatientId,
+    ) -> Result<Vec<RecordVersion>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_PATIENT_RECORD_VERSIONS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(patient.as_uuid()))
+            .bind(chart_read_limit())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        chart_versions(record_versions(&rows)?)
+    }
+
+    async fn approval_queue(
+        &self,
+        institution: InstitutionId,
+        doctor: UserId,
+    ) -> Result<Vec<RecordVersion>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_APPROVAL_QUEUE)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(uuid_text(doctor.as_uuid()))
+            .bind(MAX_APPROVAL_QUEUE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        record_versions(&rows)
+    }
+
+    async fn final_version_count(&self, institution: InstitutionId) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql::COUNT_FINAL_VERSIONS)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        log_index("record_versions.count", count)
+    }
+
+    async fn master_entry(
+        &self,
+        institution: InstitutionId,
+        master: MasterKind,
+        code: &MasterCode,
+        day: Date,
+    ) -> Result<Option<MasterEntry>, StoreError> {
+        let row = sqlx::query(sql::SELECT_MASTER_ENTRY)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(master.as_str())
+            .bind(code.as_str())
+            .bind(date_text(day)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| master_entry_row(&row)?.into_entry()).transpose()
+    }
+
+    async fn master_versions(
+        &self,
+        institution: InstitutionId,
+        master: MasterKind,
+        code: &MasterCode,
+    ) -> Result<Vec<MasterEntry>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_MASTER_VERSIONS)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(master.as_str())
+            .bind(code.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| master_entry_row(row)?.into_entry()).collect()
+    }
+
+    async fn search_master(
+        &self,
+        institution: InstitutionId,
+        master: MasterKind,
+        key: &str,
+        day: Date,
+        limit: u32,
+    ) -> Result<Vec<MasterEntry>, StoreError> {
+        let rows = sqlx::query(sql::SQLITE_SEARCH_MASTER)
+            .bind(uuid_text(institution.as_uuid()))
+            .bind(master.as_str())
+            .bind(date_text(day)?)
+            .bind(master_code_pattern(key))
+            .bind(key)
+            .bind(master_search_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| master_entry_row(row)?.into_entry()).collect()
+    }
+
+    async fn master_latest(&self, institution: InstitutionId) -> Result<Vec<MasterEntry>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_MASTER_LATEST)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| master_entry_row(row)?.into_entry()).collect()
+    }
+
+    async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Device>, StoreError> {
+        let row = sqlx::query(sql::SELECT_DEVICE_BY_TOKEN)
+            .bind(token_hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| device_row(&row)?.into_device()).transpose()
+    }
+
+    async fn devices(&self, institution: InstitutionId) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_DEVICES)
+            .bind(uuid_text(institution.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| device_row(row)?.into_device()).collect()
+    }
 }
 
 /// A unit of work on SQLite: a `BEGIN IMMEDIATE` transaction, so it holds the write lock from
@@ -1334,12 +1574,77 @@ impl StoreTx for Unit<Sqlite> {
     ) -> Result<(), StoreError> {
         step!(self, write::set_role_grants(institution, role, grants, changed_by, at))
     }
+
     async fn create_patient(&mut self, patient: &Patient) -> Result<(), StoreError> {
         step!(self, write::create_patient(patient))
     }
 
     async fn update_patient(&mut self, patient: &Patient, reason: &str) -> Result<bool, StoreError> {
         step!(self, write::update_patient(patient, reason))
+    }
+
+    async fn create_record(&mut self, first: &RecordVersion) -> Result<(), StoreError> {
+        step!(self, write::create_record(first))
+    }
+
+    async fn update_draft(
+        &mut self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+        author: UserId,
+        content: &Content,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::update_draft(institution, record, version, author, content, at))
+    }
+
+    async fn discard_draft(
+        &mut self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+        author: UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::discard_draft(institution, record, version, author, at))
+    }
+
+    async fn finalize_version(&mut self, finalized: &RecordVersion, from: VersionState) -> Result<bool, StoreError> {
+        step!(self, write::finalize_version(finalized, from))
+    }
+
+    async fn reject_version(
+        &mut self,
+        institution: InstitutionId,
+        record: RecordId,
+        version: u32,
+        doctor: UserId,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::reject_version(institution, record, version, doctor, reason, at))
+    }
+
+    async fn add_version(&mut self, version: &RecordVersion) -> Result<(), StoreError> {
+        step!(self, write::add_version(version))
+    }
+
+    async fn add_master_entries(&mut self, entries: &[MasterEntry]) -> Result<(), StoreError> {
+        step!(self, write::add_master_entries(entries))
+    }
+
+    async fn add_device(&mut self, device: &Device) -> Result<(), StoreError> {
+        step!(self, write::add_device(device))
+    }
+
+    async fn revoke_device(
+        &mut self,
+        institution: InstitutionId,
+        device: DeviceId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        step!(self, write::revoke_device(institution, device, at))
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -6,23 +6,27 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-use mamori_core::audit::{Actor, AuditColumns, AuditEvent, AuditQuery, LogEntry, LogHead, Outcome};
+use mamori_core::audit::{Actor, AuditColumns, AuditEvent, AuditQuery, LeafKind, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential, WebauthnPurpose};
 use mamori_core::lockout::Throttle;
+use mamori_core::master::{MasterCode, MasterEntry, MasterFields, MasterKind};
 use mamori_core::patient::{Contact, Patient, PatientName, PatientNumber, Sex, search_key};
+use mamori_core::record::{
+    Agent, Body, Change, Content, Device, Document, LabItem, LabResult, Record, RecordKind, RecordVersion, VersionState,
+};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser, PatientId,
-    Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
+    DeviceId, DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser,
+    PatientId, RecordId, Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use mamori_ledger::merkle::{
-    self, Hash, MemoryTree, NodeSource, consistency_proof, empty_root, inclusion_proof, leaf_hash, verify_consistency,
-    verify_inclusion,
+    self, Frontier, Hash, MemoryTree, NodeSource, consistency_proof, empty_root, inclusion_proof, leaf_hash,
+    verify_consistency, verify_inclusion,
 };
 use mamori_store::{PgStore, SqliteStore, Store, StoreError, StoreTx};
 use rand_core::{OsRng, RngCore};
@@ -31,10 +35,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use time::macros::{date, datetime};
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 9;
+const LATEST_SCHEMA_VERSION: i64 = 10;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -3858,12 +3862,15 @@ async fn the_schema_refuses_malformed_log_rows(_store: &dyn Store, db: &TestDb) 
         Backend::Sqlite => (
             "INSERT INTO log_heads (institution_id, size, root, frontier) \
              VALUES ('00000000-0000-4000-8000-000000000001', 0, zeroblob(32), zeroblob(8))",
-            [insert_log_leaf!("zeroblob(32)", "0", "audit", "login", "allowed")],
+            [
+                insert_log_leaf!("zeroblob(32)", "0", "audit", "login", "allowed"),
+                insert_log_leaf!("zeroblob(32)", "2", "record", "record.original", "allowed"),
+            ],
             [
                 (insert_log_leaf!("zeroblob(32)", "0", "audit", "login", "allowed"), "a repeated index"),
                 (insert_log_leaf!("zeroblob(32)", "-1", "audit", "login", "allowed"), "a negative index"),
                 (insert_log_leaf!("zeroblob(31)", "1", "audit", "login", "allowed"), "a short hash"),
-                (insert_log_leaf!("zeroblob(32)", "1", "record", "login", "allowed"), "an unknown kind"),
+                (insert_log_leaf!("zeroblob(32)", "1", "checkpoint", "login", "allowed"), "an unknown kind"),
                 (insert_log_leaf!("zeroblob(32)", "1", "audit", "Login", "allowed"), "a malformed action"),
                 (insert_log_leaf!("zeroblob(32)", "1", "audit", "", "allowed"), "an empty action"),
                 (insert_log_leaf!("zeroblob(32)", "1", "audit", "login", "maybe"), "an unknown outcome"),
@@ -3888,7 +3895,10 @@ async fn the_schema_refuses_malformed_log_rows(_store: &dyn Store, db: &TestDb) 
             "INSERT INTO log_heads (institution_id, size, root, frontier) \
              VALUES ('00000000-0000-4000-8000-000000000001', 0, decode(repeat('00', 32), 'hex'), \
                      decode(repeat('00', 8), 'hex'))",
-            [insert_log_leaf!("decode(repeat('00', 32), 'hex')", "0", "audit", "login", "allowed")],
+            [
+                insert_log_leaf!("decode(repeat('00', 32), 'hex')", "0", "audit", "login", "allowed"),
+                insert_log_leaf!("decode(repeat('00', 32), 'hex')", "2", "record", "record.original", "allowed"),
+            ],
             [
                 (
                     insert_log_leaf!("decode(repeat('00', 32), 'hex')", "0", "audit", "login", "allowed"),
@@ -3900,7 +3910,7 @@ async fn the_schema_refuses_malformed_log_rows(_store: &dyn Store, db: &TestDb) 
                 ),
                 (insert_log_leaf!("decode(repeat('00', 31), 'hex')", "1", "audit", "login", "allowed"), "a short hash"),
                 (
-                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "1", "record", "login", "allowed"),
+                    insert_log_leaf!("decode(repeat('00', 32), 'hex')", "1", "checkpoint", "login", "allowed"),
                     "an unknown kind",
                 ),
                 (
@@ -4308,6 +4318,1027 @@ async fn the_patient_migration_upgrades_a_version_8_database(_store: &dyn Store,
     register(&*store, &[&p]).await;
     assert_eq!(store.patient(inst, p.id).await.expect("patient"), Some(p.clone()));
     assert_eq!(store.search_patients(inst, &search_key("ハナコ"), 10).await.expect("search"), vec![p]);
+    store.close().await;
+    old.remove().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clinical records (migration 0010): records and their versions, master entries, devices
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one call in a unit of its own (`$tx`), committed only when the call succeeded.
+macro_rules! in_unit {
+    ($store:expr, $tx:ident => $call:expr) => {{
+        let mut $tx = $store.begin().await.expect("begin");
+        let result = $call.await;
+        if result.is_ok() {
+            $tx.commit().await.expect("commit");
+        }
+        result
+    }};
+}
+
+fn document(title: &str, body: &str) -> Content {
+    Body::Document(Document { title: title.to_owned(), body: body.to_owned() })
+}
+
+/// Version 1 of a new document record of `patient`: a draft of `author`, entered at `at`.
+fn draft(rng: &mut TestRng, patient: &Patient, author: &User, at: OffsetDateTime) -> RecordVersion {
+    let by = Agent::User(author.id);
+    RecordVersion {
+        record: Record {
+            institution: patient.institution,
+            id: RecordId::generate(rng),
+            patient: patient.id,
+            kind: RecordKind::Document,
+            category: Category::DOCUMENT,
+            created_by: by,
+            created_at: at,
+        },
+        version: 1,
+        change: Change::Original,
+        state: VersionState::Draft,
+        content: document("診療情報提供書", "ご高診をお願いします。"),
+        reason: None,
+        author: by,
+        proxy_for: None,
+        entered_at: at,
+        updated_at: at,
+        finalized_by: None,
+        finalized_at: None,
+        rejected: None,
+        leaf_index: None,
+    }
+}
+
+/// A proxy entry (代行入力) of `clerk` for `doctor`, pending approval.
+fn proxy_entry(rng: &mut TestRng, patient: &Patient, clerk: &User, doctor: &User, at: OffsetDateTime) -> RecordVersion {
+    RecordVersion { state: VersionState::PendingApproval, proxy_for: Some(doctor.id), ..draft(rng, patient, clerk, at) }
+}
+
+/// `v` as it is once `by` finalized it at `at` (its leaf index still to be set).
+fn finalized(v: &RecordVersion, by: Agent, at: OffsetDateTime) -> RecordVersion {
+    RecordVersion {
+        state: VersionState::Final,
+        finalized_by: Some(by),
+        finalized_at: Some(at),
+        updated_at: at,
+        ..v.clone()
+    }
+}
+
+/// A lab result `device` sends about `patient` at `at`: final on arrival (leaf index to set).
+fn device_result(
+    rng: &mut TestRng,
+    patient: &Patient,
+    device: &Device,
+    item: &MasterEntry,
+    at: OffsetDateTime,
+) -> RecordVersion {
+    let by = Agent::Device(device.id);
+    let content = Body::LabResult(LabResult {
+        collected_on: "2026-11-20".to_owned(),
+        items: vec![LabItem { item: item.reference(), value: "6.8".to_owned(), flag: Some("H".to_owned()) }],
+    });
+    let v = RecordVersion {
+        record: Record {
+            institution: patient.institution,
+            id: RecordId::generate(rng),
+            patient: patient.id,
+            kind: RecordKind::LabResult,
+            category: Category::LAB_RESULT,
+            created_by: by,
+            created_at: at,
+        },
+        version: 1,
+        change: Change::Original,
+        state: VersionState::Draft,
+        content,
+        reason: None,
+        author: by,
+        proxy_for: None,
+        entered_at: at,
+        updated_at: at,
+        finalized_by: None,
+        finalized_at: None,
+        rejected: None,
+        leaf_index: None,
+    };
+    finalized(&v, by, at)
+}
+
+/// A later version of final `previous`, by its author: a correction with new content or a
+/// cancellation with the same, final at once with its reason (leaf index to set).
+fn later_version(previous: &RecordVersion, change: Change, at: OffsetDateTime) -> RecordVersion {
+    let content = match change {
+        Change::Correction => document("診療情報提供書", "訂正: ご高診をお願いいたします。"),
+        _ => previous.content.clone(),
+    };
+    let v = RecordVersion {
+        version: previous.version + 1,
+        change,
+        state: VersionState::Draft,
+        content,
+        reason: Some("宛先の誤り / wrong addressee".to_owned()),
+        proxy_for: None,
+        entered_at: at,
+        updated_at: at,
+        finalized_by: None,
+        finalized_at: None,
+        rejected: None,
+        leaf_index: None,
+        ..previous.clone()
+    };
+    finalized(&v, v.author, at)
+}
+
+/// Appends the leaf of final `v` in `tx`; returns `v` with its leaf index.
+async fn with_leaf(tx: &mut (dyn StoreTx + '_), v: RecordVersion) -> RecordVersion {
+    let head = tx.append_log(v.record.institution, &[v.entry().expect("a final version")]).await.expect("append");
+    RecordVersion { leaf_index: Some(head.size - 1), ..v }
+}
+
+/// Creates a record with `first` in one unit (a final one after its leaf), committed only on
+/// success; returns the version as written.
+async fn try_create_record(store: &dyn Store, first: RecordVersion) -> Result<RecordVersion, StoreError> {
+    let mut tx = store.begin().await.expect("begin");
+    let first = if first.state == VersionState::Final { with_leaf(&mut *tx, first).await } else { first };
+    tx.create_record(&first).await?;
+    tx.commit().await?;
+    Ok(first)
+}
+
+async fn create_record(store: &dyn Store, first: RecordVersion) -> RecordVersion {
+    try_create_record(store, first).await.expect("create record")
+}
+
+/// Adds final version `v` in one unit, its leaf first; committed only on success.
+async fn try_add_version(store: &dyn Store, v: RecordVersion) -> Result<RecordVersion, StoreError> {
+    let mut tx = store.begin().await.expect("begin");
+    let v = with_leaf(&mut *tx, v).await;
+    tx.add_version(&v).await?;
+    tx.commit().await?;
+    Ok(v)
+}
+
+/// Finalizes `v` from `from` as `by` at `at` in one unit: the leaf first, then the conditional
+/// UPDATE; committed only when it finalized. Returns the answer and the version as final.
+async fn try_finalize(
+    store: &dyn Store,
+    v: &RecordVersion,
+    by: Agent,
+    at: OffsetDateTime,
+    from: VersionState,
+) -> (bool, RecordVersion) {
+    let mut tx = store.begin().await.expect("begin");
+    let f = with_leaf(&mut *tx, finalized(v, by, at)).await;
+    let done = tx.finalize_version(&f, from).await.expect("finalize");
+    if done {
+        tx.commit().await.expect("commit");
+    }
+    (done, f)
+}
+
+/// A device of `by`'s institution registered by `by` at T0, its token hash `[token; 32]`.
+fn device(rng: &mut TestRng, by: &User, name: &str, token: u8) -> Device {
+    Device {
+        institution: by.institution_id,
+        id: DeviceId::generate(rng),
+        name: name.to_owned(),
+        token_hash: [token; 32],
+        registered_by: by.id,
+        registered_at: T0,
+        revoked_at: None,
+    }
+}
+
+/// Version `version` of `code` in `institution`'s `master`, valid from `from` to before `to`,
+/// loaded by `mamori init` at T0 (no unit, no reference range).
+fn master_entry(
+    institution: InstitutionId,
+    master: MasterKind,
+    code: &str,
+    version: u32,
+    name: &str,
+    from: Date,
+    to: Option<Date>,
+) -> MasterEntry {
+    MasterEntry {
+        institution,
+        master,
+        code: MasterCode::parse(code).expect("a valid code"),
+        version,
+        fields: MasterFields {
+            name: name.to_owned(),
+            unit: None,
+            reference_range: None,
+            valid_from: from,
+            valid_to: to,
+        },
+        imported_at: T0,
+        imported_by: None,
+    }
+}
+
+/// HbA1c, version 1 of `institution`'s lab item SL-0001, with unit and reference range.
+fn hba1c(institution: InstitutionId, by: Option<UserId>) -> MasterEntry {
+    let mut entry = master_entry(institution, MasterKind::LabItem, "SL-0001", 1, "HbA1c", date!(2024 - 04 - 01), None);
+    entry.fields.unit = Some("%".to_owned());
+    entry.fields.reference_range = Some("4.6-6.2".to_owned());
+    entry.imported_by = by;
+    entry
+}
+
+/// The leaf bytes of the institution's log, in order.
+async fn leaf_bytes(store: &dyn Store, institution: InstitutionId) -> Vec<Vec<u8>> {
+    all_leaves(store, institution).await.into_iter().map(|(_, leaf, _)| leaf).collect()
+}
+
+/// One number a query computes on the test database, outside the store.
+async fn count_outside_the_store(db: &TestDb, query: &'static str) -> i64 {
+    match db {
+        TestDb::Sqlite { path } => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("connect");
+            let n = sqlx::query_scalar(query).fetch_one(&mut conn).await.expect(query);
+            let _ = conn.close().await;
+            n
+        }
+        TestDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url.expose()).await.expect("connect");
+            let n = sqlx::query_scalar(query).fetch_one(&mut conn).await.expect(query);
+            let _ = conn.close().await;
+            n
+        }
+    }
+}
+
+async fn records_round_trip_in_every_state(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let analyzer = device(&mut rng, &two.alice, "検体検査装置1", 1);
+    let item = hba1c(a, Some(two.alice.id));
+    in_unit!(store, tx => tx.add_device(&analyzer)).expect("device");
+    in_unit!(store, tx => tx.add_master_entries(std::slice::from_ref(&item))).expect("master entry");
+
+    // A draft (its times in another offset and finer than a microsecond), a proxy entry and a
+    // device's result, final on arrival.
+    let odd = datetime!(2026-11-25 17:59:59.999999999 +09:00);
+    let written = draft(&mut rng, &p, &two.alice, odd);
+    let by_alice = create_record(store, written.clone()).await;
+    let micros = datetime!(2026-11-25 08:59:59.999999 UTC);
+    let by_alice = RecordVersion {
+        record: Record { created_at: micros, ..by_alice.record.clone() },
+        entered_at: micros,
+        updated_at: micros,
+        ..by_alice
+    };
+    let by_proxy = create_record(store, proxy_entry(&mut rng, &p, &two.carol, &two.alice, T0)).await;
+    let from_device =
+        create_record(store, device_result(&mut rng, &p, &analyzer, &item, T0 + Duration::minutes(1))).await;
+    assert_eq!(from_device.leaf_index, Some(0));
+
+    for v in [&by_alice, &by_proxy, &from_device] {
+        let id = v.record.id;
+        assert_eq!(store.record(a, id).await.expect("record").as_ref(), Some(&v.record));
+        assert_eq!(store.record_version(a, id, 1).await.expect("version").as_ref(), Some(v));
+        assert_eq!(store.record_versions(a, id).await.expect("versions"), std::slice::from_ref(v));
+        assert_eq!(store.record_version(a, id, 2).await.expect("version"), None);
+        // Invisible through another institution (and an unknown one).
+        for other in [b, InstitutionId::generate(&mut rng)] {
+            assert_eq!(store.record(other, id).await.expect("record"), None);
+            assert_eq!(store.record_version(other, id, 1).await.expect("version"), None);
+            assert!(store.record_versions(other, id).await.expect("versions").is_empty());
+        }
+    }
+    assert_eq!(by_alice.record.created_at, written.record.created_at - Duration::nanoseconds(999));
+    assert_eq!(
+        store.patient_record_versions(a, p.id).await.expect("chart"),
+        [by_alice.clone(), by_proxy.clone(), from_device.clone()],
+        "by the record's creation"
+    );
+    assert!(store.patient_record_versions(b, p.id).await.expect("chart").is_empty());
+    assert_eq!(store.approval_queue(a, two.alice.id).await.expect("queue"), std::slice::from_ref(&by_proxy));
+    assert!(store.approval_queue(a, two.carol.id).await.expect("queue").is_empty(), "the clerk approves nothing");
+    assert!(store.approval_queue(b, two.alice.id).await.expect("queue").is_empty());
+    assert_eq!(store.final_version_count(a).await.expect("count"), 1);
+    assert_eq!(store.final_version_count(b).await.expect("count"), 0);
+    assert_eq!(leaf_bytes(store, a).await, [from_device.to_leaf().expect("leaf")], "the final version's leaf");
+}
+
+async fn drafts_are_edited_and_discarded_by_their_author_only_while_draft(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b, alice, carol) = (two.a.id, two.b.id, two.alice.id, two.carol.id);
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let v = create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let id = v.record.id;
+    let edited = document("診療情報提供書", "ご高診のほど、よろしくお願いいたします。");
+    let t1 = T0 + Duration::minutes(5);
+
+    // Only its author, through its institution, that version of that record.
+    let unknown = RecordId::generate(&mut rng);
+    for (inst, record, version, author) in
+        [(a, id, 1, carol), (b, id, 1, alice), (a, id, 2, alice), (a, unknown, 1, alice)]
+    {
+        let changed = in_unit!(store, tx => tx.update_draft(inst, record, version, author, &edited, t1));
+        assert!(!changed.expect("update"));
+    }
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(v.clone()));
+    assert!(in_unit!(store, tx => tx.update_draft(a, id, 1, alice, &edited, t1)).expect("update"));
+    let v = RecordVersion { content: edited.clone(), updated_at: t1, ..v };
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(v.clone()));
+
+    // Discarded by its author only; then it never changes again.
+    let t2 = T0 + Duration::minutes(10);
+    assert!(!in_unit!(store, tx => tx.discard_draft(a, id, 1, carol, t2)).expect("discard"));
+    assert!(!in_unit!(store, tx => tx.discard_draft(b, id, 1, alice, t2)).expect("discard"));
+    assert!(in_unit!(store, tx => tx.discard_draft(a, id, 1, alice, t2)).expect("discard"));
+    let discarded = RecordVersion { state: VersionState::Discarded, updated_at: t2, ..v };
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(discarded.clone()));
+    assert!(!in_unit!(store, tx => tx.discard_draft(a, id, 1, alice, t2)).expect("discard"));
+    assert!(!in_unit!(store, tx => tx.update_draft(a, id, 1, alice, &edited, t2)).expect("update"));
+    assert!(!try_finalize(store, &discarded, Agent::User(alice), t2, VersionState::Draft).await.0);
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(discarded));
+    assert_eq!(store.final_version_count(a).await.expect("count"), 0);
+    assert!(all_leaves(store, a).await.is_empty(), "a refused finalization's leaf goes with its unit");
+
+    // A proxy entry is no draft: its clerk neither edits nor discards it.
+    let pending = create_record(store, proxy_entry(&mut rng, &p, &two.carol, &two.alice, T0)).await;
+    let pid = pending.record.id;
+    assert!(!in_unit!(store, tx => tx.update_draft(a, pid, 1, carol, &edited, t1)).expect("update"));
+    assert!(!in_unit!(store, tx => tx.discard_draft(a, pid, 1, carol, t1)).expect("discard"));
+    assert_eq!(store.record_version(a, pid, 1).await.expect("version"), Some(pending));
+}
+
+async fn drafts_are_finalized_once_by_their_author_with_the_content_their_leaf_hashed(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let (alice, carol) = (Agent::User(two.alice.id), Agent::User(two.carol.id));
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let analyzer = device(&mut rng, &two.alice, "検体検査装置1", 1);
+    in_unit!(store, tx => tx.add_device(&analyzer)).expect("device");
+    let v = create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let id = v.record.id;
+    let t1 = T0 + Duration::minutes(1);
+
+    // Not by another user or a device, not as an approval, not with other content than stored.
+    assert!(!try_finalize(store, &v, carol, t1, VersionState::Draft).await.0);
+    assert!(!try_finalize(store, &v, Agent::Device(analyzer.id), t1, VersionState::Draft).await.0);
+    assert!(!try_finalize(store, &v, alice, t1, VersionState::PendingApproval).await.0);
+    assert!(!try_finalize(store, &v, alice, t1, VersionState::Final).await.0);
+    let other = RecordVersion { content: document("診療情報提供書", "別の本文"), ..v.clone() };
+    assert!(!try_finalize(store, &other, alice, t1, VersionState::Draft).await.0);
+    let through_b = RecordVersion { record: Record { institution: two.b.id, ..v.record.clone() }, ..v.clone() };
+    assert!(!try_finalize(store, &through_b, Agent::User(two.bob.id), t1, VersionState::Draft).await.0);
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(v.clone()));
+    assert!(all_leaves(store, a).await.is_empty());
+
+    let (done, f) = try_finalize(store, &v, alice, t1, VersionState::Draft).await;
+    assert!(done);
+    assert_eq!(
+        (f.state, f.finalized_by, f.finalized_at, f.leaf_index),
+        (VersionState::Final, Some(alice), Some(t1), Some(0))
+    );
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(f.clone()));
+    assert_eq!(leaf_bytes(store, a).await, [f.to_leaf().expect("leaf")]);
+    assert_eq!(store.final_version_count(a).await.expect("count"), 1);
+
+    // Final: never again finalized, edited or discarded.
+    let t2 = t1 + Duration::minutes(1);
+    assert!(!try_finalize(store, &v, alice, t2, VersionState::Draft).await.0);
+    assert!(!in_unit!(store, tx => tx.update_draft(a, id, 1, two.alice.id, &v.content, t2)).expect("update"));
+    assert!(!in_unit!(store, tx => tx.discard_draft(a, id, 1, two.alice.id, t2)).expect("discard"));
+    assert_eq!(store.record_version(a, id, 1).await.expect("version"), Some(f.clone()));
+    assert_eq!(leaf_bytes(store, a).await, [f.to_leaf().expect("leaf")]);
+}
+
+async fn concurrent_finalizations_of_one_draft_finalize_it_once(_store: &dyn Store, db: &TestDb) {
+    let store = db.open().await;
+    let mut rng = rng();
+    let two = two_institutions(&*store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(&*store, &[&p]).await;
+    let v = create_record(&*store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let alice = Agent::User(two.alice.id);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 1..=4 {
+        let (store, v) = (store.clone(), v.clone());
+        tasks.spawn(
+            async move { try_finalize(&*store, &v, alice, T0 + Duration::minutes(n), VersionState::Draft).await },
+        );
+    }
+    let mut won = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let (done, f) = result.expect("task");
+        if done {
+            won.push(f);
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one finalization wins");
+    assert_eq!(store.record_version(a, v.record.id, 1).await.expect("version").as_ref(), won.first());
+    assert_eq!(leaf_bytes(&*store, a).await, [won[0].to_leaf().expect("leaf")], "only the winner's leaf");
+    store.close().await;
+}
+
+async fn proxy_entries_are_approved_or_rejected_by_their_doctor_only(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let (alice, carol) = (Agent::User(two.alice.id), Agent::User(two.carol.id));
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let first = create_record(store, proxy_entry(&mut rng, &p, &two.carol, &two.alice, T0)).await;
+    let second =
+        create_record(store, proxy_entry(&mut rng, &p, &two.carol, &two.alice, T0 + Duration::minutes(1))).await;
+    assert_eq!(store.approval_queue(a, two.alice.id).await.expect("queue"), [first.clone(), second.clone()]);
+    let t = T0 + Duration::hours(1);
+
+    // Approved by its doctor only: not by its clerk, not as a draft.
+    assert!(!try_finalize(store, &first, carol, t, VersionState::PendingApproval).await.0);
+    assert!(!try_finalize(store, &first, carol, t, VersionState::Draft).await.0);
+    assert!(!try_finalize(store, &first, alice, t, VersionState::Draft).await.0);
+    let (done, approved) = try_finalize(store, &first, alice, t, VersionState::PendingApproval).await;
+    assert!(done);
+    assert_eq!((approved.author, approved.proxy_for, approved.finalized_by), (carol, Some(two.alice.id), Some(alice)));
+    assert_eq!(store.record_version(a, first.record.id, 1).await.expect("version"), Some(approved.clone()));
+    assert!(!try_finalize(store, &first, alice, t, VersionState::PendingApproval).await.0, "approved once");
+    assert_eq!(store.approval_queue(a, two.alice.id).await.expect("queue"), std::slice::from_ref(&second));
+
+    // Rejected by its doctor only, with a reason of 1 to 500 characters.
+    let sid = second.record.id;
+    let reason = "用量の記載が誤っています";
+    assert!(!in_unit!(store, tx => tx.reject_version(a, sid, 1, two.carol.id, reason, t)).expect("reject"));
+    assert!(!in_unit!(store, tx => tx.reject_version(b, sid, 1, two.alice.id, reason, t)).expect("reject"));
+    let approved_id = first.record.id;
+    assert!(!in_unit!(store, tx => tx.reject_version(a, approved_id, 1, two.alice.id, reason, t)).expect("reject"));
+    for bad in [String::new(), "理".repeat(501)] {
+        assert!(in_unit!(store, tx => tx.reject_version(a, sid, 1, two.alice.id, &bad, t)).is_err());
+    }
+    assert!(in_unit!(store, tx => tx.reject_version(a, sid, 1, two.alice.id, reason, t)).expect("reject"));
+    let rejected = RecordVersion {
+        state: VersionState::Rejected,
+        rejected: Some((two.alice.id, reason.to_owned())),
+        updated_at: t,
+        ..second.clone()
+    };
+    assert_eq!(store.record_version(a, sid, 1).await.expect("version"), Some(rejected.clone()));
+    assert!(!in_unit!(store, tx => tx.reject_version(a, sid, 1, two.alice.id, reason, t)).expect("reject"));
+    assert!(!try_finalize(store, &second, alice, t, VersionState::PendingApproval).await.0);
+    assert_eq!(store.record_version(a, sid, 1).await.expect("version"), Some(rejected));
+    assert!(store.approval_queue(a, two.alice.id).await.expect("queue").is_empty());
+    assert_eq!(store.final_version_count(a).await.expect("count"), 1);
+    assert_eq!(leaf_bytes(store, a).await, [approved.to_leaf().expect("leaf")]);
+}
+
+async fn corrections_are_final_later_versions_and_a_taken_number_conflicts(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let v1 = create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let (done, v1) = try_finalize(store, &v1, Agent::User(two.alice.id), T0, VersionState::Draft).await;
+    assert!(done);
+    let id = v1.record.id;
+
+    let v2 = try_add_version(store, later_version(&v1, Change::Correction, T0 + Duration::days(1)))
+        .await
+        .expect("correction");
+    assert_eq!(v2.leaf_index, Some(1));
+    assert_eq!(store.record_versions(a, id).await.expect("versions"), [v1.clone(), v2.clone()]);
+
+    // Someone corrected it first: the number is taken, and nothing of the unit stays.
+    let late = later_version(&v1, Change::Correction, T0 + Duration::days(2));
+    let err = try_add_version(store, late).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "record version" })), "{err:?}");
+    // A leaf index another version has.
+    let shared = RecordVersion { leaf_index: v2.leaf_index, ..later_version(&v2, Change::Cancellation, T0) };
+    let err = in_unit!(store, tx => tx.add_version(&shared));
+    assert!(matches!(err, Err(StoreError::Conflict { what: "record leaf" })), "{err:?}");
+    // An unknown record, or the record through another institution.
+    let unknown = RecordVersion {
+        record: Record { id: RecordId::generate(&mut rng), ..v2.record.clone() },
+        ..later_version(&v2, Change::Cancellation, T0)
+    };
+    let err = try_add_version(store, unknown).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "record" })), "{err:?}");
+    let through_b = RecordVersion {
+        record: Record { institution: b, ..v2.record.clone() },
+        ..later_version(&v2, Change::Cancellation, T0)
+    };
+    let err = try_add_version(store, through_b).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "record" })), "{err:?}");
+    // An author who is not a user of the institution.
+    let stranger = RecordVersion { author: Agent::User(two.bob.id), ..later_version(&v2, Change::Cancellation, T0) };
+    let err = try_add_version(store, stranger).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    // The schema refuses a change without a reason, or not final, or numbered 1.
+    let no_reason = RecordVersion { reason: None, ..later_version(&v2, Change::Cancellation, T0) };
+    assert!(try_add_version(store, no_reason).await.is_err());
+    let as_draft = RecordVersion {
+        state: VersionState::Draft,
+        finalized_by: None,
+        finalized_at: None,
+        ..later_version(&v2, Change::Correction, T0)
+    };
+    assert!(in_unit!(store, tx => tx.add_version(&as_draft)).is_err());
+    let original = RecordVersion { change: Change::Original, ..later_version(&v2, Change::Correction, T0) };
+    assert!(try_add_version(store, original).await.is_err());
+    assert_eq!(store.record_versions(a, id).await.expect("versions"), [v1.clone(), v2.clone()]);
+    assert_eq!(leaf_bytes(store, a).await.len(), 2, "the refused units' leaves went with them");
+
+    // A cancellation follows.
+    let v3 = try_add_version(store, later_version(&v2, Change::Cancellation, T0 + Duration::days(3)))
+        .await
+        .expect("cancellation");
+    assert_eq!(store.record_versions(a, id).await.expect("versions"), [v1.clone(), v2.clone(), v3.clone()]);
+    assert_eq!(store.patient_record_versions(a, p.id).await.expect("chart"), [v1, v2, v3]);
+    assert_eq!(store.final_version_count(a).await.expect("count"), 3);
+}
+
+async fn records_need_a_patient_and_people_of_their_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    let q = patient(&mut rng, &two.bob, "1001", patient_name("林", "一", "ハヤシ", "ハジメ"));
+    register(store, &[&p]).await;
+    register(store, &[&q]).await;
+    let in_b = device(&mut rng, &two.bob, "B装置", 2);
+    in_unit!(store, tx => tx.add_device(&in_b)).expect("device");
+    let item = hba1c(a, None);
+
+    let other_patient = {
+        let v = draft(&mut rng, &p, &two.alice, T0);
+        RecordVersion { record: Record { patient: q.id, ..v.record.clone() }, ..v }
+    };
+    let unknown_institution = {
+        let v = draft(&mut rng, &p, &two.alice, T0);
+        RecordVersion { record: Record { institution: InstitutionId::generate(&mut rng), ..v.record.clone() }, ..v }
+    };
+    let cases = [
+        (other_patient, "patient"),
+        (unknown_institution, "patient"),
+        (draft(&mut rng, &p, &two.bob, T0), "user"),
+        (proxy_entry(&mut rng, &p, &two.carol, &two.bob, T0), "user"),
+        (proxy_entry(&mut rng, &p, &two.bob, &two.alice, T0), "user"),
+        (device_result(&mut rng, &p, &in_b, &item, T0), "device"),
+    ];
+    let mut refused = Vec::new();
+    for (v, what) in cases {
+        refused.push(v.record.id);
+        let err = try_create_record(store, v).await;
+        assert!(matches!(err, Err(StoreError::NotFound { what: w }) if w == what), "{what}: {err:?}");
+    }
+    // The schema refuses a pending entry without its doctor, a final version without its leaf
+    // index, and a first version that is not version 1.
+    let no_doctor = RecordVersion { proxy_for: None, ..proxy_entry(&mut rng, &p, &two.carol, &two.alice, T0) };
+    let no_leaf = device_result(&mut rng, &p, &in_b, &item, T0);
+    let no_leaf = RecordVersion {
+        record: Record { created_by: Agent::User(two.alice.id), ..no_leaf.record.clone() },
+        author: Agent::User(two.alice.id),
+        finalized_by: Some(Agent::User(two.alice.id)),
+        ..no_leaf
+    };
+    let second = RecordVersion { version: 2, ..draft(&mut rng, &p, &two.alice, T0) };
+    for v in [no_doctor, no_leaf, second] {
+        refused.push(v.record.id);
+        assert!(in_unit!(store, tx => tx.create_record(&v)).is_err(), "{v:?}");
+    }
+    // A record ID is used once.
+    let kept = create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let again = RecordVersion { content: document("再", "再"), ..kept.clone() };
+    let err = try_create_record(store, again).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "record" })), "{err:?}");
+
+    for id in refused {
+        assert_eq!(store.record(a, id).await.expect("record"), None, "nothing of a refused unit");
+    }
+    assert_eq!(store.patient_record_versions(a, p.id).await.expect("chart"), [kept]);
+    assert!(store.patient_record_versions(two.b.id, q.id).await.expect("chart").is_empty());
+    assert!(all_leaves(store, a).await.is_empty());
+}
+
+async fn final_versions_cannot_be_changed_or_deleted_outside_the_store(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let analyzer = device(&mut rng, &two.alice, "検体検査装置1", 1);
+    let item = hba1c(a, None);
+    in_unit!(store, tx => tx.add_device(&analyzer)).expect("device");
+    in_unit!(store, tx => tx.add_master_entries(std::slice::from_ref(&item))).expect("master entry");
+    let result = create_record(store, device_result(&mut rng, &p, &analyzer, &item, T0)).await;
+    let discarded = create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let did = discarded.record.id;
+    assert!(in_unit!(store, tx => tx.discard_draft(a, did, 1, two.alice.id, T0)).expect("discard"));
+    let open = create_record(store, draft(&mut rng, &p, &two.alice, T0 + Duration::minutes(1))).await;
+    let chart = store.patient_record_versions(a, p.id).await.expect("chart");
+
+    let settled = "a finalized, discarded or rejected version never changes";
+    let mut refused = vec![
+        ("UPDATE record_versions SET content = '{}' WHERE state = 'final'", settled),
+        ("UPDATE record_versions SET updated_at = updated_at WHERE state = 'final'", settled),
+        ("UPDATE record_versions SET state = 'draft' WHERE state = 'final'", settled),
+        ("UPDATE record_versions SET reason = 'rewritten' WHERE state = 'final'", settled),
+        ("UPDATE record_versions SET content = content WHERE state = 'discarded'", settled),
+        ("DELETE FROM record_versions WHERE state = 'final'", "clinical records are append-only"),
+        ("DELETE FROM record_versions", "clinical records are append-only"),
+        ("UPDATE record_versions SET reason = 'why' WHERE state = 'draft'", "a version keeps its record"),
+        ("UPDATE record_versions SET version = 2 WHERE state = 'draft'", "a version keeps its record"),
+        ("UPDATE record_versions SET state = 'rejected' WHERE state = 'draft'", "a draft becomes final or discarded"),
+        ("UPDATE records SET category = 'document'", "clinical records are append-only"),
+        ("DELETE FROM records", "clinical records are append-only"),
+        ("UPDATE master_entries SET name = 'HbA1c (NGSP)'", "master entries are append-only"),
+        ("DELETE FROM master_entries", "master entries are append-only"),
+        ("UPDATE devices SET name = '別名'", "a device changes only once, by its revocation"),
+        ("DELETE FROM devices", "devices are never deleted"),
+    ];
+    if db.backend() == Backend::Postgres {
+        refused.extend([
+            ("TRUNCATE record_versions", "clinical records are append-only"),
+            ("TRUNCATE records CASCADE", "clinical records are append-only"),
+            ("TRUNCATE master_entries", "master entries are append-only"),
+            ("TRUNCATE devices CASCADE", "devices are never deleted"),
+        ]);
+    }
+    for (statement, message) in refused {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.as_ref().is_err_and(|e| e.to_string().contains(message)), "{statement}: {result:?}");
+    }
+    assert_eq!(store.patient_record_versions(a, p.id).await.expect("chart"), chart);
+    assert_eq!(store.record_version(a, result.record.id, 1).await.expect("version"), Some(result));
+    assert_eq!(store.record_version(a, did, 1).await.expect("version").map(|v| v.state), Some(VersionState::Discarded));
+    assert_eq!(store.master_latest(a).await.expect("master"), [item]);
+
+    // A draft may change (as the store changes it), and a device be revoked, once.
+    let same = "UPDATE record_versions SET content = content WHERE state = 'draft'";
+    assert_eq!(execute_outside_the_store(db, same).await.expect("a draft changes"), 1);
+    assert_eq!(store.record_version(a, open.record.id, 1).await.expect("version"), Some(open));
+    assert!(in_unit!(store, tx => tx.revoke_device(a, analyzer.id, T0 + Duration::days(1))).expect("revoke"));
+    let unrevoke = "UPDATE devices SET revoked_at = NULL";
+    let result = execute_outside_the_store(db, unrevoke).await;
+    assert!(result.as_ref().is_err_and(|e| e.to_string().contains("a device changes only once")), "{result:?}");
+    assert!(store.devices(a).await.expect("devices").iter().all(|d| d.revoked_at.is_some()));
+}
+
+async fn master_entries_are_versioned_and_found_by_day_code_and_name(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let drug = |code: &str, name: &str| {
+        let mut entry = master_entry(a, MasterKind::Drug, code, 1, name, date!(2024 - 04 - 01), None);
+        entry.fields.unit = Some("錠".to_owned());
+        entry
+    };
+    let amlodipine = drug("SD-0001", "アムロジピン錠5mg");
+    let loxoprofen = drug("SD-0002", "ロキソプロフェン錠60mg");
+    let underscore = drug("SD_X1", "試験薬");
+    let v1 = hba1c(a, Some(two.alice.id));
+    let v2 = MasterEntry {
+        version: 2,
+        fields: MasterFields {
+            name: "HbA1c（NGSP）".to_owned(),
+            valid_from: date!(2026 - 04 - 01),
+            ..v1.fields.clone()
+        },
+        imported_at: T0 + Duration::days(1),
+        ..v1.clone()
+    };
+    let v1 = MasterEntry { fields: MasterFields { valid_to: Some(date!(2026 - 04 - 01)), ..v1.fields.clone() }, ..v1 };
+    // A short-lived third version inside the first's period: the highest version valid wins.
+    let v3 = MasterEntry {
+        version: 3,
+        fields: MasterFields {
+            name: "HbA1c（暫定）".to_owned(),
+            valid_from: date!(2025 - 01 - 01),
+            valid_to: Some(date!(2025 - 02 - 01)),
+            ..v1.fields.clone()
+        },
+        ..v1.clone()
+    };
+    let in_b = MasterEntry { institution: b, imported_by: None, ..v1.clone() };
+    let all = [amlodipine.clone(), loxoprofen.clone(), underscore.clone(), v1.clone(), v2.clone(), v3.clone()];
+    in_unit!(store, tx => tx.add_master_entries(&all)).expect("master entries");
+    in_unit!(store, tx => tx.add_master_entries(std::slice::from_ref(&in_b))).expect("master entries of B");
+
+    // A (master, code, version) is added once; a batch is all or none.
+    let fresh = drug("SD-0003", "新薬");
+    let err = in_unit!(store, tx => tx.add_master_entries(&[fresh.clone(), v2.clone()]));
+    assert!(matches!(err, Err(StoreError::Conflict { what: "master entry" })), "{err:?}");
+    let by_stranger = MasterEntry { imported_by: Some(two.bob.id), ..fresh.clone() };
+    let err = in_unit!(store, tx => tx.add_master_entries(std::slice::from_ref(&by_stranger)));
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let nowhere = MasterEntry { institution: InstitutionId::generate(&mut rng), ..fresh.clone() };
+    let err = in_unit!(store, tx => tx.add_master_entries(std::slice::from_ref(&nowhere)));
+    assert!(matches!(err, Err(StoreError::NotFound { what: "institution" })), "{err:?}");
+    assert!(store.master_versions(a, MasterKind::Drug, &fresh.code).await.expect("versions").is_empty());
+
+    // The entry valid on a day: the highest version valid that day.
+    let code = v1.code.clone();
+    let on = |day: Date| {
+        let code = code.clone();
+        async move { store.master_entry(a, MasterKind::LabItem, &code, day).await.expect("entry") }
+    };
+    assert_eq!(on(date!(2024 - 03 - 31)).await, None, "before the first version");
+    assert_eq!(on(date!(2024 - 04 - 01)).await, Some(v1.clone()));
+    assert_eq!(on(date!(2025 - 01 - 15)).await, Some(v3.clone()));
+    assert_eq!(on(date!(2025 - 02 - 01)).await, Some(v1.clone()), "the third has ended");
+    assert_eq!(on(date!(2026 - 03 - 31)).await, Some(v1.clone()));
+    assert_eq!(on(date!(2026 - 04 - 01)).await, Some(v2.clone()));
+    assert_eq!(store.master_entry(a, MasterKind::Drug, &code, date!(2025 - 01 - 15)).await.expect("entry"), None);
+    assert_eq!(store.master_entry(b, MasterKind::LabItem, &code, date!(2026 - 04 - 01)).await.expect("entry"), None);
+    assert_eq!(
+        store.master_versions(a, MasterKind::LabItem, &code).await.expect("versions"),
+        [v1.clone(), v2.clone(), v3.clone()]
+    );
+    assert_eq!(store.master_versions(b, MasterKind::LabItem, &code).await.expect("versions"), [in_b]);
+
+    // The search: a code prefix (case ignored, no wildcards) or a part of the name, one entry
+    // per code, by code.
+    let day = date!(2025 - 01 - 15);
+    let search = |master: MasterKind, key: &'static str, limit: u32| async move {
+        store.search_master(a, master, key, day, limit).await.expect("search")
+    };
+    assert_eq!(search(MasterKind::Drug, "sd-0", 200).await, [amlodipine.clone(), loxoprofen.clone()]);
+    assert_eq!(search(MasterKind::Drug, "SD-0002", 200).await, std::slice::from_ref(&loxoprofen));
+    assert_eq!(search(MasterKind::Drug, "ロキソ", 200).await, std::slice::from_ref(&loxoprofen));
+    assert_eq!(search(MasterKind::Drug, "錠", 200).await, [amlodipine.clone(), loxoprofen.clone()]);
+    assert_eq!(search(MasterKind::Drug, "sd_", 200).await, std::slice::from_ref(&underscore), "_ is no wildcard");
+    assert!(search(MasterKind::Drug, "%", 200).await.is_empty(), "% is no wildcard");
+    assert!(search(MasterKind::Drug, "0001", 200).await.is_empty(), "a code matches from its start");
+    assert_eq!(
+        search(MasterKind::Drug, "", 200).await,
+        [amlodipine.clone(), loxoprofen.clone(), underscore.clone()],
+        "an empty key lists the codes"
+    );
+    assert_eq!(search(MasterKind::Drug, "", 1).await, std::slice::from_ref(&amlodipine));
+    assert_eq!(search(MasterKind::Drug, "", 0).await, std::slice::from_ref(&amlodipine), "at least one");
+    assert_eq!(search(MasterKind::LabItem, "sl", 200).await, std::slice::from_ref(&v3), "one per code, valid that day");
+    assert_eq!(search(MasterKind::LabItem, "HbA1c", 200).await, std::slice::from_ref(&v3));
+    assert!(search(MasterKind::Disease, "", 200).await.is_empty());
+    assert!(store.search_master(a, MasterKind::Drug, "", date!(2024 - 01 - 01), 200).await.expect("search").is_empty());
+    assert!(store.search_master(b, MasterKind::Drug, "", day, 200).await.expect("search").is_empty());
+    let later = store.search_master(a, MasterKind::LabItem, "hb", date!(2026 - 05 - 01), 200).await.expect("search");
+    assert!(later.is_empty(), "the name is matched as written, the code by prefix");
+    let later = store.search_master(a, MasterKind::LabItem, "NGSP", date!(2026 - 05 - 01), 200).await.expect("search");
+    assert_eq!(later, std::slice::from_ref(&v2));
+
+    // The latest version of every code, by master (as text) then code.
+    assert_eq!(store.master_latest(a).await.expect("latest"), [amlodipine, loxoprofen, underscore, v3]);
+    assert_eq!(store.master_latest(InstitutionId::generate(&mut rng)).await.expect("latest"), []);
+}
+
+async fn devices_are_registered_found_by_token_and_revoked_once(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let second = device(&mut rng, &two.alice, "検体検査装置2", 2);
+    let first =
+        Device { registered_at: T0 + Duration::hours(1), ..device(&mut rng, &two.carol, "検体検査装置1", 1) };
+    let in_b = device(&mut rng, &two.bob, "検体検査装置1", 3);
+    for d in [&second, &first, &in_b] {
+        in_unit!(store, tx => tx.add_device(d)).expect("device");
+    }
+    assert_eq!(store.devices(a).await.expect("devices"), [first.clone(), second.clone()], "by name");
+    assert_eq!(store.devices(b).await.expect("devices"), std::slice::from_ref(&in_b));
+    // Found by its token from any institution: the device names its own.
+    assert_eq!(store.device_by_token(&[1; 32]).await.expect("device"), Some(first.clone()));
+    assert_eq!(store.device_by_token(&[3; 32]).await.expect("device"), Some(in_b.clone()));
+    assert_eq!(store.device_by_token(&[9; 32]).await.expect("device"), None);
+
+    // A name is used once in an institution, a token once in the deployment, an ID once; the
+    // registrar is a user of the institution.
+    let cases = [
+        (device(&mut rng, &two.alice, "検体検査装置1", 4), StoreError::Conflict { what: "device" }),
+        (device(&mut rng, &two.bob, "B装置", 1), StoreError::Conflict { what: "device" }),
+        (
+            Device { name: "別名".to_owned(), token_hash: [5; 32], ..first.clone() },
+            StoreError::Conflict { what: "device" },
+        ),
+        (
+            Device { registered_by: two.bob.id, ..device(&mut rng, &two.alice, "装置X", 6) },
+            StoreError::NotFound { what: "user" },
+        ),
+        (
+            Device { institution: InstitutionId::generate(&mut rng), ..device(&mut rng, &two.alice, "装置Y", 7) },
+            StoreError::NotFound { what: "user" },
+        ),
+    ];
+    for (d, want) in cases {
+        let err = in_unit!(store, tx => tx.add_device(&d));
+        assert_eq!(format!("{err:?}"), format!("{:?}", Err::<(), _>(want)), "{}", d.name);
+    }
+    assert_eq!(store.devices(a).await.expect("devices"), [first.clone(), second.clone()]);
+
+    // Revoked once, through its own institution only; kept, and still found by its token.
+    let at = T0 + Duration::days(1);
+    assert!(!in_unit!(store, tx => tx.revoke_device(b, first.id, at)).expect("revoke"));
+    assert!(!in_unit!(store, tx => tx.revoke_device(a, DeviceId::generate(&mut rng), at)).expect("revoke"));
+    assert!(in_unit!(store, tx => tx.revoke_device(a, first.id, at)).expect("revoke"));
+    assert!(!in_unit!(store, tx => tx.revoke_device(a, first.id, at + Duration::days(1))).expect("revoke"));
+    let revoked = Device { revoked_at: Some(at), ..first };
+    assert_eq!(store.devices(a).await.expect("devices"), [revoked.clone(), second]);
+    assert_eq!(store.device_by_token(&[1; 32]).await.expect("device"), Some(revoked));
+    // Not before its registration (the schema refuses it).
+    assert!(in_unit!(store, tx => tx.revoke_device(b, in_b.id, T0 - Duration::days(1))).is_err());
+    assert_eq!(store.devices(b).await.expect("devices"), [in_b]);
+}
+
+async fn record_leaves_are_appended_as_such_and_are_not_audit_events(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let analyzer = device(&mut rng, &two.alice, "検体検査装置1", 1);
+    let item = hba1c(a, None);
+    in_unit!(store, tx => tx.add_device(&analyzer)).expect("device");
+    store.append_log(a, &ticks(a, 0..1)).await.expect("append");
+    let result = create_record(store, device_result(&mut rng, &p, &analyzer, &item, T0)).await;
+    let read = audit_event(a, Some(two.alice.id), Some(p.id), "record.read", Outcome::Allowed, 1);
+    store.append_log(a, std::slice::from_ref(&read)).await.expect("append");
+    assert_eq!(result.leaf_index, Some(1));
+
+    let entry = result.entry().expect("entry");
+    assert_eq!(entry.kind, LeafKind::Record);
+    assert_eq!(count_outside_the_store(db, "SELECT COUNT(*) FROM log_leaves WHERE kind = 'record'").await, 1);
+    assert_eq!(count_outside_the_store(db, "SELECT COUNT(*) FROM log_leaves WHERE kind = 'audit'").await, 2);
+    assert_eq!(
+        count_outside_the_store(
+            db,
+            "SELECT COUNT(*) FROM log_leaves WHERE kind = 'record' AND idx = 1 AND action = 'record.original'"
+        )
+        .await,
+        1
+    );
+    assert_log_is(store, a, &[ticks(a, 0..1)[0].leaf.clone(), entry.leaf.clone(), read.leaf.clone()]).await;
+
+    // The auditor's search finds the audit events only, whatever the filter.
+    let everything = AuditQuery { limit: 1000, ..AuditQuery::default() };
+    let found = store.audit_search(a, &everything).await.expect("search");
+    assert_eq!(found, [(2, read.leaf.clone()), (0, ticks(a, 0..1)[0].leaf.clone())]);
+    let about_p = AuditQuery { patient: Some(p.id), ..everything.clone() };
+    assert_eq!(store.audit_search(a, &about_p).await.expect("search"), [(2, read.leaf.clone())]);
+    let originals = AuditQuery { action: Some("record.original".to_owned()), ..everything };
+    assert!(store.audit_search(a, &originals).await.expect("search").is_empty());
+}
+
+async fn records_of_a_dropped_unit_leave_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let analyzer = device(&mut rng, &two.alice, "検体検査装置1", 1);
+    let item = hba1c(a, None);
+    let kept = create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.add_device(&analyzer).await.expect("device");
+    tx.add_master_entries(std::slice::from_ref(&item)).await.expect("master entry");
+    let result = with_leaf(&mut *tx, device_result(&mut rng, &p, &analyzer, &item, T0)).await;
+    tx.create_record(&result).await.expect("create");
+    let edited = document("診療情報提供書", "書きかけ");
+    assert!(tx.update_draft(a, kept.record.id, 1, two.alice.id, &edited, T0).await.expect("update"));
+    let f = with_leaf(
+        &mut *tx,
+        finalized(&RecordVersion { content: edited, ..kept.clone() }, Agent::User(two.alice.id), T0),
+    )
+    .await;
+    assert!(tx.finalize_version(&f, VersionState::Draft).await.expect("finalize"));
+    drop(tx);
+
+    assert!(store.devices(a).await.expect("devices").is_empty());
+    assert_eq!(store.device_by_token(&analyzer.token_hash).await.expect("device"), None);
+    assert!(store.master_latest(a).await.expect("master").is_empty());
+    assert_eq!(store.record(a, result.record.id).await.expect("record"), None);
+    assert_eq!(store.patient_record_versions(a, p.id).await.expect("chart"), [kept]);
+    assert_eq!(store.final_version_count(a).await.expect("count"), 0);
+    assert!(all_leaves(store, a).await.is_empty());
+}
+
+async fn a_patients_chart_answers_at_most_five_thousand_versions(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let p = patient(&mut rng, &two.alice, "1001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(store, &[&p]).await;
+    let mut tx = store.begin().await.expect("begin");
+    let mut written = Vec::new();
+    for n in 0..5000 {
+        let v = draft(&mut rng, &p, &two.alice, T0 + Duration::seconds(n));
+        tx.create_record(&v).await.expect("create");
+        written.push(v);
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(store.patient_record_versions(a, p.id).await.expect("chart"), written, "all of them, oldest first");
+    create_record(store, draft(&mut rng, &p, &two.alice, T0)).await;
+    let err = store.patient_record_versions(a, p.id).await;
+    assert!(
+        matches!(err, Err(StoreError::TooMany { what: "record versions", max: 5000 })),
+        "{:?}",
+        err.map(|v| v.len())
+    );
+}
+
+/// Hex digits of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs one statement built at run time on the test database, outside the store.
+async fn execute_built_outside_the_store(db: &TestDb, statement: String) -> Result<u64, sqlx::Error> {
+    match db {
+        TestDb::Sqlite { path } => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+            let result =
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.map(|r| r.rows_affected());
+            let _ = conn.close().await;
+            result
+        }
+        TestDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url.expose()).await?;
+            let result =
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.map(|r| r.rows_affected());
+            let _ = conn.close().await;
+            result
+        }
+    }
+}
+
+async fn the_records_migration_upgrades_a_version_9_database_and_keeps_its_log(_store: &dyn Store, db: &TestDb) {
+    let old = database_at_version(db, 9, VERSION_2_ROWS).await;
+    let inst = old_institution();
+    // Three audit leaves as version 9 held them: the head, the leaves and their nodes.
+    let entries: Vec<LogEntry> =
+        (0..3).map(|n| audit_event(inst, None, None, "system.tick", Outcome::Allowed, n)).collect();
+    let bytes = |b: &[u8]| match old.backend() {
+        Backend::Sqlite => format!("X'{}'", hex(b)),
+        Backend::Postgres => format!("decode('{}', 'hex')", hex(b)),
+    };
+    let mut frontier = Frontier::new();
+    let mut rows = Vec::new();
+    for (idx, entry) in entries.iter().enumerate() {
+        let hash = leaf_hash(&entry.leaf);
+        let at = entry.columns.at.format(&time::format_description::well_known::Rfc3339).expect("a time");
+        rows.push(format!(
+            "INSERT INTO log_leaves (institution_id, idx, leaf, leaf_hash, kind, at, actor_id, patient_id, action, \
+                                     outcome, category) \
+             VALUES ('{}', {idx}, {}, {}, 'audit', '{at}', NULL, NULL, '{}', 'allowed', NULL)",
+            inst,
+            bytes(&entry.leaf),
+            bytes(hash.as_bytes()),
+            entry.columns.action
+        ));
+        for node in frontier.append(hash).expect("append") {
+            rows.push(format!(
+                "INSERT INTO log_nodes (institution_id, level, idx, hash) VALUES ('{}', {}, {}, {})",
+                inst,
+                node.level,
+                node.index,
+                bytes(node.hash.as_bytes())
+            ));
+        }
+    }
+    let head = format!(
+        "INSERT INTO log_heads (institution_id, size, root, frontier) VALUES ('{}', 3, {}, {})",
+        inst,
+        bytes(frontier.root().as_bytes()),
+        bytes(&frontier.to_bytes())
+    );
+    for statement in std::iter::once(head).chain(rows) {
+        execute_built_outside_the_store(&old, statement).await.expect("version 9 rows");
+    }
+
+    let store = old.open().await;
+    assert_eq!(store.schema_version().await.expect("schema version"), LATEST_SCHEMA_VERSION);
+    let mut leaves = leaves_of(&entries);
+    assert_log_is(&*store, inst, &leaves).await;
+    let everything = AuditQuery { limit: 1000, ..AuditQuery::default() };
+    assert_eq!(store.audit_search(inst, &everything).await.expect("search").len(), 3, "still audit leaves");
+
+    // The old institution's log goes on with a record leaf.
+    let user = store.find_login(&login("olduser")).await.expect("find").expect("the old user is kept");
+    let p = patient(&mut rng(), &user, "0001", patient_name("山田", "花子", "ヤマダ", "ハナコ"));
+    register(&*store, &[&p]).await;
+    let v = create_record(&*store, draft(&mut rng(), &p, &user, T0)).await;
+    let (done, f) = try_finalize(&*store, &v, Agent::User(user.id), T0, VersionState::Draft).await;
+    assert!(done);
+    assert_eq!(f.leaf_index, Some(3));
+    leaves.push(f.to_leaf().expect("leaf"));
+    assert_log_is(&*store, inst, &leaves).await;
+    assert_eq!(store.audit_search(inst, &everything).await.expect("search").len(), 3);
     store.close().await;
     old.remove().await;
 }
@@ -4970,6 +6001,20 @@ conformance!(
     patient_versions_cannot_be_changed_or_deleted_outside_the_store,
     a_patient_registered_in_a_dropped_unit_leaves_nothing,
     the_patient_migration_upgrades_a_version_8_database,
+    records_round_trip_in_every_state,
+    drafts_are_edited_and_discarded_by_their_author_only_while_draft,
+    drafts_are_finalized_once_by_their_author_with_the_content_their_leaf_hashed,
+    concurrent_finalizations_of_one_draft_finalize_it_once,
+    proxy_entries_are_approved_or_rejected_by_their_doctor_only,
+    corrections_are_final_later_versions_and_a_taken_number_conflicts,
+    records_need_a_patient_and_people_of_their_institution,
+    final_versions_cannot_be_changed_or_deleted_outside_the_store,
+    master_entries_are_versioned_and_found_by_day_code_and_name,
+    devices_are_registered_found_by_token_and_revoked_once,
+    record_leaves_are_appended_as_such_and_are_not_audit_events,
+    records_of_a_dropped_unit_leave_nothing,
+    a_patients_chart_answers_at_most_five_thousand_versions,
+    the_records_migration_upgrades_a_version_9_database_and_keeps_its_log,
     an_action_and_its_audit_events_are_committed_together,
     a_unit_dropped_without_commit_leaves_nothing,
     a_failed_step_refuses_the_rest_of_its_unit_and_leaves_nothing,

@@ -11,21 +11,24 @@
 use super::{BACKEND, get, log_head_row, one_row};
 use crate::StoreError;
 use crate::error::{
-    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation, is_unique_violation,
-    patient_write_error, terminal_insert_error, user_data_insert_error,
+    device_insert_error, from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation,
+    is_unique_violation, master_entry_insert_error, patient_write_error, record_write_error, terminal_insert_error,
+    user_data_insert_error,
 };
-use crate::rows::{counter, created_user, generation, status_unchanged, stored_time};
+use crate::rows::{counter, created_user, generation, leaf_index_column, status_unchanged, stored_time};
 use crate::{log, sql};
 use mamori_core::audit::{LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential};
 use mamori_core::lockout::Throttle;
+use mamori_core::master::MasterEntry;
 use mamori_core::patient::Patient;
+use mamori_core::record::{Agent, Content, Device, RecordVersion, VersionState};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{EmergencyGrantId, InstitutionId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{DeviceId, EmergencyGrantId, InstitutionId, NewUser, RecordId, Role, User, UserId, UserStatus};
 use sqlx::{PgConnection, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -123,6 +126,7 @@ pub(super) async fn append_log(
             .bind(leaf.idx)
             .bind(leaf.entry.leaf.as_slice())
             .bind(leaf.hash.as_slice())
+            .bind(leaf.entry.kind.as_str())
             .bind(stored_time(columns.at))
             .bind(columns.actor.map(|u| u.as_uuid()))
             .bind(columns.patient.map(|p| p.as_uuid()))
@@ -854,4 +858,204 @@ pub(super) async fn update_patient(
     }
     insert_patient_version(conn, patient, Some(reason)).await?;
     Ok(true)
+}
+
+/// The canonical content of a version as the `content` column holds it.
+fn content_text(content: &Content) -> Result<String, StoreError> {
+    String::from_utf8(content.canonical())
+        .map_err(|_| StoreError::Database { detail: "record content is not UTF-8".to_owned() })
+}
+
+/// Writes one version row, as given. PostgreSQL names the foreign key that failed, so the
+/// error says which reference is missing.
+async fn insert_record_version(conn: &mut PgConnection, v: &RecordVersion) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_RECORD_VERSION)
+        .bind(v.record.institution.as_uuid())
+        .bind(v.record.id.as_uuid())
+        .bind(i64::from(v.version))
+        .bind(v.change.as_str())
+        .bind(v.state.as_str())
+        .bind(content_text(&v.content)?)
+        .bind(v.reason.as_deref())
+        .bind(v.author.user().map(|u| u.as_uuid()))
+        .bind(v.author.device().map(|d| d.as_uuid()))
+        .bind(v.proxy_for.map(|u| u.as_uuid()))
+        .bind(stored_time(v.entered_at))
+        .bind(stored_time(v.updated_at))
+        .bind(v.finalized_by.and_then(Agent::user).map(|u| u.as_uuid()))
+        .bind(v.finalized_by.and_then(Agent::device).map(|d| d.as_uuid()))
+        .bind(v.finalized_at.map(stored_time))
+        .bind(leaf_index_column(v.leaf_index)?)
+        .bind(v.rejected.as_ref().map(|(by, _)| by.as_uuid()))
+        .bind(v.rejected.as_ref().map(|(_, reason)| reason.as_str()))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| record_write_error(BACKEND, e, "record"))?;
+    Ok(())
+}
+
+pub(super) async fn create_record(conn: &mut PgConnection, first: &RecordVersion) -> Result<(), StoreError> {
+    let record = &first.record;
+    sqlx::query(sql::INSERT_RECORD)
+        .bind(record.institution.as_uuid())
+        .bind(record.id.as_uuid())
+        .bind(record.patient.as_uuid())
+        .bind(record.kind.as_str())
+        .bind(record.category.as_str())
+        .bind(record.created_by.user().map(|u| u.as_uuid()))
+        .bind(record.created_by.device().map(|d| d.as_uuid()))
+        .bind(stored_time(record.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| record_write_error(BACKEND, e, "patient"))?;
+    insert_record_version(conn, first).await
+}
+
+pub(super) async fn update_draft(
+    conn: &mut PgConnection,
+    institution: InstitutionId,
+    record: RecordId,
+    version: u32,
+    author: UserId,
+    content: &Content,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::UPDATE_DRAFT)
+        .bind(institution.as_uuid())
+        .bind(record.as_uuid())
+        .bind(i64::from(version))
+        .bind(author.as_uuid())
+        .bind(content_text(content)?)
+        .bind(stored_time(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn discard_draft(
+    conn: &mut PgConnection,
+    institution: InstitutionId,
+    record: RecordId,
+    version: u32,
+    author: UserId,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::DISCARD_DRAFT)
+        .bind(institution.as_uuid())
+        .bind(record.as_uuid())
+        .bind(i64::from(version))
+        .bind(author.as_uuid())
+        .bind(stored_time(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn finalize_version(
+    conn: &mut PgConnection,
+    finalized: &RecordVersion,
+    from: VersionState,
+) -> Result<bool, StoreError> {
+    // A device's data is final on arrival: no device finalizes a draft or approves an entry.
+    let Some(Agent::User(finalizer)) = finalized.finalized_by else { return Ok(false) };
+    let statement = match from {
+        VersionState::Draft => sql::FINALIZE_DRAFT,
+        VersionState::PendingApproval => sql::FINALIZE_PENDING,
+        _ => return Ok(false),
+    };
+    // The conditional UPDATE locks the row until the end of the transaction: a concurrent
+    // finalization waits, re-checks the state and changes nothing.
+    let result = sqlx::query(statement)
+        .bind(finalized.record.institution.as_uuid())
+        .bind(finalized.record.id.as_uuid())
+        .bind(i64::from(finalized.version))
+        .bind(finalizer.as_uuid())
+        .bind(finalized.finalized_at.map(stored_time))
+        .bind(leaf_index_column(finalized.leaf_index)?)
+        .bind(content_text(&finalized.content)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| record_write_error(BACKEND, e, "user"))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn reject_version(
+    conn: &mut PgConnection,
+    institution: InstitutionId,
+    record: RecordId,
+    version: u32,
+    doctor: UserId,
+    reason: &str,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::REJECT_VERSION)
+        .bind(institution.as_uuid())
+        .bind(record.as_uuid())
+        .bind(i64::from(version))
+        .bind(doctor.as_uuid())
+        .bind(reason)
+        .bind(stored_time(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn add_version(conn: &mut PgConnection, version: &RecordVersion) -> Result<(), StoreError> {
+    insert_record_version(conn, version).await
+}
+
+pub(super) async fn add_master_entries(conn: &mut PgConnection, entries: &[MasterEntry]) -> Result<(), StoreError> {
+    for entry in entries {
+        let fields = &entry.fields;
+        sqlx::query(sql::INSERT_MASTER_ENTRY)
+            .bind(entry.institution.as_uuid())
+            .bind(entry.master.as_str())
+            .bind(entry.code.as_str())
+            .bind(i64::from(entry.version))
+            .bind(fields.name.as_str())
+            .bind(fields.unit.as_deref())
+            .bind(fields.reference_range.as_deref())
+            .bind(fields.valid_from)
+            .bind(fields.valid_to)
+            .bind(stored_time(entry.imported_at))
+            .bind(entry.imported_by.map(|u| u.as_uuid()))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| master_entry_insert_error(BACKEND, e, "institution"))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn add_device(conn: &mut PgConnection, device: &Device) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_DEVICE)
+        .bind(device.institution.as_uuid())
+        .bind(device.id.as_uuid())
+        .bind(device.name.as_str())
+        .bind(device.token_hash.as_slice())
+        .bind(device.registered_by.as_uuid())
+        .bind(stored_time(device.registered_at))
+        .bind(device.revoked_at.map(stored_time))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| device_insert_error(BACKEND, e))?;
+    Ok(())
+}
+
+pub(super) async fn revoke_device(
+    conn: &mut PgConnection,
+    institution: InstitutionId,
+    device: DeviceId,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::REVOKE_DEVICE)
+        .bind(institution.as_uuid())
+        .bind(device.as_uuid())
+        .bind(stored_time(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
 }

@@ -13,23 +13,26 @@ use super::{
 };
 use crate::StoreError;
 use crate::error::{
-    from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_unique_violation, patient_write_error,
-    terminal_insert_error, user_data_insert_error,
+    device_insert_error, from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_unique_violation,
+    master_entry_insert_error, patient_write_error, record_write_error, terminal_insert_error, user_data_insert_error,
 };
-use crate::rows::{counter, created_user, generation, status_unchanged};
+use crate::rows::{counter, created_user, generation, leaf_index_column, status_unchanged};
 use crate::{log, sql};
 use mamori_core::audit::{LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
 use mamori_core::factor::{ReenrollPass, TotpRecord, WebauthnCredential};
 use mamori_core::lockout::Throttle;
+use mamori_core::master::MasterEntry;
 use mamori_core::patient::Patient;
+use mamori_core::record::{Agent, Content, Device, RecordVersion, VersionState};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
-use mamori_core::{EmergencyGrantId, InstitutionId, NewUser, Role, User, UserId, UserStatus};
+use mamori_core::{DeviceId, EmergencyGrantId, InstitutionId, NewUser, RecordId, Role, User, UserId, UserStatus};
 use sqlx::{Sqlite, SqliteConnection};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// Inserts the user row and its roles (bootstrap and [`create_user`]).
 pub(super) async fn insert_user(
@@ -120,6 +123,7 @@ pub(super) async fn append_log(
             .bind(leaf.idx)
             .bind(leaf.entry.leaf.as_slice())
             .bind(leaf.hash.as_slice())
+            .bind(leaf.entry.kind.as_str())
             .bind(time_text(columns.at)?)
             .bind(columns.actor.map(|u| uuid_text(u.as_uuid())))
             .bind(columns.patient.map(|p| uuid_text(p.as_uuid())))
@@ -844,4 +848,279 @@ pub(super) async fn update_patient(
     }
     insert_patient_version(conn, patient, Some(reason)).await?;
     Ok(true)
+}
+
+/// Which reference of a write the institution lacks, after a foreign-key failure (SQLite does
+/// not say which key failed): the first of `checks` (what it is, the statement that asks
+/// whether it exists, its ID) that does not exist. The failed statement changed nothing and the
+/// write lock is still held, so the answer is the one the statement met.
+async fn missing_reference(
+    conn: &mut SqliteConnection,
+    institution: &str,
+    checks: &[(&'static str, &'static str, Option<Uuid>)],
+) -> Result<StoreError, StoreError> {
+    for &(what, statement, id) in checks {
+        let Some(id) = id else { continue };
+        let exists: bool = sqlx::query_scalar(statement)
+            .bind(institution)
+            .bind(uuid_text(id))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        if !exists {
+            return Ok(StoreError::NotFound { what });
+        }
+    }
+    Ok(StoreError::Database { detail: "a foreign key failed, but every reference exists".to_owned() })
+}
+
+/// What a version row refers to besides its record, for [`missing_reference`]: the users it
+/// names (author, proxy doctor, finalizer, rejecter), then its devices (author, finalizer).
+fn version_references(v: &RecordVersion) -> Vec<(&'static str, &'static str, Option<Uuid>)> {
+    let agents = [Some(v.author), v.finalized_by];
+    let users = agents
+        .iter()
+        .map(|a| a.and_then(Agent::user))
+        .chain([v.proxy_for, v.rejected.as_ref().map(|(by, _)| *by)])
+        .map(|u| ("user", sql::USER_EXISTS, u.map(|u| u.as_uuid())));
+    let devices = agents.iter().map(|a| ("device", sql::DEVICE_EXISTS, a.and_then(Agent::device).map(|d| d.as_uuid())));
+    users.chain(devices).collect()
+}
+
+/// The canonical content of a version as the `content` column holds it.
+fn content_text(content: &Content) -> Result<String, StoreError> {
+    String::from_utf8(content.canonical())
+        .map_err(|_| StoreError::Database { detail: "record content is not UTF-8".to_owned() })
+}
+
+/// Writes one version row, as given. A foreign-key failure is looked into: the record (when
+/// `check_record`), then the users, then the devices the version names.
+async fn insert_record_version(
+    conn: &mut SqliteConnection,
+    v: &RecordVersion,
+    check_record: bool,
+) -> Result<(), StoreError> {
+    let institution = uuid_text(v.record.institution.as_uuid());
+    let result = sqlx::query(sql::INSERT_RECORD_VERSION)
+        .bind(&institution)
+        .bind(uuid_text(v.record.id.as_uuid()))
+        .bind(i64::from(v.version))
+        .bind(v.change.as_str())
+        .bind(v.state.as_str())
+        .bind(content_text(&v.content)?)
+        .bind(v.reason.as_deref())
+        .bind(v.author.user().map(|u| uuid_text(u.as_uuid())))
+        .bind(v.author.device().map(|d| uuid_text(d.as_uuid())))
+        .bind(v.proxy_for.map(|u| uuid_text(u.as_uuid())))
+        .bind(time_text(v.entered_at)?)
+        .bind(time_text(v.updated_at)?)
+        .bind(v.finalized_by.and_then(Agent::user).map(|u| uuid_text(u.as_uuid())))
+        .bind(v.finalized_by.and_then(Agent::device).map(|d| uuid_text(d.as_uuid())))
+        .bind(opt_time_text(v.finalized_at)?)
+        .bind(leaf_index_column(v.leaf_index)?)
+        .bind(v.rejected.as_ref().map(|(by, _)| uuid_text(by.as_uuid())))
+        .bind(v.rejected.as_ref().map(|(_, reason)| reason.as_str()))
+        .execute(&mut *conn)
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_foreign_key_violation(&e) => {
+            let mut checks = Vec::new();
+            if check_record {
+                checks.push(("record", sql::RECORD_EXISTS, Some(v.record.id.as_uuid())));
+            }
+            checks.extend(version_references(v));
+            Err(missing_reference(conn, &institution, &checks).await?)
+        }
+        Err(e) => Err(record_write_error(BACKEND, e, "record")),
+    }
+}
+
+pub(super) async fn create_record(conn: &mut SqliteConnection, first: &RecordVersion) -> Result<(), StoreError> {
+    let record = &first.record;
+    let institution = uuid_text(record.institution.as_uuid());
+    let result = sqlx::query(sql::INSERT_RECORD)
+        .bind(&institution)
+        .bind(uuid_text(record.id.as_uuid()))
+        .bind(uuid_text(record.patient.as_uuid()))
+        .bind(record.kind.as_str())
+        .bind(record.category.as_str())
+        .bind(record.created_by.user().map(|u| uuid_text(u.as_uuid())))
+        .bind(record.created_by.device().map(|d| uuid_text(d.as_uuid())))
+        .bind(time_text(record.created_at)?)
+        .execute(&mut *conn)
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_foreign_key_violation(&e) => {
+            let checks = [
+                ("patient", sql::PATIENT_EXISTS, Some(record.patient.as_uuid())),
+                ("user", sql::USER_EXISTS, record.created_by.user().map(|u| u.as_uuid())),
+                ("device", sql::DEVICE_EXISTS, record.created_by.device().map(|d| d.as_uuid())),
+            ];
+            return Err(missing_reference(conn, &institution, &checks).await?);
+        }
+        Err(e) => return Err(record_write_error(BACKEND, e, "record")),
+    }
+    insert_record_version(conn, first, false).await
+}
+
+pub(super) async fn update_draft(
+    conn: &mut SqliteConnection,
+    institution: InstitutionId,
+    record: RecordId,
+    version: u32,
+    author: UserId,
+    content: &Content,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::UPDATE_DRAFT)
+        .bind(uuid_text(institution.as_uuid()))
+        .bind(uuid_text(record.as_uuid()))
+        .bind(i64::from(version))
+        .bind(uuid_text(author.as_uuid()))
+        .bind(content_text(content)?)
+        .bind(time_text(at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn discard_draft(
+    conn: &mut SqliteConnection,
+    institution: InstitutionId,
+    record: RecordId,
+    version: u32,
+    author: UserId,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::DISCARD_DRAFT)
+        .bind(uuid_text(institution.as_uuid()))
+        .bind(uuid_text(record.as_uuid()))
+        .bind(i64::from(version))
+        .bind(uuid_text(author.as_uuid()))
+        .bind(time_text(at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn finalize_version(
+    conn: &mut SqliteConnection,
+    finalized: &RecordVersion,
+    from: VersionState,
+) -> Result<bool, StoreError> {
+    // A device's data is final on arrival: no device finalizes a draft or approves an entry.
+    let Some(Agent::User(finalizer)) = finalized.finalized_by else { return Ok(false) };
+    let statement = match from {
+        VersionState::Draft => sql::FINALIZE_DRAFT,
+        VersionState::PendingApproval => sql::FINALIZE_PENDING,
+        _ => return Ok(false),
+    };
+    // The write lock is held from the conditional UPDATE to the end of the transaction.
+    let result = sqlx::query(statement)
+        .bind(uuid_text(finalized.record.institution.as_uuid()))
+        .bind(uuid_text(finalized.record.id.as_uuid()))
+        .bind(i64::from(finalized.version))
+        .bind(uuid_text(finalizer.as_uuid()))
+        .bind(opt_time_text(finalized.finalized_at)?)
+        .bind(leaf_index_column(finalized.leaf_index)?)
+        .bind(content_text(&finalized.content)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| record_write_error(BACKEND, e, "user"))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn reject_version(
+    conn: &mut SqliteConnection,
+    institution: InstitutionId,
+    record: RecordId,
+    version: u32,
+    doctor: UserId,
+    reason: &str,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::REJECT_VERSION)
+        .bind(uuid_text(institution.as_uuid()))
+        .bind(uuid_text(record.as_uuid()))
+        .bind(i64::from(version))
+        .bind(uuid_text(doctor.as_uuid()))
+        .bind(reason)
+        .bind(time_text(at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn add_version(conn: &mut SqliteConnection, version: &RecordVersion) -> Result<(), StoreError> {
+    insert_record_version(conn, version, true).await
+}
+
+pub(super) async fn add_master_entries(conn: &mut SqliteConnection, entries: &[MasterEntry]) -> Result<(), StoreError> {
+    for entry in entries {
+        let institution = uuid_text(entry.institution.as_uuid());
+        let fields = &entry.fields;
+        let result = sqlx::query(sql::INSERT_MASTER_ENTRY)
+            .bind(&institution)
+            .bind(entry.master.as_str())
+            .bind(entry.code.as_str())
+            .bind(i64::from(entry.version))
+            .bind(fields.name.as_str())
+            .bind(fields.unit.as_deref())
+            .bind(fields.reference_range.as_deref())
+            .bind(date_text(fields.valid_from)?)
+            .bind(fields.valid_to.map(date_text).transpose()?)
+            .bind(time_text(entry.imported_at)?)
+            .bind(entry.imported_by.map(|u| uuid_text(u.as_uuid())))
+            .execute(&mut *conn)
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_foreign_key_violation(&e) => {
+                let exists: bool = sqlx::query_scalar(sql::INSTITUTION_EXISTS)
+                    .bind(&institution)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| from_sqlx(BACKEND, e))?;
+                return Err(StoreError::NotFound { what: if exists { "user" } else { "institution" } });
+            }
+            Err(e) => return Err(master_entry_insert_error(BACKEND, e, "institution")),
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn add_device(conn: &mut SqliteConnection, device: &Device) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_DEVICE)
+        .bind(uuid_text(device.institution.as_uuid()))
+        .bind(uuid_text(device.id.as_uuid()))
+        .bind(device.name.as_str())
+        .bind(device.token_hash.as_slice())
+        .bind(uuid_text(device.registered_by.as_uuid()))
+        .bind(time_text(device.registered_at)?)
+        .bind(opt_time_text(device.revoked_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| device_insert_error(BACKEND, e))?;
+    Ok(())
+}
+
+pub(super) async fn revoke_device(
+    conn: &mut SqliteConnection,
+    institution: InstitutionId,
+    device: DeviceId,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(sql::REVOKE_DEVICE)
+        .bind(uuid_text(institution.as_uuid()))
+        .bind(uuid_text(device.as_uuid()))
+        .bind(time_text(at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    Ok(result.rows_affected() == 1)
 }
