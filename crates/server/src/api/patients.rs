@@ -335,9 +335,20 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(change): ApiJson<PatientChange>,
 ) -> Result<Json<PatientView>, ApiError> {
+    update_step(&state, &auth, &id, change).await.map(|p| Json(view(&p)))
+}
+
+/// An identity change, shared by the API and the page: a new version with the reason, refused
+/// when `change.version` is not the current one.
+pub(crate) async fn update_step(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+    change: PatientChange,
+) -> Result<Patient, ApiError> {
     let no_such = || ApiError::no_such("患者", "patient");
     let id: PatientId = id.parse().map_err(|_| no_such())?;
-    let allowed = may_write(&state, &auth, Some(id)).await?;
+    let allowed = may_write(state, auth, Some(id)).await?;
     let reason = change.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::bad_request(Message::new(
@@ -379,9 +390,9 @@ pub async fn update(
     if !changed {
         return Err(stale());
     }
-    let event = event(&state, &auth, "patient.update", id).detail("version", next.version.to_string());
+    let event = event(state, auth, "patient.update", id).detail("version", next.version.to_string());
     audit::commit_with(tx, event).await?;
-    Ok(Json(view(&next)))
+    Ok(next)
 }
 
 /// Every version of a patient's identity, oldest first.

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod login;
 pub mod patients;
+pub mod records;
 
 use crate::i18n::{LANG_COOKIE, Lang, Texts};
 use crate::state::AppState;

@@ -7,7 +7,9 @@ use super::login::{
     with_cookies,
 };
 use super::render;
-use crate::api::patients::{PatientInput, PatientView, create_step, read_step, search_step, versions_step, view};
+use crate::api::patients::{
+    PatientChange, PatientInput, PatientView, create_step, read_step, search_step, update_step, versions_step, view,
+};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::i18n::{Lang, Texts};
@@ -19,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Box<Authenticated>, Response> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Box<Authenticated>, Response> {
     match page_auth(state, headers).await {
         PageAuth::Active(a) if a.user.password_change_required => Err(see_other("/password")),
         PageAuth::Active(a) => Ok(a),
@@ -28,7 +30,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Box<Authenti
     }
 }
 
-fn refused(state: &AppState, lang: Lang, e: &ApiError) -> Response {
+pub(super) fn refused(state: &AppState, lang: Lang, e: &ApiError) -> Response {
     let heading = if lang == Lang::Ja { "この操作はできません" } else { "This action is not available" };
     message_page(state, lang, e.status(), heading, &text(lang, e), "/")
 }
@@ -185,4 +187,161 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): P
         versions,
     };
     render(&page, StatusCode::OK, lang, false, state.tls)
+}
+
+/// The identity form's fields (the API's names), the version it changes and why.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EditForm {
+    csrf: String,
+    number: String,
+    family: String,
+    given: String,
+    family_kana: String,
+    given_kana: String,
+    birth_date: String,
+    sex: String,
+    phone: String,
+    address: String,
+    version: String,
+    reason: String,
+}
+
+impl EditForm {
+    fn of(p: &PatientView) -> Self {
+        Self {
+            csrf: String::new(),
+            number: p.number.clone(),
+            family: p.family.clone(),
+            given: p.given.clone(),
+            family_kana: p.family_kana.clone(),
+            given_kana: p.given_kana.clone(),
+            birth_date: p.birth_date.clone(),
+            sex: p.sex.clone(),
+            phone: p.phone.clone().unwrap_or_default(),
+            address: p.address.clone().unwrap_or_default(),
+            version: p.version.to_string(),
+            reason: String::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "patient_edit.html")]
+struct EditPage {
+    lang: &'static str,
+    t: &'static Texts,
+    version: &'static str,
+    csrf: String,
+    emergency: Option<String>,
+    id: String,
+    /// The name as stored (the heading), whatever the form holds.
+    current: String,
+    form: EditForm,
+    error: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn edit_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    a: &Authenticated,
+    id: &str,
+    current: String,
+    form: EditForm,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let lang = lang_of(headers);
+    let (token, cookie) = csrf(headers, state.tls);
+    let page = EditPage {
+        lang: lang.tag(),
+        t: lang.texts(),
+        version: VERSION,
+        csrf: token,
+        emergency: a.emergency_banner(lang, state.clock.now()),
+        id: id.to_owned(),
+        current,
+        form,
+        error,
+    };
+    with_cookies(render(&page, status, lang, false, state.tls), [cookie])
+}
+
+/// `GET /patients/{id}/edit`: the identity form, filled with the current version.
+pub async fn edit_form(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let a = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let lang = lang_of(&headers);
+    let patient = match read_step(&state, &a, &id).await {
+        Ok(p) => view(&p),
+        Err(e) => return refused(&state, lang, &e),
+    };
+    let current = format!("{} {}", patient.family, patient.given);
+    edit_page(&state, &headers, &a, &patient.id, current, EditForm::of(&patient), StatusCode::OK, None)
+}
+
+/// `POST /patients/{id}/edit`: a new version of the identity with the reason; back to the
+/// patient on success, the form with the message otherwise (a stale version says so).
+pub async fn edit_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<EditForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    if !csrf_ok(&headers, state.tls, &form.csrf) {
+        return csrf_refused(&state, lang, &format!("/patients/{}/edit", id.trim()));
+    }
+    let a = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let Ok(version) = form.version.trim().parse::<u32>() else {
+        let e = ApiError::bad_request(mamori_core::Message::new(
+            "version: 版の指定が正しくありません。開き直してください。",
+            "version: not a version number; reload the page",
+        ));
+        return refused(&state, lang, &e);
+    };
+    let change = PatientChange {
+        patient: PatientInput {
+            number: form.number.clone(),
+            family: form.family.clone(),
+            given: form.given.clone(),
+            family_kana: form.family_kana.clone(),
+            given_kana: form.given_kana.clone(),
+            birth_date: form.birth_date.clone(),
+            sex: form.sex.clone(),
+            phone: Some(form.phone.clone()),
+            address: Some(form.address.clone()),
+        },
+        version,
+        reason: form.reason.clone(),
+    };
+    match update_step(&state, &a, &id, change).await {
+        Ok(p) => see_other(&format!("/patients/{}", p.id)),
+        Err(e) if e.status() == StatusCode::FORBIDDEN || e.status() == StatusCode::NOT_FOUND => {
+            refused(&state, lang, &e)
+        }
+        Err(e) => {
+            let current = match read_step(&state, &a, &id).await {
+                Ok(p) => format!("{} {}", p.name.family, p.name.given),
+                Err(read) => return refused(&state, lang, &read),
+            };
+            let message = if e.code() == "stale_version" {
+                let more = if lang == Lang::Ja {
+                    "（下の内容は送信したものです。開き直すと最新の登録内容が表示されます。）"
+                } else {
+                    " (The form shows what you sent; open the page again to see the current identity.)"
+                };
+                format!("{}{more}", text(lang, &e))
+            } else {
+                text(lang, &e)
+            };
+            edit_page(&state, &headers, &a, id.trim(), current, form, e.status(), Some(message))
+        }
+    }
 }

@@ -17,6 +17,7 @@ mod audit;
 mod emergency;
 mod pages;
 mod patients;
+mod record_pages;
 mod records;
 mod sealed;
 mod session;
@@ -331,10 +332,12 @@ async fn metrics_name_route_templates_never_raw_paths() {
     let fx = fixture("metrics").await;
     send(&fx.state, get("/healthz?patient=山田太郎")).await;
     send(&fx.state, get("/patients/0012345/chart")).await;
+    send(&fx.state, get("/patients/0012345/nowhere")).await;
     let (status, headers, text) = send(&fx.state, get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/plain; version=0.0.4"));
     assert!(text.contains("route=\"/healthz\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("route=\"/patients/{id}/chart\",status=\"303\"} 1"), "{text}");
     assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"), "{text}");
     assert!(!text.contains("0012345") && !text.contains("山田"), "{text}");
 }
