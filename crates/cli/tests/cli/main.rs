@@ -230,12 +230,13 @@ fn serve_answers_over_https_and_stops_gracefully_on_sigterm() {
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("mamori stopped"), "{log}");
     // The start and the stop are events; the checkpoint written at shutdown covers them
-    // (institution.create, user.create, server.start, server.stop), and the log verifies.
+    // (institution.create, user.create, master.import of the sample master, server.start,
+    // server.stop), and the log verifies.
     let report: serde_json::Value =
         serde_json::from_slice(&run(&["checkpoint", "--data", dir.to_str().unwrap(), "--json"]).stdout).unwrap();
-    assert_eq!(report["size"], 4, "{report}");
+    assert_eq!(report["size"], 5, "{report}");
     let institution = std::fs::read_dir(dir.join("checkpoints")).unwrap().next().unwrap().unwrap().path();
-    assert!(institution.join("00000000000000000004.txt").exists(), "the shutdown checkpoint");
+    assert!(institution.join("00000000000000000005.txt").exists(), "the shutdown checkpoint");
     assert!(run(&["verify", "--data", dir.to_str().unwrap()]).status.success());
 }
 
@@ -1026,22 +1027,23 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     let verifier = String::from_utf8(out.stdout).unwrap();
     assert!(verifier.starts_with("localhost+"), "{verifier}");
     let key = mamori_ledger::VerifierKey::parse(verifier.trim()).unwrap();
-    // init's own events are the first leaves: the institution and its administrator.
+    // init's own events are the first leaves: the institution, its administrator and the
+    // sample master's import.
     assert!(run(&["terminal", "require", "off", "--data", d]).status.success());
     let out = run(&["checkpoint", "--data", d, "--write", "--institution", institution]);
     assert!(out.status.success(), "{}", stderr(&out));
     let note = String::from_utf8(out.stdout).unwrap();
     let checkpoint =
         mamori_ledger::Checkpoint::open_for_origin(&note, &format!("localhost/{institution}"), &[key]).unwrap();
-    assert_eq!(checkpoint.size(), 3);
-    let file = dir.join(format!("checkpoints/{institution}/00000000000000000003.txt"));
+    assert_eq!(checkpoint.size(), 4);
+    let file = dir.join(format!("checkpoints/{institution}/00000000000000000004.txt"));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), note);
     assert_eq!(mode(&file), 0o600);
     let out = run(&["verify", "--data", d, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verified["ok"], true);
-    assert_eq!(verified["institutions"][0]["leaves"], 3);
+    assert_eq!(verified["institutions"][0]["leaves"], 4);
     assert_eq!(verified["institutions"][0]["checkpoints"], 1);
     // Kept elsewhere, an older checkpoint proves the log only grew (a consistency proof).
     let older = tmp.root().join("older.txt");
@@ -1050,7 +1052,7 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     let out = run(&["verify", "--data", d, "--json", "--checkpoint", older.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(verified["institutions"][0]["leaves"], 4);
+    assert_eq!(verified["institutions"][0]["leaves"], 5);
     assert_eq!(verified["institutions"][0]["checkpoints"], 2);
     // A forged checkpoint (its root changed) is reported, not trusted.
     let forged = tmp.root().join("forged.txt");
@@ -1097,7 +1099,7 @@ fn checkpoints_are_signed_written_outside_the_database_and_catch_tampering() {
     let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verified["ok"], false);
     let problems = verified["institutions"][0]["problems"].to_string();
-    assert!(problems.contains("the log had 3 leaves, the database has 0 (truncated)"), "{problems}");
+    assert!(problems.contains("the log had 4 leaves, the database has 0 (truncated)"), "{problems}");
     // And serve refuses to start on it, naming the command that explains.
     let out = run(&["serve", "--data", d, "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(1));
@@ -1203,4 +1205,131 @@ fn browser_reception_registers_and_finds_a_patient() {
         }
         b.quit().await;
     });
+}
+
+/// Rows of a table as text, for comparing two databases.
+fn dump(dir: &std::path::Path, sql: &'static str) -> Vec<String> {
+    rt().block_on(async {
+        use sqlx::{ConnectOptions as _, Row as _};
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("mamori.db"));
+        let mut conn = options.connect().await.unwrap();
+        sqlx::query(sql).fetch_all(&mut conn).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect()
+    })
+}
+
+/// `mamori demo` fills a new data directory the same way for the same seed, everything it
+/// writes verifies, running it twice is refused, and changing one stored byte of a finalized
+/// record version (content or metadata) makes `verify` fail naming that record and version.
+#[test]
+fn demo_data_verifies_and_a_changed_record_version_is_named() {
+    let tmp = TempDir::new("demo");
+    let (a, b) = (tmp.root().join("a"), tmp.root().join("b"));
+    let demo = |dir: &std::path::Path| {
+        let out = run(&["demo", "--data", dir.to_str().unwrap(), "--patients", "40", "--seed", "3", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str::<serde_json::Value>(text.lines().last().unwrap()).unwrap()
+    };
+    let report = demo(&a);
+    assert_eq!(report["patients"], 40);
+    let finalized = report["finalized_versions"].as_u64().unwrap();
+    assert!(report["corrected"].as_u64().unwrap() > 0 && report["proxy_approved"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["staff"].as_array().unwrap().len(), 2, "demo accounts with their credentials, once");
+    demo(&b);
+    let patients = "SELECT number || ' ' || family || ' ' || given || ' ' || family_kana || ' ' || birth_date FROM patients ORDER BY number";
+    let contents = "SELECT p.number || ' ' || v.version || ' ' || v.change || ' ' || v.state || ' ' || v.content \
+                    FROM record_versions v JOIN records r ON r.id = v.record_id JOIN patients p ON p.id = r.patient_id \
+                    ORDER BY p.number, v.entered_at, v.version, v.content";
+    assert_eq!(dump(&a, patients), dump(&b, patients), "the same seed, the same patients");
+    assert_eq!(dump(&a, contents), dump(&b, contents), "and the same records");
+    assert_eq!(dump(&a, patients).len(), 40);
+
+    let d = a.to_str().unwrap();
+    let again = run(&["demo", "--data", d, "--patients", "40", "--seed", "3"]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    let out = run(&["verify", "--data", d, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["institutions"][0]["records"].as_u64(), Some(finalized));
+
+    // The database refuses to change a final version; with the guard dropped, one changed
+    // character of the content, then one changed timestamp of another version, are named.
+    rt().block_on(async {
+        use sqlx::ConnectOptions as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(a.join("mamori.db"));
+        let mut conn = options.connect().await.unwrap();
+        let refused =
+            sqlx::query("UPDATE record_versions SET content = content WHERE state = 'final'").execute(&mut conn).await;
+        assert!(refused.is_err(), "the trigger refuses updates of final versions");
+        let refused = sqlx::query("DELETE FROM record_versions").execute(&mut conn).await;
+        assert!(refused.is_err(), "and deletes");
+    });
+    let first = dump(
+        &a,
+        "SELECT record_id || ' version ' || version FROM record_versions WHERE state = 'final' AND content LIKE '%BP%' ORDER BY leaf_index LIMIT 1",
+    );
+    tamper(
+        &a,
+        &[
+            "DROP TRIGGER record_versions_settled_never_change",
+            "DROP TRIGGER record_versions_move_forward",
+            "DROP TRIGGER record_versions_keep_what_they_are",
+            "UPDATE record_versions SET content = replace(content, 'BP 1', 'BP 2') \
+             WHERE (record_id, version) = (SELECT record_id, version FROM record_versions WHERE state = 'final' AND content LIKE '%BP%' ORDER BY leaf_index LIMIT 1)",
+        ],
+    );
+    let out = run(&["verify", "--data", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains(&format!("record {}", first[0])), "{} named in {text}", first[0]);
+    assert!(text.contains("differs from its leaf"), "{text}");
+    let second = dump(
+        &a,
+        "SELECT record_id || ' version ' || version FROM record_versions WHERE state = 'final' ORDER BY leaf_index DESC LIMIT 1",
+    );
+    tamper(
+        &a,
+        &["UPDATE record_versions SET finalized_at = '2020-01-01T00:00:00.000000Z' \
+           WHERE (record_id, version) = (SELECT record_id, version FROM record_versions WHERE state = 'final' ORDER BY leaf_index DESC LIMIT 1)"],
+    );
+    let out = run(&["verify", "--data", d]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("record {}", second[0])) && text.contains(&format!("record {}", first[0])),
+        "{text}"
+    );
+}
+
+/// `mamori master import` checks the whole file first: a bad line is refused with its number
+/// and reason and nothing is loaded; a good file adds only what changed.
+#[test]
+fn master_import_refuses_a_bad_file_with_its_line_and_loads_nothing() {
+    let tmp = TempDir::new("master");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let count = || dump(&dir, "SELECT CAST(count(*) AS TEXT) FROM master_entries")[0].clone();
+    let loaded = count();
+    assert_eq!(loaded, "36", "the sample master");
+    let file = tmp.root().join("master.csv");
+    let header = mamori_core::master::CSV_HEADER;
+    std::fs::write(&file, format!("{header}\ndrug,X-1,新薬A錠,錠,,2026-04-01,\ndrug,X-2,新薬B錠,錠,,2026/04/01,\n"))
+        .unwrap();
+    let out = run(&["master", "import", file.to_str().unwrap(), "--data", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+    assert_eq!(count(), loaded, "nothing half-imported");
+    std::fs::write(
+        &file,
+        format!("{header}\ndrug,X-1,新薬A錠,錠,,2026-04-01,\ndrug,SD-0001,アムロジピン錠5mg,錠,,2020-04-01,\n"),
+    )
+    .unwrap();
+    let out = run(&["master", "import", file.to_str().unwrap(), "--data", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["added"].as_u64(), summary["unchanged"].as_u64()), (Some(1), Some(1)), "{summary}");
+    let out = run(&["master", "import", file.to_str().unwrap(), "--data", d, "--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["added"], 0, "the same file twice changes nothing");
+    assert!(run(&["verify", "--data", d]).status.success());
 }

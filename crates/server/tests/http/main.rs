@@ -139,7 +139,12 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             let body = if method == Method::GET { Body::empty() } else { Body::from("{}") };
             let req = Request::builder()
                 .method(method.clone())
-                .uri(path.replace("{login_id}", "some-user").replace("{id}", "some-id"))
+                .uri(
+                    path.replace("{login_id}", "some-user")
+                        .replace("{id}", "some-id")
+                        .replace("{version}", "1")
+                        .replace("{master}", "drug"),
+                )
                 .header("content-type", "application/json")
                 .body(body)
                 .unwrap();
@@ -157,10 +162,12 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         [
             "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
+            "GET /api/v1/approvals",
             "GET /api/v1/audit/anomalies",
             "GET /api/v1/audit/events",
             "GET /api/v1/audit/export",
             "GET /api/v1/categories",
+            "GET /api/v1/devices",
             "GET /api/v1/emergency-access",
             "GET /api/v1/emergency-access/review",
             "GET /api/v1/emergency-accounts",
@@ -169,12 +176,16 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/ledger/consistency",
             "GET /api/v1/ledger/inclusion",
             "GET /api/v1/ledger/verifier-key",
+            "GET /api/v1/masters/{master}",
             "GET /api/v1/me",
             "GET /api/v1/me/webauthn",
             "GET /api/v1/openapi.json",
             "GET /api/v1/patients",
             "GET /api/v1/patients/{id}",
+            "GET /api/v1/patients/{id}/records",
             "GET /api/v1/patients/{id}/versions",
+            "GET /api/v1/records/{id}",
+            "GET /api/v1/records/{id}/diff",
             "GET /api/v1/roles",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
@@ -182,6 +193,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /metrics",
             "GET /readyz",
             "POST /api/v1/categories",
+            "POST /api/v1/device/results",
+            "POST /api/v1/devices",
+            "POST /api/v1/devices/{id}/revoke",
             "POST /api/v1/emergency-access",
             "POST /api/v1/emergency-access/{id}/review",
             "POST /api/v1/emergency-accounts/{login_id}/activate",
@@ -189,6 +203,13 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/me/webauthn/register/finish",
             "POST /api/v1/me/webauthn/register/start",
             "POST /api/v1/patients",
+            "POST /api/v1/patients/{id}/records",
+            "POST /api/v1/records/{id}/cancellations",
+            "POST /api/v1/records/{id}/corrections",
+            "POST /api/v1/records/{id}/versions/{version}/approve",
+            "POST /api/v1/records/{id}/versions/{version}/discard",
+            "POST /api/v1/records/{id}/versions/{version}/finalize",
+            "POST /api/v1/records/{id}/versions/{version}/reject",
             "POST /api/v1/session",
             "POST /api/v1/session/enroll/totp",
             "POST /api/v1/session/enroll/totp/confirm",
@@ -203,6 +224,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/users/{login_id}/status",
             "POST /api/v1/users/{login_id}/unlock",
             "PUT /api/v1/patients/{id}",
+            "PUT /api/v1/records/{id}/versions/{version}",
             "PUT /api/v1/roles/{role}",
         ]
     );
