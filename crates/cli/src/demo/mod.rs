@@ -212,9 +212,11 @@ async fn fill(
         let patient = register(s, &clerk, planned, registered_at).await?;
         report.patients += 1;
         for (i, r) in planned.records.iter().enumerate() {
-            let minute = time::Duration::minutes(i64::try_from(i).unwrap_or(0) * 7 + 9 * 60);
-            let at = (now - time::Duration::days(i64::from(r.days_ago))).replace_time(time::Time::MIDNIGHT) + minute;
-            let at = at.min(now);
+            // Clinic hours: from 09:00 JST on the day, a few minutes apart.
+            let minute = time::Duration::minutes(i64::try_from(i).unwrap_or(0) * 7);
+            let day = (now.to_offset(time::macros::offset!(+9)) - time::Duration::days(i64::from(r.days_ago)))
+                .replace_time(time::macros::time!(09:00));
+            let at = (day + minute).to_offset(time::UtcOffset::UTC).min(now);
             let target = Target { patient: patient.id, chart: patient.id };
             let content =
                 ContentInput::parse(r.kind, &r.content).map_err(|m| Failure::failed(format!("demo content: {m}")))?;

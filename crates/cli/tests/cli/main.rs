@@ -849,19 +849,34 @@ fn browser_login_two_factors_idle_lock_and_lockout() {
 /// password replaced by `new_password`, ending on the home page.
 async fn admin_first_login(b: &browser::Browser, base: &str, report: &serde_json::Value, new_password: &str) {
     let one_time = report["admin_password"].as_str().unwrap();
+    let secret = report["admin_totp_secret"].as_str().unwrap();
+    first_login(b, base, "admin", one_time, secret, new_password, "管理者 さん").await;
+}
+
+/// The first login of an account with a TOTP secret and a one-time password: password, code,
+/// the forced password change, then the home page greeting `welcome`.
+async fn first_login(
+    b: &browser::Browser,
+    base: &str,
+    login_id: &str,
+    one_time: &str,
+    totp_secret: &str,
+    new_password: &str,
+    welcome: &str,
+) {
     b.goto(&format!("{base}login")).await;
-    b.type_into("#login_id", "admin").await;
+    b.type_into("#login_id", login_id).await;
     b.type_into("#password", one_time).await;
     b.click("#submit").await;
     let url = b.wait_for_url("/login/code").await;
     assert!(url.ends_with("/login/code"), "{url}: {}", b.source().await);
-    b.type_into("#code", &totp_now(report["admin_totp_secret"].as_str().unwrap())).await;
+    b.type_into("#code", &totp_now(totp_secret)).await;
     b.click("#submit").await;
     b.wait_for_url("/password").await;
     b.type_into("#current_password", one_time).await;
     b.type_into("#new_password", new_password).await;
     b.click("#submit").await;
-    assert_eq!(b.wait_for_text("#welcome", "管理者 さん").await, "管理者 さん");
+    assert_eq!(b.wait_for_text("#welcome", welcome).await, welcome);
 }
 
 /// A security key in real Chromium (a virtual CTAP2 authenticator with user verification):
@@ -1205,6 +1220,116 @@ fn browser_reception_registers_and_finds_a_patient() {
         }
         b.quit().await;
     });
+}
+
+/// Saves a screenshot when `MAMORI_TEST_SCREENSHOTS` names a directory.
+async fn shot(b: &browser::Browser, name: &str) {
+    if let Ok(dir) = std::env::var("MAMORI_TEST_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join(name), b.screenshot_png().await).unwrap();
+    }
+}
+
+/// Records in real Chromium: a doctor opens a patient's chart, writes and finalizes a progress
+/// note, corrects it and sees both versions and the difference; a clerk's proxy entry waits in
+/// the doctor's approval queue until the doctor approves it. The demo accounts are used.
+#[test]
+fn browser_doctor_finalizes_and_corrects_a_note_and_approves_a_proxy_entry() {
+    let tmp = TempDir::new("browser-records");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let out = run(&["demo", "--data", dir.to_str().unwrap(), "--patients", "3", "--seed", "5", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let demo: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
+    let staff =
+        |login: &str| demo["staff"].as_array().unwrap().iter().find(|s| s["login_id"] == login).unwrap().clone();
+    let (doctor, clerk) = (staff("demo-doctor"), staff("demo-clerk"));
+    let server = harness::Server::start(&dir, &[], &[]);
+    rt().block_on(async {
+        let test = "browser_doctor_finalizes_and_corrects_a_note_and_approves_a_proxy_entry";
+        let Some(d) = browser::Browser::start(test).await else { return };
+        let base = &server.url;
+        first_login(
+            &d,
+            base,
+            "demo-doctor",
+            doctor["password"].as_str().unwrap(),
+            doctor["totp_secret"].as_str().unwrap(),
+            "natsu-wa-yoru-tsuki-no-koro-wa-sara-nari",
+            "デモ 医師 さん",
+        )
+        .await;
+        // The doctor finds the patient and opens the chart.
+        d.goto(&format!("{base}patients?q=D000001")).await;
+        d.click("#patients a").await;
+        d.click("#open-chart").await;
+        d.wait_for_text("#chart-patient", "D000001").await;
+        let chart = d.url().await;
+        d.click("#new-progress_note").await;
+        d.type_into("textarea[name=s]", "昨日から咳と微熱。").await;
+        d.type_into("textarea[name=o]", "体温 37.6℃、咽頭発赤あり。").await;
+        d.type_into("textarea[name=a]", "急性上気道炎").await;
+        d.type_into("textarea[name=p]", "対症療法。3日後に再診。").await;
+        d.click("#finalize-new").await;
+        assert!(d.wait_for_text("#v1", "37.6").await.contains("確定"));
+        // The correction: a new version with its reason; both stay visible.
+        d.type_into("#correct-form textarea[name=o]", "体温 38.1℃、咽頭発赤あり。").await;
+        d.type_into("#correct-reason", "体温の記載誤り").await;
+        d.click("#correct").await;
+        let v2 = d.wait_for_text("#v2", "38.1").await;
+        assert!(v2.contains("体温の記載誤り"), "{v2}");
+        assert!(d.text("#v1").await.contains("37.6"), "the first version is kept");
+        let diff = d.text("#diff").await;
+        assert!(diff.contains("37.6") && diff.contains("38.1"), "{diff}");
+        shot(&d, "record-corrected.png").await;
+        d.goto(&chart).await;
+        d.wait_for_text("#timeline", "訂正あり").await;
+
+        // The clerk enters a prescription for the doctor (代行入力): it waits for approval.
+        let Some(c) = browser::Browser::start(test).await else { return };
+        first_login(
+            &c,
+            base,
+            "demo-clerk",
+            clerk["password"].as_str().unwrap(),
+            clerk["totp_secret"].as_str().unwrap(),
+            "haru-wa-akebono-yauyau-shiroku-naryuku",
+            "デモ 事務 さん",
+        )
+        .await;
+        c.goto(&chart).await;
+        c.click("#new-prescription").await;
+        c.type_into("input[name=drug_1]", "SD-0006").await;
+        c.type_into("input[name=dose_1]", "2").await;
+        c.type_into("input[name=usage_1]", "発熱時 頓用").await;
+        c.type_into("input[name=days_1]", "5").await;
+        c.execute(
+            "const s = document.querySelector('#proxy_for'); \
+             for (const o of s.options) { if (o.text.includes('デモ 医師')) { s.value = o.value; } }",
+        )
+        .await;
+        c.click("#submit-proxy").await;
+        c.wait_for_url("sent=proxy").await;
+        c.wait_for_text("#timeline", "承認待ち").await;
+        shot(&c, "proxy-entry-waiting.png").await;
+        c.quit().await;
+
+        // The doctor approves it from the queue; the chart no longer shows it waiting.
+        d.goto(&format!("{base}approvals")).await;
+        d.wait_for_text("#approval-queue", "アセトアミノフェン").await;
+        d.click("#approval-queue a.record-link").await;
+        d.click("#approve").await;
+        let v1 = d.wait_for_text("#v1", "承認").await;
+        assert!(v1.contains("デモ 事務") && v1.contains("デモ 医師"), "both people are shown: {v1}");
+        d.goto(&format!("{base}approvals")).await;
+        assert!(!d.text("#approval-queue").await.contains("アセトアミノフェン"));
+        d.goto(&chart).await;
+        let timeline = d.wait_for_text("#timeline", "アセトアミノフェン").await;
+        assert!(!timeline.contains("承認待ち"), "{timeline}");
+        shot(&d, "chart.png").await;
+        d.quit().await;
+    });
+    assert!(run(&["verify", "--data", dir.to_str().unwrap()]).status.success());
 }
 
 /// Rows of a table as text, for comparing two databases.
