@@ -70,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/patients/{id}", get(pages::patients::show))
         .route("/patients/{id}/edit", get(pages::patients::edit_form).post(pages::patients::edit_submit))
         .route("/patients/{id}/chart", get(pages::records::chart))
+        .route("/patients/{id}/chart/print", get(pages::records::print))
         .route("/patients/{id}/records/new", get(pages::records::new_form))
         .route("/patients/{id}/records", post(pages::records::create))
         .route("/records/{id}", get(pages::records::show))

@@ -680,24 +680,87 @@ pub async fn chart(
     now: OffsetDateTime,
     patient: PatientId,
 ) -> Result<Vec<ChartEntry>, ApiError> {
+    gather(store, caller, now, patient, Action::Read).await
+}
+
+/// The chart for printing (見読性): the latest final version of every record in the categories
+/// the caller may print (no drafts, nothing waiting), newest first; recorded as `record.print`
+/// before it is returned.
+///
+/// # Errors
+/// 403 when the caller may print no category of the patient, 404 for an unknown patient.
+pub async fn print_chart(
+    store: &dyn Store,
+    caller: &Caller,
+    now: OffsetDateTime,
+    patient: PatientId,
+) -> Result<Vec<ChartEntry>, ApiError> {
+    gather(store, caller, now, patient, Action::Print).await
+}
+
+/// Every final version of every record of the patient in the categories the caller may
+/// export, by record then version; recorded as `record.export` before it is returned.
+///
+/// # Errors
+/// 403 when the caller may export no category of the patient, 404 for an unknown patient.
+pub async fn export(
+    store: &dyn Store,
+    caller: &Caller,
+    now: OffsetDateTime,
+    patient: PatientId,
+) -> Result<Vec<RecordVersion>, ApiError> {
     store.patient(caller.institution(), patient).await?.ok_or_else(|| ApiError::no_such("患者", "patient"))?;
-    if !Category::BUILT_IN.iter().any(|c| caller.may(Action::Read, c, patient, now)) {
-        return Err(not_allowed("閲覧", "reading"));
+    if !Category::BUILT_IN.iter().any(|c| caller.may(Action::Export, c, patient, now)) {
+        return Err(not_allowed("出力", "exporting"));
     }
+    let versions: Vec<RecordVersion> = store
+        .patient_record_versions(caller.institution(), patient)
+        .await?
+        .into_iter()
+        .filter(|v| v.state == VersionState::Final && caller.may(Action::Export, &v.record.category, patient, now))
+        .collect();
+    let event = caller
+        .event(now, "record.export", Outcome::Allowed)
+        .patient(patient)
+        .resource(format!("chart:{patient}"))
+        .detail("versions", versions.len().to_string());
+    audit::record_in(store, vec![event]).await?;
+    Ok(versions)
+}
+
+/// The chart for reading (`Action::Read`: drafts of the caller's, waiting and rejected entries
+/// included) or printing (`Action::Print`: final versions only), with its audit event.
+async fn gather(
+    store: &dyn Store,
+    caller: &Caller,
+    now: OffsetDateTime,
+    patient: PatientId,
+    action: Action,
+) -> Result<Vec<ChartEntry>, ApiError> {
+    store.patient(caller.institution(), patient).await?.ok_or_else(|| ApiError::no_such("患者", "patient"))?;
+    if !Category::BUILT_IN.iter().any(|c| caller.may(action, c, patient, now)) {
+        return Err(if action == Action::Print {
+            not_allowed("印刷", "printing")
+        } else {
+            not_allowed("閲覧", "reading")
+        });
+    }
+    let finals_only = action != Action::Read;
     let versions = store.patient_record_versions(caller.institution(), patient).await?;
     let mut entries: Vec<ChartEntry> = Vec::new();
     let mut hidden = 0usize;
     let mut group: Vec<RecordVersion> = Vec::new();
     let flush = |group: &mut Vec<RecordVersion>, entries: &mut Vec<ChartEntry>, hidden: &mut usize| {
         let Some(first) = group.first() else { return };
-        if !caller.may(Action::Read, &first.record.category, patient, now) {
+        if !caller.may(action, &first.record.category, patient, now) {
             *hidden += 1;
             group.clear();
             return;
         }
         let visible = |v: &&RecordVersion| match v.state {
-            VersionState::Final | VersionState::PendingApproval | VersionState::Rejected => true,
-            VersionState::Draft => v.author == caller.agent(),
+            VersionState::Final => true,
+            VersionState::PendingApproval | VersionState::Rejected => !finals_only,
+            VersionState::Draft => !finals_only && v.author == caller.agent(),
             _ => false,
         };
         let finals = group.iter().filter(|v| v.state == VersionState::Final).count();
@@ -718,8 +781,9 @@ pub async fn chart(
     }
     flush(&mut group, &mut entries, &mut hidden);
     entries.sort_by_key(|e| std::cmp::Reverse(e.at()));
+    let name = if action == Action::Print { "record.print" } else { "record.read" };
     let event = caller
-        .event(now, "record.read", Outcome::Allowed)
+        .event(now, name, Outcome::Allowed)
         .patient(patient)
         .resource(format!("chart:{patient}"))
         .detail("records", entries.len().to_string())

@@ -197,6 +197,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(patients::versions))
         .routes(routes!(records::create, records::chart))
         .routes(routes!(records::history))
+        .routes(routes!(records::export))
         .routes(routes!(records::diff_versions))
         .routes(routes!(records::edit_draft))
         .routes(routes!(records::finalize))

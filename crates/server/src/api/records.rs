@@ -324,6 +324,28 @@ pub async fn chart(
     ))
 }
 
+/// Exports a patient's records: every final version in the categories the caller may export
+/// (the export permission, which no default role holds: the institution grants it), by record
+/// then version. Recorded as `record.export` before the data leaves.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/records/export", tag = "records",
+    params(("id" = String, Path, description = "The patient's id")),
+    responses(
+        (status = 200, description = "Every final version the caller may export", body = Vec<VersionView>),
+        (status = 403, description = "No export permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such patient", body = crate::error::ErrorEnvelope)
+    ))]
+pub async fn export(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(patient): Path<String>,
+) -> Result<Json<Vec<VersionView>>, ApiError> {
+    let patient: PatientId = patient.parse().map_err(|_| ApiError::no_such("患者", "patient"))?;
+    let who = caller(&auth);
+    let step = records::export(state.store.as_ref(), &who, state.clock.now(), patient);
+    let versions = guarded(&state, &auth, "record.export", Some(patient), None, step).await?;
+    Ok(Json(versions.iter().map(view).collect()))
+}
+
 /// Every version of a record, oldest first (others' drafts left out).
 #[utoipa::path(get, path = "/api/v1/records/{id}", tag = "records",
     params(("id" = String, Path, description = "The record's id")),

@@ -705,6 +705,68 @@ pub async fn chart(
     render(&page, StatusCode::OK, lang, false, state.tls)
 }
 
+/// One record in the print view.
+struct PrintEntry {
+    kind: &'static str,
+    corrected: bool,
+    cancelled: bool,
+    version: VersionBlock,
+}
+
+#[derive(Template)]
+#[template(path = "chart_print.html")]
+struct PrintPage {
+    lang: &'static str,
+    t: &'static Texts,
+    version: &'static str,
+    emergency: Option<String>,
+    patient: PatientView,
+    printed_by: String,
+    printed_at: String,
+    entries: Vec<PrintEntry>,
+}
+
+/// `GET /patients/{id}/chart/print`: the latest final version of every record the user may
+/// print, on one page for the browser's print (見読性); recorded as `record.print`.
+pub async fn print(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let a = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let lang = lang_of(&headers);
+    let patient = match read_step(&state, &a, &id).await {
+        Ok(p) => p,
+        Err(e) => return refusal(&state, lang, &e, "/patients"),
+    };
+    let now = state.clock.now();
+    let who = caller(&a);
+    let step = records::print_chart(state.store.as_ref(), &who, now, patient.id);
+    let entries = match guarded(&state, &a, "record.print", Some(patient.id), None, step).await {
+        Ok(entries) => entries,
+        Err(e) => return refusal(&state, lang, &e, &format!("/patients/{}/chart", patient.id)),
+    };
+    let names = Names::load(&state, &a, lang).await;
+    let page = PrintPage {
+        lang: lang.tag(),
+        t: lang.texts(),
+        version: VERSION,
+        emergency: a.emergency_banner(lang, now),
+        patient: view(&patient),
+        printed_by: a.user.display_name.as_str().to_owned(),
+        printed_at: jst(now),
+        entries: entries
+            .iter()
+            .map(|e| PrintEntry {
+                kind: kind_label(lang, e.shown.record.kind),
+                corrected: e.corrected(),
+                cancelled: e.cancelled(),
+                version: version_block(lang, &names, &e.shown),
+            })
+            .collect(),
+    };
+    render(&page, StatusCode::OK, lang, false, state.tls)
+}
+
 // ---------------------------------------------------------------------------------------------
 // A new record
 // ---------------------------------------------------------------------------------------------

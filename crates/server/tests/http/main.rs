@@ -183,6 +183,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/patients",
             "GET /api/v1/patients/{id}",
             "GET /api/v1/patients/{id}/records",
+            "GET /api/v1/patients/{id}/records/export",
             "GET /api/v1/patients/{id}/versions",
             "GET /api/v1/records/{id}",
             "GET /api/v1/records/{id}/diff",

@@ -338,6 +338,28 @@ async fn scenario(fx: &Fixture) {
     let (status, _) = send_result(token, result).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a revoked device sends nothing");
 
+    // Printing and exporting are permissions of their own, audited: the doctor prints (a
+    // default right) but exports only once the institution grants it.
+    let print = d.get(&format!("/patients/{p}/chart/print")).await;
+    assert_eq!(print.status, StatusCode::OK);
+    assert!(print.text.contains("アムロジピン錠5mg") && print.text.contains("印刷者"), "{}", print.text);
+    assert!(!print.text.contains("アムロジピンOD錠5mg「新」"), "a draft is not printed");
+    assert_eq!(count(fx, "record.print", Outcome::Allowed).await, 1);
+    let r = d.get(&format!("/api/v1/patients/{p}/records/export")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(count(fx, "record.export", Outcome::Denied).await, 1);
+    let roles = a.get("/api/v1/roles").await;
+    let mut grants = roles.body.as_array().unwrap().iter().find(|r| r["role"] == "doctor").unwrap()["grants"].clone();
+    grants.as_array_mut().unwrap().push(json!({"action": "export", "category": "clinical_record"}));
+    let r = a.send("PUT", "/api/v1/roles/doctor", Some(json!({ "grants": grants }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = d.get(&format!("/api/v1/patients/{p}/records/export")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let exported = r.body.as_array().unwrap();
+    assert_eq!(exported.len(), 3, "the note's three final versions; prescriptions are not granted: {}", r.body);
+    assert!(exported.iter().all(|v| v["state"] == "final" && v["category"] == "clinical_record"));
+    assert_eq!(count(fx, "record.export", Outcome::Allowed).await, 1);
+
     // Every finalized version is a leaf that matches the stored version.
     let finals = fx.state.store.final_version_count(fx.institution).await.unwrap();
     assert_eq!(finals, 5, "note v1, v2, v3, the approved prescription, the device result");
