@@ -43,6 +43,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The signed-in user of a request.
+    #[must_use]
+    pub fn of(auth: &crate::auth::Authenticated) -> Self {
+        Self { user: auth.user.clone(), principal: auth.principal() }
+    }
+
     fn institution(&self) -> InstitutionId {
         self.user.institution_id
     }
@@ -173,6 +179,29 @@ pub async fn refused(
             error
         }
         Err(e) => e.into(),
+    }
+}
+
+/// Runs a request's step for the signed-in user; a refusal is written as a `denied` event of
+/// `action` first ([`refused`]). Shared by the API and the pages.
+///
+/// # Errors
+/// The step's error (403 `password_change_required` first, before the step runs).
+pub async fn guarded<T>(
+    state: &crate::state::AppState,
+    auth: &crate::auth::Authenticated,
+    action: &str,
+    patient: Option<PatientId>,
+    record: Option<RecordId>,
+    step: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    auth.ready()?;
+    match step.await {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let who = Caller::of(auth);
+            Err(refused(state.store.as_ref(), &who, state.clock.now(), action, patient, record, e).await)
+        }
     }
 }
 

@@ -21,7 +21,6 @@ use mamori_core::record::{Agent, ContentInput, Device, RecordKind, RecordVersion
 use mamori_core::{DeviceId, Message, PatientId, RecordId, UserId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 use std::str::FromStr;
 use utoipa::{IntoParams, ToSchema};
 
@@ -206,10 +205,6 @@ pub struct DiffLine {
     pub text: String,
 }
 
-fn caller(auth: &Authenticated) -> Caller {
-    Caller { user: auth.user.clone(), principal: auth.principal() }
-}
-
 fn bad(field: &str, ja: &str, en: &str) -> ApiError {
     ApiError::bad_request(Message::new(format!("{field}: {ja}"), format!("{field}: {en}")))
 }
@@ -233,25 +228,6 @@ fn target(patient: &str, chart: &str) -> Result<Target, ApiError> {
 
 fn record_id(raw: &str) -> Result<RecordId, ApiError> {
     raw.parse().map_err(|_| ApiError::no_such("記録", "record"))
-}
-
-/// Runs a step; a refusal is written as a `denied` event of `action` first.
-async fn guarded<T>(
-    state: &AppState,
-    auth: &Authenticated,
-    action: &str,
-    patient: Option<PatientId>,
-    record: Option<RecordId>,
-    step: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    auth.ready()?;
-    match step.await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            Err(records::refused(state.store.as_ref(), &caller(auth), state.clock.now(), action, patient, record, e)
-                .await)
-        }
-    }
 }
 
 fn content_input(kind: RecordKind, value: &serde_json::Value) -> Result<ContentInput, ApiError> {
@@ -287,9 +263,9 @@ pub async fn create(
             category,
             proxy_for,
         };
-        records::create(state.store.as_ref(), &caller(&auth), state.clock.now(), new).await
+        records::create(state.store.as_ref(), &Caller::of(&auth), state.clock.now(), new).await
     };
-    let v = guarded(&state, &auth, "record.create", patient_id, None, step).await?;
+    let v = records::guarded(&state, &auth, "record.create", patient_id, None, step).await?;
     Ok((StatusCode::CREATED, Json(view(&v))).into_response())
 }
 
@@ -307,9 +283,9 @@ pub async fn chart(
     Path(patient): Path<String>,
 ) -> Result<Json<Vec<ChartEntryView>>, ApiError> {
     let patient: PatientId = patient.parse().map_err(|_| ApiError::no_such("患者", "patient"))?;
-    let who = caller(&auth);
+    let who = Caller::of(&auth);
     let step = records::chart(state.store.as_ref(), &who, state.clock.now(), patient);
-    let entries = guarded(&state, &auth, "record.read", Some(patient), None, step).await?;
+    let entries = records::guarded(&state, &auth, "record.read", Some(patient), None, step).await?;
     Ok(Json(
         entries
             .iter()
@@ -340,9 +316,9 @@ pub async fn export(
     Path(patient): Path<String>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
     let patient: PatientId = patient.parse().map_err(|_| ApiError::no_such("患者", "patient"))?;
-    let who = caller(&auth);
+    let who = Caller::of(&auth);
     let step = records::export(state.store.as_ref(), &who, state.clock.now(), patient);
-    let versions = guarded(&state, &auth, "record.export", Some(patient), None, step).await?;
+    let versions = records::guarded(&state, &auth, "record.export", Some(patient), None, step).await?;
     Ok(Json(versions.iter().map(view).collect()))
 }
 
@@ -360,9 +336,9 @@ pub async fn history(
     Path(record): Path<String>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
     let record = record_id(&record)?;
-    let who = caller(&auth);
+    let who = Caller::of(&auth);
     let step = records::history(state.store.as_ref(), &who, state.clock.now(), record);
-    let versions = guarded(&state, &auth, "record.read", None, Some(record), step).await?;
+    let versions = records::guarded(&state, &auth, "record.read", None, Some(record), step).await?;
     Ok(Json(versions.iter().map(view).collect()))
 }
 
@@ -380,9 +356,9 @@ pub async fn diff_versions(
     Query(q): Query<DiffQuery>,
 ) -> Result<Json<Vec<DiffLine>>, ApiError> {
     let record = record_id(&record)?;
-    let who = caller(&auth);
+    let who = Caller::of(&auth);
     let step = records::history(state.store.as_ref(), &who, state.clock.now(), record);
-    let versions = guarded(&state, &auth, "record.read", None, Some(record), step).await?;
+    let versions = records::guarded(&state, &auth, "record.read", None, Some(record), step).await?;
     let find = |n: u32| {
         versions.iter().find(|v| v.version == n).ok_or_else(|| ApiError::no_such("記録の版", "record version"))
     };
@@ -421,9 +397,10 @@ pub async fn edit_draft(
             .await?
             .ok_or_else(|| ApiError::no_such("記録", "record"))?;
         let content = content_input(current.kind, &input.content)?;
-        records::edit_draft(state.store.as_ref(), &caller(&auth), state.clock.now(), record, version, t, content).await
+        records::edit_draft(state.store.as_ref(), &Caller::of(&auth), state.clock.now(), record, version, t, content)
+            .await
     };
-    let v = guarded(&state, &auth, "record.draft_update", None, Some(record), step).await?;
+    let v = records::guarded(&state, &auth, "record.draft_update", None, Some(record), step).await?;
     Ok(Json(view(&v)))
 }
 
@@ -452,14 +429,14 @@ async fn version_step(
     let step = async {
         let input: TargetInput = body(raw)?;
         let t = target(&input.patient, &input.chart)?;
-        let (store, c, now) = (state.store.as_ref(), caller(auth), state.clock.now());
+        let (store, c, now) = (state.store.as_ref(), Caller::of(auth), state.clock.now());
         match which {
             Step::Finalize => records::finalize(store, &c, now, record, version, t).await.map(Some),
             Step::Approve => records::approve(store, &c, now, record, version, t).await.map(Some),
             Step::Discard => records::discard(store, &c, now, record, version, t).await.map(|()| None),
         }
     };
-    guarded(state, auth, action, None, Some(record), step).await
+    records::guarded(state, auth, action, None, Some(record), step).await
 }
 
 /// Finalizes (確定) the caller's draft: it becomes a leaf of the log and never changes.
@@ -535,10 +512,10 @@ pub async fn reject(
     let step = async {
         let input: RejectInput = body(raw)?;
         let t = target(&input.patient, &input.chart)?;
-        records::reject(state.store.as_ref(), &caller(&auth), state.clock.now(), record, version, t, &input.reason)
+        records::reject(state.store.as_ref(), &Caller::of(&auth), state.clock.now(), record, version, t, &input.reason)
             .await
     };
-    guarded(&state, &auth, "record.reject", None, Some(record), step).await?;
+    records::guarded(&state, &auth, "record.reject", None, Some(record), step).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -571,7 +548,7 @@ async fn amend(
         };
         records::amend(
             state.store.as_ref(),
-            &caller(auth),
+            &Caller::of(auth),
             state.clock.now(),
             record,
             input.from,
@@ -581,7 +558,7 @@ async fn amend(
         )
         .await
     };
-    guarded(state, auth, action, None, Some(record), step).await
+    records::guarded(state, auth, action, None, Some(record), step).await
 }
 
 /// Corrects (訂正) a final record: a new final version with the reason; the old one stays.
@@ -627,7 +604,7 @@ pub async fn cancel(
     responses((status = 200, description = "Waiting entries", body = Vec<VersionView>)))]
 pub async fn approvals(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Vec<VersionView>>, ApiError> {
     auth.ready()?;
-    let queue = records::queue(state.store.as_ref(), &caller(&auth)).await?;
+    let queue = records::queue(state.store.as_ref(), &Caller::of(&auth)).await?;
     Ok(Json(queue.iter().map(view).collect()))
 }
 

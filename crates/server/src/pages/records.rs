@@ -34,7 +34,6 @@ use mamori_core::{DeviceId, Message, PatientId, RecordId, Role, UserId, UserStat
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
@@ -48,28 +47,6 @@ const MASTER_CHOICES: u32 = 200;
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 // ---------------------------------------------------------------------------------------------
-
-fn caller(a: &Authenticated) -> Caller {
-    Caller { user: a.user.clone(), principal: a.principal() }
-}
-
-/// Runs a step; a refusal is written as a `denied` event of `action` first (as the API does).
-async fn guarded<T>(
-    state: &AppState,
-    a: &Authenticated,
-    action: &str,
-    patient: Option<PatientId>,
-    record: Option<RecordId>,
-    step: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    a.ready()?;
-    match step.await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            Err(records::refused(state.store.as_ref(), &caller(a), state.clock.now(), action, patient, record, e).await)
-        }
-    }
-}
 
 /// Whether a refusal is shown on the form again (bad input, a choice to make, someone was
 /// first) rather than on a page of its own (no permission, not found, a mix-up, a failure).
@@ -666,9 +643,9 @@ pub async fn chart(
         Err(e) => return refusal(&state, lang, &e, "/patients"),
     };
     let now = state.clock.now();
-    let who = caller(&a);
+    let who = Caller::of(&a);
     let step = records::chart(state.store.as_ref(), &who, now, patient.id);
-    let entries = match guarded(&state, &a, "record.read", Some(patient.id), None, step).await {
+    let entries = match records::guarded(&state, &a, "record.read", Some(patient.id), None, step).await {
         Ok(entries) => entries,
         Err(e) => return refusal(&state, lang, &e, &format!("/patients/{}", patient.id)),
     };
@@ -739,9 +716,9 @@ pub async fn print(State(state): State<AppState>, headers: HeaderMap, Path(id): 
         Err(e) => return refusal(&state, lang, &e, "/patients"),
     };
     let now = state.clock.now();
-    let who = caller(&a);
+    let who = Caller::of(&a);
     let step = records::print_chart(state.store.as_ref(), &who, now, patient.id);
-    let entries = match guarded(&state, &a, "record.print", Some(patient.id), None, step).await {
+    let entries = match records::guarded(&state, &a, "record.print", Some(patient.id), None, step).await {
         Ok(entries) => entries,
         Err(e) => return refusal(&state, lang, &e, &format!("/patients/{}/chart", patient.id)),
     };
@@ -874,7 +851,7 @@ pub async fn create(
     let patient = id.trim().parse::<PatientId>().ok();
     let kind = parse_kind(f.get("kind")).ok();
     let action = f.get("action").to_owned();
-    let (store, who, now) = (state.store.as_ref(), caller(&a), state.clock.now());
+    let (store, who, now) = (state.store.as_ref(), Caller::of(&a), state.clock.now());
     let step = async {
         let patient = patient.ok_or_else(|| ApiError::no_such("患者", "patient"))?;
         let kind = parse_kind(f.get("kind"))?;
@@ -904,7 +881,7 @@ pub async fn create(
         };
         records::create(store, &who, now, new).await
     };
-    let created = match guarded(&state, &a, "record.create", patient, None, step).await {
+    let created = match records::guarded(&state, &a, "record.create", patient, None, step).await {
         Ok(v) => v,
         Err(e) => {
             return match kind {
@@ -922,7 +899,9 @@ pub async fn create(
     if action == "finalize" {
         let t = Target { patient: created.record.patient, chart: created.record.patient };
         let step = records::finalize(store, &who, now, rid, created.version, t);
-        if let Err(e) = guarded(&state, &a, "record.finalize", Some(created.record.patient), Some(rid), step).await {
+        if let Err(e) =
+            records::guarded(&state, &a, "record.finalize", Some(created.record.patient), Some(rid), step).await
+        {
             let saved = if lang == Lang::Ja {
                 "下書きとして保存しましたが、確定できませんでした："
             } else {
@@ -1232,9 +1211,9 @@ async fn record_page(
 ) -> Response {
     let lang = lang_of(headers);
     let now = state.clock.now();
-    let who = caller(a);
+    let who = Caller::of(a);
     let step = records::history(state.store.as_ref(), &who, now, rid);
-    let versions = match guarded(state, a, "record.read", None, Some(rid), step).await {
+    let versions = match records::guarded(state, a, "record.read", None, Some(rid), step).await {
         Ok(v) => v,
         Err(e) => return refusal(state, lang, &e, "/"),
     };
@@ -1362,14 +1341,14 @@ pub async fn save_draft(
         Err(response) => return response,
     };
     let kind = record_kind(&state, &a, rid).await;
-    let (store, who, now) = (state.store.as_ref(), caller(&a), state.clock.now());
+    let (store, who, now) = (state.store.as_ref(), Caller::of(&a), state.clock.now());
     let step = async {
         let version = version_number(&version)?;
         let kind = kind.ok_or_else(no_record)?;
         let content = content_input(kind, &f)?;
         records::edit_draft(store, &who, now, rid, version, f.target()?, content).await
     };
-    let result = guarded(&state, &a, "record.draft_update", None, Some(rid), step).await;
+    let result = records::guarded(&state, &a, "record.draft_update", None, Some(rid), step).await;
     after(&state, &headers, &a, rid, result, |error| Extra {
         error: Some(error),
         editor: kind.map(|k| Editor::from_fields(k, &f)),
@@ -1408,7 +1387,7 @@ async fn version_step(
         Step::Discard => "record.discard",
         Step::Approve => "record.approve",
     };
-    let (store, who, now) = (state.store.as_ref(), caller(&a), state.clock.now());
+    let (store, who, now) = (state.store.as_ref(), Caller::of(&a), state.clock.now());
     let step = async {
         let version = version_number(&version)?;
         let t = f.target()?;
@@ -1418,7 +1397,7 @@ async fn version_step(
             Step::Discard => records::discard(store, &who, now, rid, version, t).await,
         }
     };
-    let result = guarded(&state, &a, action, None, Some(rid), step).await;
+    let result = records::guarded(&state, &a, action, None, Some(rid), step).await;
     after(&state, &headers, &a, rid, result, |error| Extra { error: Some(error), ..Extra::default() }).await
 }
 
@@ -1465,12 +1444,12 @@ pub async fn reject(
         Ok(started) => started,
         Err(response) => return response,
     };
-    let (store, who, now) = (state.store.as_ref(), caller(&a), state.clock.now());
+    let (store, who, now) = (state.store.as_ref(), Caller::of(&a), state.clock.now());
     let step = async {
         let version = version_number(&version)?;
         records::reject(store, &who, now, rid, version, f.target()?, f.get("reason")).await
     };
-    let result = guarded(&state, &a, "record.reject", None, Some(rid), step).await;
+    let result = records::guarded(&state, &a, "record.reject", None, Some(rid), step).await;
     after(&state, &headers, &a, rid, result, |error| Extra {
         error: Some(error),
         reject_reason: f.get("reason").to_owned(),
@@ -1514,7 +1493,7 @@ async fn amend(
         Err(response) => return response,
     };
     let kind = if correction { record_kind(&state, &a, rid).await } else { None };
-    let (store, who, now) = (state.store.as_ref(), caller(&a), state.clock.now());
+    let (store, who, now) = (state.store.as_ref(), Caller::of(&a), state.clock.now());
     let step = async {
         let from: u32 = f.get("from").trim().parse().map_err(|_| {
             bad("from", "訂正・取消する版が正しくありません。開き直してください。", "not a version; reload the record")
@@ -1524,7 +1503,7 @@ async fn amend(
         records::amend(store, &who, now, rid, from, t, f.get("reason"), content).await
     };
     let action = if correction { "record.correct" } else { "record.cancel" };
-    let result = guarded(&state, &a, action, None, Some(rid), step).await;
+    let result = records::guarded(&state, &a, action, None, Some(rid), step).await;
     after(&state, &headers, &a, rid, result, |error| {
         if correction {
             Extra {
@@ -1575,7 +1554,7 @@ pub async fn approvals(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(response) => return response,
     };
     let lang = lang_of(&headers);
-    let queue = match records::queue(state.store.as_ref(), &caller(&a)).await {
+    let queue = match records::queue(state.store.as_ref(), &Caller::of(&a)).await {
         Ok(q) => q,
         Err(e) => return refusal(&state, lang, &e, "/"),
     };
