@@ -211,6 +211,8 @@ async fn run(records: usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, mamori_server::app(state)).await });
+    // reqwest is built with rustls and no default provider: plain HTTP still needs one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().build().unwrap();
     let start = Instant::now();
     let mut tasks = Vec::new();
