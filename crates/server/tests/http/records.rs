@@ -54,7 +54,10 @@ async fn scenario(fx: &Fixture) {
         account_with(fx, fx.institution, "yaku", JobType::Pharmacist, &[Role::Pharmacist], true, false).await;
     let admin =
         account_with(fx, fx.institution, "kanri", JobType::Manager, &[Role::SystemAdministrator], true, false).await;
+    let nurse = account_with(fx, fx.institution, "kango", JobType::Nurse, &[Role::Nurse], true, false).await;
     let mut d = login(fx, &doctor).await;
+    let mut n = login(fx, &nurse).await;
+    let mut a0 = login(fx, &admin).await;
     let p = register(&mut d, "2001", "佐藤", "サトウ").await;
     let other = register(&mut d, "2002", "鈴木", "スズキ").await;
 
@@ -274,6 +277,51 @@ async fn scenario(fx: &Fixture) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "a patient of no institution of ours");
 
+    // Finalizing without the permission: a nurse's draft, after the institution took the
+    // nurse's finalize right away, is refused (and audited); the draft stays a draft.
+    let r = n
+        .post(&format!("/api/v1/patients/{p}/records"), json!({"chart": p, "kind": "progress_note", "content": note}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let nurse_draft = r.body["record_id"].as_str().unwrap().to_owned();
+    let roles = a0.get("/api/v1/roles").await;
+    let grants: Vec<Value> = roles.body.as_array().unwrap().iter().find(|r| r["role"] == "nurse").unwrap()["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["action"] != "finalize")
+        .cloned()
+        .collect();
+    let r = a0.send("PUT", "/api/v1/roles/nurse", Some(json!({ "grants": grants }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = n.post(&format!("/api/v1/records/{nurse_draft}/versions/1/finalize"), target(&p)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let kept = fx.state.store.record_version(fx.institution, nurse_draft.parse().unwrap(), 1).await.unwrap().unwrap();
+    assert_eq!(kept.state, mamori_core::record::VersionState::Draft);
+
+    // A patient of another institution: not found, nothing written.
+    let elsewhere = mamori_core::Institution {
+        id: mamori_core::InstitutionId::generate(&mut rand_core::OsRng),
+        name: mamori_core::InstitutionName::parse("別の医院").unwrap(),
+        created_at: fx.clock_now(),
+    };
+    fx.state.store.create_institution(&elsewhere).await.unwrap();
+    let mut other_clerk_c = {
+        let other_clerk = account_with(fx, elsewhere.id, "betsu", JobType::Clerk, &[Role::Clerk], true, false).await;
+        login(fx, &other_clerk).await
+    };
+    let foreign = register(&mut other_clerk_c, "2001", "田中", "タナカ").await;
+    let theirs = fx.state.store.log_head(elsewhere.id).await.unwrap().size;
+    let r = d
+        .post(
+            &format!("/api/v1/patients/{foreign}/records"),
+            json!({"chart": foreign, "kind": "progress_note", "content": note}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(fx.state.store.log_head(elsewhere.id).await.unwrap().size, theirs, "nothing written there");
+    assert!(fx.state.store.patient_record_versions(elsewhere.id, foreign.parse().unwrap()).await.unwrap().is_empty());
+
     // A master change never changes what a past record shows.
     let renamed =
         format!("{}\ndrug,SD-0001,アムロジピンOD錠5mg「新」,錠,,2020-04-01,\n", mamori_core::master::CSV_HEADER);
@@ -299,8 +347,7 @@ async fn scenario(fx: &Fixture) {
     assert_eq!(m.body[0]["version"], 2, "{}", m.body);
 
     // Device data: registered by an administrator, final at once, as the device.
-    fx.advance(Duration::from_secs(31));
-    let mut a = login(fx, &admin).await;
+    let a = &mut a0;
     let r = a.post("/api/v1/devices", json!({"name": "生化学分析装置1"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let token = r.body["token"].as_str().unwrap().to_owned();

@@ -180,14 +180,25 @@ async fn beyond_the_limit_writes_are_refused_but_signing_in_and_out_still_work()
     assert!(ja.contains("5.000秒進んで") && ja.contains("書き込みを停止"), "{ja}");
     assert!(en.contains("5.000 s ahead of") && en.contains("system administrator"), "{en}");
     assert!(fx.state.store.find_login(&mamori_core::LoginId::parse("suzuki").unwrap()).await.unwrap().is_none());
-    // The refusal itself is in the trail, with who tried.
+    // A clinical record is refused the same way (records are written only on a trusted clock).
+    let r = admin
+        .post(
+            "/api/v1/patients/0b7a3c9e-1111-4222-8333-944455556666/records",
+            json!({"chart": "0b7a3c9e-1111-4222-8333-944455556666", "kind": "document", "content": {"title": "t", "body": "b"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("clock_out_of_tolerance"))
+    );
+    // The refusals themselves are in the trail, with who tried.
     let q = mamori_core::audit::AuditQuery {
         action: Some("clock.write_refused".into()),
         actor: Some(boss.id),
         limit: 10,
         ..Default::default()
     };
-    assert_eq!(fx.state.store.audit_search(fx.institution, &q).await.unwrap().len(), 1);
+    assert_eq!(fx.state.store.audit_search(fx.institution, &q).await.unwrap().len(), 2);
     for (method, path) in
         [("PUT", "/api/v1/roles/doctor"), ("DELETE", "/api/v1/me/webauthn/x"), ("PATCH", "/api/v1/users")]
     {
