@@ -1,5 +1,6 @@
 //! `mamori`: the command-line entry point. Glue only: parsing, logging, exit codes.
 
+mod catalog;
 mod datadir;
 mod demo;
 mod emergency;
@@ -62,6 +63,28 @@ enum Command {
     /// Fill an institution with synthetic Japanese patients and records (deterministic by
     /// seed), for trying mamori and for benchmarks. Creates the data directory if needed.
     Demo(DemoArgs),
+    /// The guideline catalogs shipped as data (保守委託機関編 checklist, MDS and SDS rows):
+    /// list their items.
+    Catalog(CatalogArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CatalogArgs {
+    #[command(subcommand)]
+    command: CatalogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Every item of every shipped catalog (catalog, id, section, number, text).
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Only this catalog (hoshu-7.0, mds-7.0, sds-7.0).
+        #[arg(long)]
+        catalog: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -330,6 +353,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => ledger::verify(args).await,
             Command::Master(args) => master::command(args).await,
             Command::Demo(args) => demo::command(args).await,
+            Command::Catalog(args) => catalog::command(&args),
         }
     });
     match result {
