@@ -13,6 +13,7 @@
 //! [`MappingSet::check`]); `tests/sources.rs` checks the shipped files against the source texts
 //! in `sources/`.
 
+pub mod flowchart;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
