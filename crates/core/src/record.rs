@@ -757,6 +757,8 @@ struct Leaf {
     patient: PatientId,
     record_kind: RecordKind,
     category: String,
+    record_created_by: Agent,
+    record_created_at: String,
     change: Change,
     content_sha256: String,
     reason: Option<String>,
@@ -792,6 +794,8 @@ impl RecordVersion {
             patient: self.record.patient,
             record_kind: self.record.kind,
             category: self.record.category.as_str().to_owned(),
+            record_created_by: self.record.created_by,
+            record_created_at: format_micros(self.record.created_at),
             change: self.change,
             content_sha256: hex(&self.content.digest()),
             reason: self.reason.clone(),
@@ -1031,6 +1035,9 @@ mod tests {
         let mut changed = v.clone();
         changed.finalized_by = Some(Agent::Device(DeviceId::from_uuid(uuid::Uuid::from_u128(9))));
         assert_ne!(changed.to_leaf().unwrap(), leaf);
+        let mut changed = v.clone();
+        changed.record.created_at += time::Duration::microseconds(1);
+        assert_ne!(changed.to_leaf().unwrap(), leaf, "the record's own columns are in the leaf too");
         let mut spaced = leaf.clone();
         spaced.insert(1, b' ');
         assert!(leaf_ref(&spaced).is_err());

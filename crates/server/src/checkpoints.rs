@@ -299,6 +299,12 @@ async fn check_record(
     if stored.leaf_index != Some(index) {
         return Ok(Some(format!("{name}: stored as leaf {:?}, found at leaf {index}", stored.leaf_index)));
     }
+    // A final version's last save is its finalization (the one column not in the leaf).
+    if stored.finalized_at != Some(stored.updated_at) {
+        return Ok(Some(format!(
+            "{name} (leaf {index}): the stored version differs from its leaf (updated_at changed)"
+        )));
+    }
     match stored.to_leaf() {
         Ok(bytes) if bytes == leaf => Ok(None),
         _ => Ok(Some(format!(

@@ -1423,6 +1423,24 @@ fn demo_data_verifies_and_a_changed_record_version_is_named() {
         text.contains(&format!("record {}", second[0])) && text.contains(&format!("record {}", first[0])),
         "{text}"
     );
+    // The record's own row (its creation time) and a version's last save are covered too.
+    let third = dump(&a, "SELECT id FROM records ORDER BY created_at LIMIT 1");
+    let fourth = dump(
+        &a,
+        "SELECT record_id || ' version ' || version FROM record_versions WHERE state = 'final' ORDER BY leaf_index LIMIT 1 OFFSET 5",
+    );
+    tamper(
+        &a,
+        &[
+            "DROP TRIGGER records_no_update",
+            "UPDATE records SET created_at = '2019-01-01T00:00:00.000000Z' WHERE id = (SELECT id FROM records ORDER BY created_at LIMIT 1)",
+            "UPDATE record_versions SET updated_at = '2030-01-01T00:00:00.000000Z' \
+             WHERE (record_id, version) = (SELECT record_id, version FROM record_versions WHERE state = 'final' ORDER BY leaf_index LIMIT 1 OFFSET 5)",
+        ],
+    );
+    let text = String::from_utf8_lossy(&run(&["verify", "--data", d]).stdout).into_owned();
+    assert!(text.contains(&format!("record {}", third[0])), "{} in {text}", third[0]);
+    assert!(text.contains(&format!("record {}", fourth[0])), "{} in {text}", fourth[0]);
 }
 
 /// `mamori master import` checks the whole file first: a bad line is refused with its number
