@@ -85,6 +85,15 @@ enum CatalogCommand {
         #[arg(long)]
         catalog: Option<String>,
     },
+    /// Write a catalog as OSCAL 1.1 catalog JSON (to stdout).
+    Export {
+        /// The format: oscal.
+        #[arg(long, default_value = "oscal")]
+        format: String,
+        /// The catalog (hoshu-7.0, mds-7.0, sds-7.0).
+        #[arg(long)]
+        catalog: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -14,6 +14,7 @@
 //! in `sources/`.
 
 pub mod flowchart;
+pub mod oscal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
