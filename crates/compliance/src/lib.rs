@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+pub mod mapping;
 
 /// Where a data file's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
