@@ -17,6 +17,7 @@ pub mod flowchart;
 pub mod oscal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+pub mod mapping;
 
 /// Where a data file's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
