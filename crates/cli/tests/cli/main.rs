@@ -1476,3 +1476,31 @@ fn master_import_refuses_a_bad_file_with_its_line_and_loads_nothing() {
     assert_eq!(summary["added"], 0, "the same file twice changes nothing");
     assert!(run(&["verify", "--data", d]).status.success());
 }
+
+/// `mamori catalog list --json` prints every item of the shipped catalogs; `catalog export`
+/// writes an OSCAL catalog (validated against the OSCAL models in CI, `.ci/oscal_validate.py`);
+/// an unknown catalog or format is refused.
+#[test]
+fn catalog_list_and_oscal_export() {
+    let out = run(&["catalog", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 52 + 41 + 58);
+    for item in items {
+        for key in ["catalog", "id", "section", "text"] {
+            assert!(item[key].as_str().is_some_and(|v| !v.is_empty()), "{key} in {item}");
+        }
+    }
+    let out = run(&["catalog", "export", "--format", "oscal", "--catalog", "hoshu-7.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["catalog"]["metadata"]["oscal-version"], "1.1.2");
+    let controls: usize =
+        doc["catalog"]["groups"].as_array().unwrap().iter().map(|g| g["controls"].as_array().unwrap().len()).sum();
+    assert_eq!(controls, 52);
+    let out = run(&["catalog", "export", "--catalog", "nist-800-53"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["catalog", "export", "--format", "xml", "--catalog", "hoshu-7.0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
