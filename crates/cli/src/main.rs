@@ -3,6 +3,7 @@
 mod catalog;
 mod datadir;
 mod demo;
+mod disclose;
 mod emergency;
 mod init;
 mod ledger;
@@ -66,6 +67,20 @@ enum Command {
     /// The guideline catalogs shipped as data (保守委託機関編 checklist, MDS and SDS rows):
     /// list their items.
     Catalog(CatalogArgs),
+    /// mamori's own answer to each of the 99 MDS/SDS rows (はい / いいえ / 対象外), with the
+    /// explanation and the tests that prove each はい.
+    Disclose(DiscloseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DiscloseArgs {
+    /// json (rows with catalog, id, answer, explanation, tests) or md.
+    #[arg(long, default_value = "json")]
+    format: String,
+    /// Instead of printing: check that every test a はい names ran and passed in this `cargo
+    /// test` output (exit 1 naming the rows otherwise). CI runs it over the whole run.
+    #[arg(long, value_name = "FILE")]
+    verify_tests: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -363,6 +378,7 @@ fn main() -> ExitCode {
             Command::Master(args) => master::command(args).await,
             Command::Demo(args) => demo::command(args).await,
             Command::Catalog(args) => catalog::command(&args),
+            Command::Disclose(args) => disclose::command(&args),
         }
     });
     match result {

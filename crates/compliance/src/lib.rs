@@ -17,6 +17,7 @@
 //! in them; 図1 survives only as its caption, notes and one sentence, so the flowchart has the
 //! one question the text names; the correspondence tables are partial pages.
 
+pub mod disclosure;
 pub mod flowchart;
 pub mod mapping;
 pub mod oscal;
