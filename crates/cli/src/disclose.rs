@@ -27,7 +27,9 @@ pub fn command(args: &DiscloseArgs) -> Result<(), Failure> {
         let problems = disclosure::verify_tests(&d, &output);
         let named: usize = d.rows.iter().filter(|r| r.answer == Answer::Yes).map(|r| r.tests.len()).sum();
         if problems.is_empty() {
-            println!("自己開示: 「はい」を裏付けるテスト {named} 件すべて合格 / disclosure: all {named} tests behind はい answers passed");
+            println!(
+                "自己開示: 「はい」を裏付けるテスト {named} 件すべて合格 / disclosure: all {named} tests behind はい answers passed"
+            );
             return Ok(());
         }
         for (row, test, what) in &problems {
@@ -57,7 +59,10 @@ pub fn command(args: &DiscloseArgs) -> Result<(), Failure> {
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string_pretty(&rows).map_err(Failure::failed)?),
         "md" => {
-            println!("# mamori {} 自己開示 / self-disclosure (MDS/SDS, 第7.0版 保守委託機関編【別紙】)\n", d.disclosure.version);
+            println!(
+                "# mamori {} 自己開示 / self-disclosure (MDS/SDS, 第7.0版 保守委託機関編【別紙】)\n",
+                d.disclosure.version
+            );
             for answer in [Answer::Yes, Answer::No, Answer::NotApplicable] {
                 let n = d.rows.iter().filter(|r| r.answer == answer).count();
                 println!("- {}: {n}", answer.as_str());
@@ -76,11 +81,57 @@ pub fn command(args: &DiscloseArgs) -> Result<(), Failure> {
                 );
             }
         }
+        "xlsx" => {
+            let Some(out) = &args.out else {
+                return Err(Failure::refused("xlsx には --out FILE が必要です / xlsx needs --out FILE"));
+            };
+            let bytes = xlsx(&rows, &d.disclosure.version).map_err(Failure::failed)?;
+            std::fs::write(out, bytes).map_err(|e| {
+                Failure::failed(format!("{} に書けません（{e}） / cannot write {} ({e})", out.display(), out.display()))
+            })?;
+        }
         other => {
             return Err(Failure::refused(format!(
-                "形式「{other}」には対応していません（json, md） / unknown format '{other}' (json, md)"
+                "形式「{other}」には対応していません（json, md, xlsx） / unknown format '{other}' (json, md, xlsx)"
             )));
         }
     }
     Ok(())
+}
+
+/// The rows as a workbook: one sheet, a header row, one row per MDS/SDS row.
+fn xlsx(rows: &[Printed<'_>], version: &str) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, FormatAlign, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("自己開示")?;
+    let header =
+        Format::new().set_bold().set_background_color("D9E2F3").set_border(rust_xlsxwriter::FormatBorder::Thin);
+    let wrap =
+        Format::new().set_text_wrap().set_align(FormatAlign::Top).set_border(rust_xlsxwriter::FormatBorder::Thin);
+    let title = format!("mamori {version} 自己開示（MDS/SDS 第7.0版 保守委託機関編【別紙】）");
+    sheet.write_string_with_format(0, 0, &title, &Format::new().set_bold().set_font_size(14))?;
+    let columns = [
+        ("カタログ", 10.0),
+        ("項目番号", 14.0),
+        ("確認事項", 50.0),
+        ("回答", 8.0),
+        ("説明", 70.0),
+        ("根拠となる自動テスト", 60.0),
+    ];
+    for (c, (name, width)) in (0u16..).zip(columns) {
+        sheet.write_string_with_format(2, c, name, &header)?;
+        sheet.set_column_width(c, width)?;
+    }
+    for (r, row) in (3u32..).zip(rows) {
+        let cells = [row.catalog, row.number, row.text, row.answer, row.explanation];
+        for (c, value) in (0u16..).zip(cells) {
+            sheet.write_string_with_format(r, c, value, &wrap)?;
+        }
+        sheet.write_string_with_format(r, 5, row.tests.join("\n"), &wrap)?;
+    }
+    let last = u32::try_from(rows.len()).unwrap_or(u32::MAX).saturating_add(2);
+    sheet.autofilter(2, 0, last, 5)?;
+    sheet.set_freeze_panes(3, 0)?;
+    book.save_to_buffer()
 }

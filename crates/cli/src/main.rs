@@ -74,9 +74,12 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct DiscloseArgs {
-    /// json (rows with catalog, id, answer, explanation, tests) or md.
+    /// json (rows with catalog, id, answer, explanation, tests), md, or xlsx (needs --out).
     #[arg(long, default_value = "json")]
     format: String,
+    /// Write to this file (required for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
     /// Instead of printing: check that every test a はい names ran and passed in this `cargo
     /// test` output (exit 1 naming the rows otherwise). CI runs it over the whole run.
     #[arg(long, value_name = "FILE")]

@@ -110,10 +110,8 @@ impl Disclosure {
         let bad = |p: String| DataError { file: file.to_owned(), problem: p };
         let mut expected = BTreeSet::new();
         for id in &self.disclosure.catalogs {
-            let c = catalogs
-                .iter()
-                .find(|c| &c.catalog.id == id)
-                .ok_or_else(|| bad(format!("unknown catalog {id}")))?;
+            let c =
+                catalogs.iter().find(|c| &c.catalog.id == id).ok_or_else(|| bad(format!("unknown catalog {id}")))?;
             expected.extend(c.items.iter().map(|i| i.id.clone()));
         }
         let mut seen = BTreeSet::new();

@@ -1504,3 +1504,55 @@ fn catalog_list_and_oscal_export() {
     let out = run(&["catalog", "export", "--format", "xml", "--catalog", "hoshu-7.0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `mamori disclose` answers all 99 MDS/SDS rows (JSON rows with catalog, id, answer,
+/// explanation, tests; every はい with tests), writes Markdown and an xlsx workbook, and
+/// `--verify-tests` fails when a test behind a はい did not pass in the given output.
+#[test]
+fn disclose_answers_all_99_rows_and_checks_its_tests() {
+    let out = run(&["disclose", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 99);
+    for r in rows {
+        assert!(["mds-7.0", "sds-7.0"].contains(&r["catalog"].as_str().unwrap()), "{r}");
+        assert!(["はい", "いいえ", "対象外"].contains(&r["answer"].as_str().unwrap()), "{r}");
+        assert!(!r["explanation"].as_str().unwrap().is_empty());
+        if r["answer"] == "はい" {
+            assert!(!r["tests"].as_array().unwrap().is_empty(), "{r}");
+        }
+    }
+    let md = run(&["disclose", "--format", "md"]);
+    assert!(String::from_utf8(md.stdout).unwrap().contains("| mds-7.0 "));
+
+    let tmp = TempDir::new("disclose");
+    std::fs::create_dir_all(tmp.root()).unwrap();
+    let xlsx = tmp.root().join("disclosure.xlsx");
+    let out = run(&["disclose", "--format", "xlsx", "--out", xlsx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&xlsx).unwrap()).unwrap();
+    let mut strings = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/sharedStrings.xml").unwrap(), &mut strings).unwrap();
+    assert!(
+        strings.contains("確認事項") && strings.contains("対象外"),
+        "the header and the answers are in the workbook"
+    );
+    assert_eq!(run(&["disclose", "--format", "xlsx"]).status.code(), Some(2), "xlsx needs --out");
+
+    // A run in which one cited test failed (and every other is missing) is refused.
+    let first = rows.iter().find(|r| r["answer"] == "はい").unwrap();
+    let test = first["tests"][0].as_str().unwrap();
+    let (target, path) = test.split_once("::").unwrap();
+    let output = tmp.root().join("output.txt");
+    std::fs::write(
+        &output,
+        format!("     Running tests/x.rs (target/debug/deps/{target}-0123456789abcdef)\ntest {path} ... FAILED\n"),
+    )
+    .unwrap();
+    let out = run(&["disclose", "--verify-tests", output.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains(&format!("{test}: FAILED")), "{text}");
+    assert!(text.contains(": missing"), "{text}");
+}
