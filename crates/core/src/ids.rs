@@ -80,6 +80,14 @@ id_type!(
     /// A registered device that sends results (MDS 17).
     DeviceId
 );
+id_type!(
+    /// An assessment of a catalog by an institution (自己点検).
+    AssessmentId
+);
+id_type!(
+    /// A piece of evidence for an assessed item (its revisions share it).
+    EvidenceId
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! [`rand_core::RngCore`], configuration as text and an environment map. Everything here can be
 //! tested without a file system, a network or a database.
 
+pub mod assessment;
 pub mod audit;
 pub mod authz;
 pub mod clock;
@@ -26,7 +27,10 @@ pub mod timecheck;
 pub mod user;
 
 pub use clock::{Clock, FixedClock};
-pub use ids::{DeviceId, EmergencyGrantId, InstitutionId, PatientId, RecordId, SealedActivationId, TerminalId, UserId};
+pub use ids::{
+    AssessmentId, DeviceId, EmergencyGrantId, EvidenceId, InstitutionId, PatientId, RecordId, SealedActivationId,
+    TerminalId, UserId,
+};
 pub use institution::{Institution, InstitutionName};
 pub use message::Message;
 pub use user::{DisplayName, JobType, LoginId, NewUser, Role, User, UserStatus};

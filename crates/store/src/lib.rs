@@ -208,6 +208,7 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use mamori_core::assessment::{Assessment, Evidence, ItemAssessment};
 use mamori_core::audit::{AuditQuery, LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
@@ -221,8 +222,8 @@ use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role, User, UserId,
-    UserStatus,
+    AssessmentId, DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role,
+    User, UserId, UserStatus,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -923,6 +924,52 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The institution's devices, by name.
     async fn devices(&self, institution: InstitutionId) -> Result<Vec<Device>, StoreError>;
+
+    // --- Assessments (the compliance workbench): 自己点検 of a catalog, item by item ---
+
+    /// The institution's assessments, newest first (by `created_at`, then ID).
+    #[allow(unused_variables)]
+    async fn assessments(&self, institution: InstitutionId) -> Result<Vec<Assessment>, StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
+
+    /// One assessment of the institution.
+    #[allow(unused_variables)]
+    async fn assessment(&self, institution: InstitutionId, id: AssessmentId) -> Result<Option<Assessment>, StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
+
+    /// The current version of every item of an assessment, by item ID.
+    #[allow(unused_variables)]
+    async fn assessment_items(
+        &self,
+        institution: InstitutionId,
+        assessment: AssessmentId,
+    ) -> Result<Vec<ItemAssessment>, StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Every version of one item of an assessment, oldest first.
+    #[allow(unused_variables)]
+    async fn item_history(
+        &self,
+        institution: InstitutionId,
+        assessment: AssessmentId,
+        item: &str,
+    ) -> Result<Vec<ItemAssessment>, StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Every revision of every piece of evidence of an assessment, by item, evidence ID, then
+    /// revision.
+    #[allow(unused_variables)]
+    async fn evidence(
+        &self,
+        institution: InstitutionId,
+        assessment: AssessmentId,
+    ) -> Result<Vec<Evidence>, StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1222,6 +1269,39 @@ pub trait StoreTx: Send {
         device: DeviceId,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Starts an assessment with the first version (1) of each of its items (all or none).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"assessment"`) when the ID is taken; [`StoreError::NotFound`]
+    /// (`"user"`) when a creator or owner is not a user of the institution.
+    #[allow(unused_variables)]
+    async fn create_assessment(&mut self, assessment: &Assessment, items: &[ItemAssessment]) -> Result<(), StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Changes an item: `item.version` must be one more than the stored one (one conditional
+    /// `UPDATE`; `false` when someone changed it first), and the version is kept in the item's
+    /// history.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when the owner or author is not a user of the
+    /// institution.
+    #[allow(unused_variables)]
+    async fn update_item(&mut self, item: &ItemAssessment) -> Result<bool, StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
+
+    /// Adds a revision of a piece of evidence (revision 1 of a new ID, or the next revision).
+    /// Revisions are never changed or deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"evidence"`) when that revision exists;
+    /// [`StoreError::NotFound`] (`"assessment item"`, `"user"`) for an unknown item or user.
+    #[allow(unused_variables)]
+    async fn add_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
+        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
+    }
 
     /// Makes everything done in the transaction durable and visible.
     ///
