@@ -10,6 +10,7 @@
 //! - Logs and metrics name the route template, never the raw path or query.
 
 pub mod api;
+pub mod assessments;
 pub mod audit;
 pub mod auth;
 pub mod checkpoints;

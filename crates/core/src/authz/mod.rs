@@ -151,17 +151,23 @@ pub enum AdminPermission {
     ReviewEmergency,
     /// Open a chart outside one's grants in an emergency, stating a reason.
     EmergencyAccess,
+    /// Run the compliance workbench: assessments, evidence, applicability (安全管理責任者).
+    ManageCompliance,
+    /// Read the compliance workbench (its assessments, evidence and reports).
+    ReadCompliance,
 }
 
 impl AdminPermission {
     /// Every administrative permission.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::ManageUsers,
         Self::ManageRoles,
         Self::ManageTerminals,
         Self::ReadAudit,
         Self::ReviewEmergency,
         Self::EmergencyAccess,
+        Self::ManageCompliance,
+        Self::ReadCompliance,
     ];
 }
 
@@ -235,9 +241,11 @@ pub fn role_policy(role: Role) -> RolePolicy {
                 AdminPermission::ManageRoles,
                 AdminPermission::ManageTerminals,
                 AdminPermission::ReviewEmergency,
+                AdminPermission::ManageCompliance,
+                AdminPermission::ReadCompliance,
             ],
         ),
-        Role::Auditor => (BTreeSet::new(), &[AdminPermission::ReadAudit]),
+        Role::Auditor => (BTreeSet::new(), &[AdminPermission::ReadAudit, AdminPermission::ReadCompliance]),
     };
     RolePolicy { clinical, admin: admin.iter().copied().collect() }
 }

@@ -19,15 +19,15 @@ const MATRIX: &[(Role, [&str; 6])] = &[
 ];
 
 /// Administrative permissions per role: U users, O roles, T terminals, L audit log,
-/// V emergency review, G emergency access.
+/// V emergency review, G emergency access, C compliance (manage), K compliance (read).
 const ADMIN: &[(Role, &str)] = &[
     (Role::Doctor, "G"),
     (Role::Nurse, "G"),
     (Role::Pharmacist, ""),
     (Role::Technician, ""),
     (Role::Clerk, ""),
-    (Role::SystemAdministrator, "UOTV"),
-    (Role::Auditor, "L"),
+    (Role::SystemAdministrator, "UOTVCK"),
+    (Role::Auditor, "LK"),
 ];
 
 fn letter(action: Action) -> char {
@@ -49,6 +49,8 @@ fn admin_letter(p: AdminPermission) -> char {
         AdminPermission::ReadAudit => 'L',
         AdminPermission::ReviewEmergency => 'V',
         AdminPermission::EmergencyAccess => 'G',
+        AdminPermission::ManageCompliance => 'C',
+        AdminPermission::ReadCompliance => 'K',
     }
 }
 

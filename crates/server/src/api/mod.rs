@@ -1,5 +1,6 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
+pub mod assessments;
 pub mod audit;
 pub mod emergency;
 pub mod patients;
@@ -211,6 +212,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(records::add_device, records::devices))
         .routes(routes!(records::revoke_device))
         .routes(routes!(records::device_result))
+        .routes(routes!(assessments::list, assessments::start))
+        .routes(routes!(assessments::read))
+        .routes(routes!(assessments::change_item))
+        .routes(routes!(assessments::add_evidence))
+        .routes(routes!(assessments::history))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))

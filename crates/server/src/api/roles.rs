@@ -88,6 +88,8 @@ fn admin_name(p: AdminPermission) -> &'static str {
         AdminPermission::ManageTerminals => "manage_terminals",
         AdminPermission::ReadAudit => "read_audit",
         AdminPermission::ReviewEmergency => "review_emergency",
+        AdminPermission::ManageCompliance => "manage_compliance",
+        AdminPermission::ReadCompliance => "read_compliance",
         AdminPermission::EmergencyAccess => "emergency_access",
     }
 }

@@ -13,6 +13,7 @@ use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
+mod assessments;
 mod audit;
 mod emergency;
 mod pages;
@@ -143,7 +144,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
                     path.replace("{login_id}", "some-user")
                         .replace("{id}", "some-id")
                         .replace("{version}", "1")
-                        .replace("{master}", "drug"),
+                        .replace("{master}", "drug")
+                        .replace("{item}", "9-4"),
                 )
                 .header("content-type", "application/json")
                 .body(body)
@@ -163,6 +165,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
             "GET /api/v1/approvals",
+            "GET /api/v1/assessments",
+            "GET /api/v1/assessments/{id}",
+            "GET /api/v1/assessments/{id}/items/{item}/history",
             "GET /api/v1/audit/anomalies",
             "GET /api/v1/audit/events",
             "GET /api/v1/audit/export",
@@ -193,6 +198,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
+            "POST /api/v1/assessments",
+            "POST /api/v1/assessments/{id}/items/{item}/evidence",
             "POST /api/v1/categories",
             "POST /api/v1/device/results",
             "POST /api/v1/devices",
@@ -224,6 +231,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/users/{login_id}/reenroll",
             "POST /api/v1/users/{login_id}/status",
             "POST /api/v1/users/{login_id}/unlock",
+            "PUT /api/v1/assessments/{id}/items/{item}",
             "PUT /api/v1/patients/{id}",
             "PUT /api/v1/records/{id}/versions/{version}",
             "PUT /api/v1/roles/{role}",

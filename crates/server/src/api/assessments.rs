@@ -1,0 +1,464 @@
+//! The compliance workbench's assessments over the API (the steps are
+//! [`crate::assessments`]'): list and start assessments, read one with its items, evidence and
+//! live evidence, change an item, add evidence (links; files on the page), read an item's
+//! history. Catalog item paths use the item's number within the catalog: `9-4` for
+//! `hoshu-7.0/9-4`.
+
+use crate::assessments::{self, ItemChange, Manager, NewAssessment};
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mamori_core::assessment::{Assessment, Evidence, EvidenceKind, ItemAssessment, ItemState, check_evidence};
+use mamori_core::master::parse_date;
+use mamori_core::{AssessmentId, EvidenceId, Message, UserId};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use time::Date;
+use utoipa::ToSchema;
+
+/// An assessment as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentSummary {
+    /// Its id.
+    pub id: String,
+    /// The catalog.
+    pub catalog: String,
+    /// The title.
+    pub title: String,
+    /// First day.
+    pub period_start: String,
+    /// Last day.
+    pub period_end: String,
+    /// The assessment it carried over.
+    pub carried_from: Option<String>,
+    /// When it was started.
+    pub created_at: Option<String>,
+}
+
+fn summary(a: &Assessment) -> AssessmentSummary {
+    AssessmentSummary {
+        id: a.id.to_string(),
+        catalog: a.catalog.clone(),
+        title: a.title.clone(),
+        period_start: a.period_start.to_string(),
+        period_end: a.period_end.to_string(),
+        carried_from: a.carried_from.map(|c| c.to_string()),
+        created_at: super::rfc3339(a.created_at),
+    }
+}
+
+/// One item as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemView {
+    /// The catalog item's id.
+    pub item: String,
+    /// The item's number as printed.
+    pub number: String,
+    /// The item's text.
+    pub text: String,
+    /// not_started, in_progress, done or not_applicable.
+    pub state: String,
+    /// 未着手, 対応中, 対応済 or 対象外.
+    pub state_ja: String,
+    /// The owner (user id).
+    pub owner: Option<String>,
+    /// Due.
+    pub due_on: Option<String>,
+    /// Next review.
+    pub next_review_on: Option<String>,
+    /// Notes.
+    pub notes: String,
+    /// The item's version.
+    pub version: u32,
+    /// When it last changed.
+    pub changed_at: Option<String>,
+}
+
+/// A revision of a piece of evidence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvidenceView {
+    /// Its id.
+    pub id: String,
+    /// Its revision.
+    pub revision: u32,
+    /// The item.
+    pub item: String,
+    /// Title.
+    pub title: String,
+    /// `file` or `link`.
+    pub kind: String,
+    /// A link's URL.
+    pub url: Option<String>,
+    /// A file's name.
+    pub file_name: Option<String>,
+    /// A file's SHA-256 (hex).
+    pub file_sha256: Option<String>,
+    /// The owner (user id).
+    pub owner: Option<String>,
+    /// In effect from.
+    pub effective_on: Option<String>,
+    /// Expires on.
+    pub expires_on: Option<String>,
+    /// When it was added.
+    pub added_at: Option<String>,
+}
+
+pub(crate) fn evidence_view(e: &Evidence) -> EvidenceView {
+    let (kind, url, file_name, file_sha256) = match &e.kind {
+        EvidenceKind::Link { url } => ("link", Some(url.clone()), None, None),
+        EvidenceKind::File { name, sha256, .. } => {
+            ("file", None, Some(name.clone()), Some(sha256.iter().map(|b| format!("{b:02x}")).collect()))
+        }
+    };
+    EvidenceView {
+        id: e.id.to_string(),
+        revision: e.revision,
+        item: e.item.clone(),
+        title: e.title.clone(),
+        kind: kind.to_owned(),
+        url,
+        file_name,
+        file_sha256,
+        owner: e.owner.map(|u| u.to_string()),
+        effective_on: e.effective_on.map(|d| d.to_string()),
+        expires_on: e.expires_on.map(|d| d.to_string()),
+        added_at: super::rfc3339(e.added_at),
+    }
+}
+
+/// Live evidence from mamori's data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveView {
+    /// The item it speaks to.
+    pub item: String,
+    /// What it shows.
+    pub lines: Vec<String>,
+    /// Whether there is something to act on.
+    pub attention: bool,
+}
+
+/// An assessment with everything in it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentDetail {
+    /// The assessment.
+    pub assessment: AssessmentSummary,
+    /// Its items with the catalog's texts.
+    pub items: Vec<ItemView>,
+    /// Every evidence revision.
+    pub evidence: Vec<EvidenceView>,
+    /// Live evidence from mamori's own data.
+    pub live: Vec<LiveView>,
+    /// How many items are in each state.
+    pub counts: std::collections::BTreeMap<String, usize>,
+}
+
+pub(crate) fn item_view(i: &ItemAssessment, catalog: &[mamori_compliance::Item]) -> ItemView {
+    let c = catalog.iter().find(|c| c.id == i.item);
+    ItemView {
+        item: i.item.clone(),
+        number: c.map(|c| c.number.clone()).unwrap_or_default(),
+        text: c.map(|c| c.text.clone()).unwrap_or_default(),
+        state: i.state.as_str().to_owned(),
+        state_ja: i.state.label_ja().to_owned(),
+        owner: i.owner.map(|u| u.to_string()),
+        due_on: i.due_on.map(|d| d.to_string()),
+        next_review_on: i.next_review_on.map(|d| d.to_string()),
+        notes: i.notes.clone(),
+        version: i.version,
+        changed_at: super::rfc3339(i.changed_at),
+    }
+}
+
+/// `POST /api/v1/assessments`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAssessmentInput {
+    /// The catalog (`hoshu-7.0`).
+    pub catalog: String,
+    /// The title (e.g. 2026年度 自己点検).
+    pub title: String,
+    /// First day, `YYYY-MM-DD`.
+    pub period_start: String,
+    /// Last day.
+    pub period_end: String,
+    /// Start from the newest earlier assessment of the catalog, every state reset for review.
+    #[serde(default)]
+    pub carry_over: bool,
+}
+
+/// `PUT /api/v1/assessments/{id}/items/{item}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemInput {
+    /// not_started, in_progress, done or not_applicable.
+    pub state: String,
+    /// The owner's user id.
+    pub owner: Option<String>,
+    /// Due, `YYYY-MM-DD`.
+    pub due_on: Option<String>,
+    /// Next review, `YYYY-MM-DD`.
+    pub next_review_on: Option<String>,
+    /// Notes (at most 4000 characters).
+    #[serde(default)]
+    pub notes: String,
+    /// The version being changed.
+    pub version: u32,
+}
+
+/// `POST /api/v1/assessments/{id}/items/{item}/evidence`: a link (files are uploaded on the page).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceInput {
+    /// Title.
+    pub title: String,
+    /// An https URL.
+    pub url: String,
+    /// The owner's user id.
+    pub owner: Option<String>,
+    /// In effect from, `YYYY-MM-DD`.
+    pub effective_on: Option<String>,
+    /// Expires on, `YYYY-MM-DD`.
+    pub expires_on: Option<String>,
+    /// To revise an existing piece of evidence: its id and the next revision number.
+    pub revises: Option<String>,
+    /// The revision number when revising.
+    pub revision: Option<u32>,
+}
+
+pub(crate) fn date(field: &str, raw: Option<&str>) -> Result<Option<Date>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => parse_date(s).map(Some).map_err(|m| {
+            ApiError::bad_request(Message::new(format!("{field}: {}", m.ja), format!("{field}: {}", m.en)))
+        }),
+    }
+}
+
+pub(crate) fn user(field: &str, raw: Option<&str>) -> Result<Option<UserId>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(Message::new(
+                format!("{field}: 利用者IDが正しくありません。"),
+                format!("{field}: not a user id"),
+            ))
+        }),
+    }
+}
+
+fn assessment_id(raw: &str) -> Result<AssessmentId, ApiError> {
+    raw.parse().map_err(|_| ApiError::no_such("点検", "assessment"))
+}
+
+/// The full item id from a path's item number, given the assessment's catalog.
+pub(crate) async fn item_id(state: &AppState, who: &Manager, id: AssessmentId, item: &str) -> Result<String, ApiError> {
+    let a = state
+        .store
+        .assessment(who.user.institution_id, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such("点検", "assessment"))?;
+    Ok(format!("{}/{item}", a.catalog))
+}
+
+/// The institution's assessments, newest first.
+#[utoipa::path(get, path = "/api/v1/assessments", tag = "compliance",
+    responses((status = 200, description = "Assessments", body = Vec<AssessmentSummary>),
+        (status = 403, description = "No permission to read the workbench", body = crate::error::ErrorEnvelope)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Vec<AssessmentSummary>>, ApiError> {
+    auth.ready()?;
+    let all = assessments::list(state.store.as_ref(), &Manager::of(&auth)).await?;
+    Ok(Json(all.iter().map(summary).collect()))
+}
+
+/// Starts an assessment of a catalog (optionally carrying the previous one over).
+#[utoipa::path(post, path = "/api/v1/assessments", tag = "compliance", request_body = NewAssessmentInput,
+    responses((status = 201, description = "Started", body = AssessmentSummary),
+        (status = 400, description = "A field is invalid or the catalog unknown", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "No permission to manage the workbench", body = crate::error::ErrorEnvelope)))]
+pub async fn start(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiJson(input): ApiJson<NewAssessmentInput>,
+) -> Result<Response, ApiError> {
+    auth.ready()?;
+    let parse = |f: &str, v: &str| {
+        date(f, Some(v))?.ok_or_else(|| {
+            ApiError::bad_request(Message::new(
+                format!("{f}: 日付を入力してください。"),
+                format!("{f}: a date is required"),
+            ))
+        })
+    };
+    let new = NewAssessment {
+        catalog: input.catalog,
+        title: input.title,
+        period_start: parse("period_start", &input.period_start)?,
+        period_end: parse("period_end", &input.period_end)?,
+        carry_over: input.carry_over,
+    };
+    let (a, _) = assessments::start(state.store.as_ref(), &Manager::of(&auth), state.clock.now(), new).await?;
+    Ok((StatusCode::CREATED, Json(summary(&a))).into_response())
+}
+
+/// One assessment: items with the catalog's texts, evidence, live evidence, counts.
+#[utoipa::path(get, path = "/api/v1/assessments/{id}", tag = "compliance",
+    params(("id" = String, Path, description = "The assessment's id")),
+    responses((status = 200, description = "The assessment (the read is audited)", body = AssessmentDetail),
+        (status = 403, description = "No permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such assessment", body = crate::error::ErrorEnvelope)))]
+pub async fn read(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AssessmentDetail>, ApiError> {
+    auth.ready()?;
+    let id = assessment_id(&id)?;
+    let inactive = state.config.get().accounts.inactive_after.0;
+    let v = assessments::read(state.store.as_ref(), &Manager::of(&auth), state.clock.now(), id, inactive).await?;
+    let catalog = mamori_compliance::catalogs()
+        .ok()
+        .and_then(|all| all.into_iter().find(|c| c.catalog.id == v.assessment.catalog))
+        .map(|c| c.items)
+        .unwrap_or_default();
+    let mut counts = std::collections::BTreeMap::new();
+    for i in &v.items {
+        *counts.entry(i.state.as_str().to_owned()).or_insert(0) += 1;
+    }
+    Ok(Json(AssessmentDetail {
+        assessment: summary(&v.assessment),
+        items: v.items.iter().map(|i| item_view(i, &catalog)).collect(),
+        evidence: v.evidence.iter().map(evidence_view).collect(),
+        live: v
+            .live
+            .iter()
+            .map(|l| LiveView { item: l.item.clone(), lines: l.lines.clone(), attention: l.attention })
+            .collect(),
+        counts,
+    }))
+}
+
+/// Changes an item (a new version; the old ones are kept).
+#[utoipa::path(put, path = "/api/v1/assessments/{id}/items/{item}", tag = "compliance", request_body = ItemInput,
+    params(("id" = String, Path, description = "The assessment's id"), ("item" = String, Path, description = "The item's number in the catalog, e.g. 9-4")),
+    responses((status = 200, description = "The new version", body = ItemView),
+        (status = 400, description = "A field is invalid", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "No permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such assessment or item", body = crate::error::ErrorEnvelope),
+        (status = 409, description = "Changed by someone first", body = crate::error::ErrorEnvelope)))]
+pub async fn change_item(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, item)): Path<(String, String)>,
+    ApiJson(input): ApiJson<ItemInput>,
+) -> Result<Json<ItemView>, ApiError> {
+    auth.ready()?;
+    let who = Manager::of(&auth);
+    let id = assessment_id(&id)?;
+    let item = item_id(&state, &who, id, &item).await?;
+    let change = ItemChange {
+        state: ItemState::from_str(&input.state)
+            .map_err(|m| ApiError::bad_request(Message::new(format!("state: {}", m.ja), format!("state: {}", m.en))))?,
+        owner: user("owner", input.owner.as_deref())?,
+        due_on: date("due_on", input.due_on.as_deref())?,
+        next_review_on: date("next_review_on", input.next_review_on.as_deref())?,
+        notes: input.notes,
+        version: input.version,
+    };
+    let next = assessments::change_item(state.store.as_ref(), &who, state.clock.now(), id, &item, change).await?;
+    let catalog = mamori_compliance::catalogs()
+        .ok()
+        .and_then(|all| all.into_iter().find(|c| next.item.starts_with(&format!("{}/", c.catalog.id))))
+        .map(|c| c.items)
+        .unwrap_or_default();
+    Ok(Json(item_view(&next, &catalog)))
+}
+
+/// Adds a link as evidence for an item (or a new revision of one).
+#[utoipa::path(post, path = "/api/v1/assessments/{id}/items/{item}/evidence", tag = "compliance", request_body = EvidenceInput,
+    params(("id" = String, Path, description = "The assessment's id"), ("item" = String, Path, description = "The item's number in the catalog, e.g. 9-4")),
+    responses((status = 201, description = "Added", body = EvidenceView),
+        (status = 400, description = "A field is invalid", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "No permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such assessment or item", body = crate::error::ErrorEnvelope),
+        (status = 409, description = "That revision exists", body = crate::error::ErrorEnvelope)))]
+pub async fn add_evidence(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, item)): Path<(String, String)>,
+    ApiJson(input): ApiJson<EvidenceInput>,
+) -> Result<Response, ApiError> {
+    auth.ready()?;
+    let who = Manager::of(&auth);
+    let id = assessment_id(&id)?;
+    let item = item_id(&state, &who, id, &item).await?;
+    let effective_on = date("effective_on", input.effective_on.as_deref())?;
+    let expires_on = date("expires_on", input.expires_on.as_deref())?;
+    let (title, kind) = check_evidence(&input.title, EvidenceKind::Link { url: input.url }, effective_on, expires_on)
+        .map_err(ApiError::bad_request)?;
+    let (evidence_id, revision) = match (input.revises.as_deref(), input.revision) {
+        (Some(e), Some(r)) if r >= 2 => {
+            (e.parse::<EvidenceId>().map_err(|_| ApiError::no_such("根拠資料", "evidence"))?, r)
+        }
+        (None, None) => (EvidenceId::generate(&mut rand_core::OsRng), 1),
+        _ => {
+            return Err(ApiError::bad_request(Message::new(
+                "revises と revision（2以上）は両方指定してください。",
+                "revises and revision (2 or more) go together",
+            )));
+        }
+    };
+    let evidence = Evidence {
+        institution: who.user.institution_id,
+        id: evidence_id,
+        revision,
+        assessment: id,
+        item,
+        title,
+        kind,
+        owner: user("owner", input.owner.as_deref())?,
+        effective_on,
+        expires_on,
+        added_by: who.user.id,
+        added_at: state.clock.now(),
+    };
+    let added = assessments::add_evidence(state.store.as_ref(), &who, state.clock.now(), evidence).await?;
+    Ok((StatusCode::CREATED, Json(evidence_view(&added))).into_response())
+}
+
+/// Every version of an item, oldest first.
+#[utoipa::path(get, path = "/api/v1/assessments/{id}/items/{item}/history", tag = "compliance",
+    params(("id" = String, Path, description = "The assessment's id"), ("item" = String, Path, description = "The item's number in the catalog, e.g. 9-4")),
+    responses((status = 200, description = "Every version", body = Vec<ItemView>),
+        (status = 403, description = "No permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such assessment", body = crate::error::ErrorEnvelope)))]
+pub async fn history(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, item)): Path<(String, String)>,
+) -> Result<Json<Vec<ItemView>>, ApiError> {
+    auth.ready()?;
+    let who = Manager::of(&auth);
+    mamori_core::authz::authorize_admin(
+        &who.principal,
+        who.user.institution_id,
+        mamori_core::authz::AdminPermission::ReadCompliance,
+    )
+    .map_err(ApiError::denied)?;
+    let id = assessment_id(&id)?;
+    let item = item_id(&state, &who, id, &item).await?;
+    let all = state.store.item_history(who.user.institution_id, id, &item).await?;
+    let catalog = mamori_compliance::catalogs()
+        .ok()
+        .and_then(|all| all.into_iter().find(|c| item.starts_with(&format!("{}/", c.catalog.id))))
+        .map(|c| c.items)
+        .unwrap_or_default();
+    Ok(Json(all.iter().map(|i| item_view(i, &catalog)).collect()))
+}
