@@ -356,6 +356,7 @@ struct HomePage {
     emergency: Option<String>,
     can_manage_users: bool,
     can_emergency: bool,
+    can_compliance: bool,
     can_audit: bool,
 }
 
@@ -399,6 +400,7 @@ pub async fn home(state: &AppState, headers: &HeaderMap, lang: Lang, set_lang: b
                 emergency: a.emergency_banner(lang, state.clock.now()),
                 can_manage_users: a.may(AdminPermission::ManageUsers),
                 can_emergency: a.may(AdminPermission::EmergencyAccess) || a.may(AdminPermission::ReviewEmergency),
+                can_compliance: a.may(AdminPermission::ReadCompliance),
                 can_audit: a.may(AdminPermission::ReadAudit),
             };
             Some(with_cookies(render(&page, StatusCode::OK, lang, set_lang, state.tls), [cookie]))

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod compliance;
 pub mod login;
 pub mod patients;
 pub mod records;
