@@ -15,6 +15,7 @@ use tower::ServiceExt as _;
 
 mod assessments;
 mod audit;
+mod compliance_pages;
 mod emergency;
 mod pages;
 mod patients;

@@ -14,19 +14,19 @@ use std::time::Duration;
 use tower::ServiceExt as _;
 
 /// A browser-like client with a cookie jar.
-struct Browser<'a> {
+pub(super) struct Browser<'a> {
     fx: &'a Fixture,
     jar: BTreeMap<String, String>,
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    html: String,
+pub(super) struct Page {
+    pub(super) status: StatusCode,
+    pub(super) location: Option<String>,
+    pub(super) html: String,
 }
 
 impl Page {
-    fn csrf(&self) -> String {
+    pub(super) fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self.html.find(marker).map(|i| i + marker.len()).expect("a form with a CSRF field");
         self.html[start..].split('"').next().unwrap_or_default().to_owned()
@@ -46,7 +46,7 @@ impl<'a> Browser<'a> {
         Self { fx, jar: BTreeMap::new() }
     }
 
-    async fn request(&mut self, method: &str, uri: &str, form: Option<&[(&str, &str)]>) -> Page {
+    pub(super) async fn request(&mut self, method: &str, uri: &str, form: Option<&[(&str, &str)]>) -> Page {
         let mut req = Request::builder().method(method).uri(uri);
         if !self.jar.is_empty() {
             let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -77,13 +77,13 @@ impl<'a> Browser<'a> {
         Page { status, location, html: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
-    async fn get(&mut self, uri: &str) -> Page {
+    pub(super) async fn get(&mut self, uri: &str) -> Page {
         let page = self.request("GET", uri, None).await;
         assert_eq!(page.status, StatusCode::OK, "GET {uri}: {}", page.html);
         page
     }
 
-    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+    pub(super) async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
         self.request("POST", uri, Some(form)).await
     }
 }
@@ -101,7 +101,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// Logs `who` in through the pages (a fresh TOTP step each time).
-async fn page_login<'a>(fx: &'a Fixture, who: &Account) -> Browser<'a> {
+pub(super) async fn page_login<'a>(fx: &'a Fixture, who: &Account) -> Browser<'a> {
     fx.advance(Duration::from_secs(31));
     let mut b = Browser::new(fx);
     let form = b.get("/login").await;
