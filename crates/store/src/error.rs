@@ -264,6 +264,41 @@ pub(crate) fn master_entry_insert_error(backend: Backend, err: sqlx::Error, miss
     }
 }
 
+/// Maps the error of writing an assessment, an item (its current row or a version) or a
+/// revision of evidence: a taken key is [`StoreError::Conflict`] naming `taken` (the writer
+/// knows which table it wrote); a foreign-key failure is [`StoreError::NotFound`] naming the
+/// missing reference when PostgreSQL names the constraint (`"assessment"`, `"assessment item"`
+/// or `"user"`), else `missing`, which the SQLite backend has found by looking (SQLite does not
+/// say which key failed).
+pub(crate) fn assessment_write_error(
+    backend: Backend,
+    err: sqlx::Error,
+    taken: &'static str,
+    missing: &'static str,
+) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            let what = match db.constraint() {
+                Some("assessments_carried_from_fkey" | "assessment_items_assessment_fkey") => "assessment",
+                Some("assessment_item_versions_item_fkey" | "evidence_item_fkey") => "assessment item",
+                Some(
+                    "assessments_created_by_fkey"
+                    | "assessment_items_owner_fkey"
+                    | "assessment_items_changed_by_fkey"
+                    | "assessment_item_versions_owner_fkey"
+                    | "assessment_item_versions_changed_by_fkey"
+                    | "evidence_owner_fkey"
+                    | "evidence_added_by_fkey",
+                ) => "user",
+                _ => missing,
+            };
+            StoreError::NotFound { what }
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what: taken },
+        _ => from_sqlx(backend, err),
+    }
+}
+
 /// Collapses whitespace so a detail stays on one log line.
 pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

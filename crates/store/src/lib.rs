@@ -10,25 +10,29 @@
 //!   emergency grants, sealed accounts and their activations, the institution's own categories,
 //!   its changed role grants, its log (`log_heads`, `log_leaves`, `log_nodes`), its patients
 //!   (`patients`, `patient_versions`), its clinical records (`records`, `record_versions`), its
-//!   master (`master_entries`), its devices (`devices`) or an
+//!   master (`master_entries`), its devices (`devices`), its assessments (`assessments`,
+//!   `assessment_items`, `assessment_item_versions`, `evidence`) or an
 //!   institution's settings (the registered-terminal rule, read and written by institution ID)
 //!   binds `institution_id` in its `WHERE` clause (or in the key it inserts), and every table
 //!   of institution data (`terminals`, `emergency_grants`, `sealed_accounts`,
 //!   `sealed_activations`, `categories`, `role_policies`, `role_grants`, the three log
-//!   tables, `patients`, `patient_versions`, `records`, `record_versions`, `master_entries` and
-//!   `devices` included) has `institution_id` in its primary key, except `sessions`,
+//!   tables, `patients`, `patient_versions`, `records`, `record_versions`, `master_entries`,
+//!   `devices`, `assessments`, `assessment_items`, `assessment_item_versions` and `evidence`
+//!   included) has `institution_id` in its primary key, except `sessions`,
 //!   `reenroll_passes` and `webauthn_challenges`, keyed by the SHA-256 of their secret (a
 //!   ceremony by its session's token hash), with `institution_id` a column every statement
 //!   binds. A user of one institution is invisible through another institution's ID, and so
 //!   are its second factors, passes, sessions, ceremonies, terminals, emergency grants, sealed
 //!   accounts, activations, categories, role grants, log (each institution has a tree of its
 //!   own), patients (lookups, versions and searches alike), records and their versions, master
-//!   entries and devices; a pass's user and issuer, an emergency grant's user and
+//!   entries, devices and assessments (their items, item versions and evidence); a pass's user and issuer, an emergency grant's user and
 //!   reviewer, a sealed account's user, an activation's confirmer and a role change's author
 //!   are users of its institution, and an activation's account a sealed account of it (foreign
 //!   keys); so are a record's patient and creator, and every user and device a version names
 //!   (its author, proxy doctor, finalizer and rejecter), a device's registrar and a master
-//!   entry's importer; a ceremony is stored only for a session of the institution named (and
+//!   entry's importer, and an assessment's creator, an item's owner and author and a piece of
+//!   evidence's owner and author (as are an assessment's predecessor, an item's assessment and
+//!   evidence's item); a ceremony is stored only for a session of the institution named (and
 //!   deleted with it, `ON DELETE CASCADE`), and a role's grants only for a changed role of the
 //!   institution (`role_policies`, likewise).
 //!   The only statements that range over all institutions are deployment-level, each marked in
@@ -158,6 +162,23 @@
 //!   deployment, and one change, their revocation, once (a trigger refuses any other).
 //!   [`Store::patient_record_versions`] answers at most 5000 versions ([`StoreError::TooMany`]
 //!   beyond), [`Store::approval_queue`] 500, [`Store::search_master`] 200.
+//! - **Assessments are versioned item by item, and item versions and evidence are
+//!   append-only.** `assessments` (migration 0011) holds each assessment (catalog, title,
+//!   period, the assessment it was carried over from, creator), `assessment_items` the current
+//!   version of each of its items and `assessment_item_versions` every version of them, version
+//!   1 (written with the assessment, [`StoreTx::create_assessment`], all or none) included;
+//!   `evidence` every revision of every piece of evidence for an item (a whole file, its name,
+//!   SHA-256 and size, or an https link, never both). Assessments, item versions and evidence
+//!   have no update or delete path, and items no delete path: the store has none, and the
+//!   schema refuses them (triggers; on PostgreSQL `TRUNCATE` too). [`StoreTx::update_item`] is
+//!   one conditional `UPDATE` of the item's current row from the previous version followed by
+//!   the new version's row, so of concurrent changes from one version exactly one wins and a
+//!   stale change changes nothing. The schema checks the core rules' lengths (catalog 1–40 of
+//!   `a-z0-9.-`, titles 1–100 and 1–200, item 1–100 characters without control characters,
+//!   notes at most 4000, URL at most 2000, a file's SHA-256 32 bytes, an expiry after the day
+//!   evidence takes effect, a period that does not end before it starts), and every read
+//!   parses the row back with [`mamori_core::assessment`] (a stored value its checks would
+//!   change is [`StoreError::Corrupt`]).
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -169,7 +190,7 @@
 //!   (TOTP enrollment, recovery codes and WebAuthn credentials together),
 //!   [`Store::close_sealed_account`] and [`Store::set_role_grants`].
 //! - **An action and its audit events are one unit of work.** [`Store::begin`] opens a
-//!   transaction, a [`StoreTx`], offering the 43 mutations an audited action needs, the log's
+//!   transaction, a [`StoreTx`], offering the 46 mutations an audited action needs, the log's
 //!   append among them: others see its writes only after [`StoreTx::commit`], and a unit that
 //!   is dropped, or in which any step failed (later steps and the commit are then refused),
 //!   leaves none of them. Each of those mutations is written once, on the transaction's
@@ -928,48 +949,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // --- Assessments (the compliance workbench): 自己点検 of a catalog, item by item ---
 
     /// The institution's assessments, newest first (by `created_at`, then ID).
-    #[allow(unused_variables)]
-    async fn assessments(&self, institution: InstitutionId) -> Result<Vec<Assessment>, StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    async fn assessments(&self, institution: InstitutionId) -> Result<Vec<Assessment>, StoreError>;
 
     /// One assessment of the institution.
-    #[allow(unused_variables)]
-    async fn assessment(&self, institution: InstitutionId, id: AssessmentId) -> Result<Option<Assessment>, StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    async fn assessment(&self, institution: InstitutionId, id: AssessmentId) -> Result<Option<Assessment>, StoreError>;
 
     /// The current version of every item of an assessment, by item ID.
-    #[allow(unused_variables)]
     async fn assessment_items(
         &self,
         institution: InstitutionId,
         assessment: AssessmentId,
-    ) -> Result<Vec<ItemAssessment>, StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<ItemAssessment>, StoreError>;
 
     /// Every version of one item of an assessment, oldest first.
-    #[allow(unused_variables)]
     async fn item_history(
         &self,
         institution: InstitutionId,
         assessment: AssessmentId,
         item: &str,
-    ) -> Result<Vec<ItemAssessment>, StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    ) -> Result<Vec<ItemAssessment>, StoreError>;
 
     /// Every revision of every piece of evidence of an assessment, by item, evidence ID, then
     /// revision.
-    #[allow(unused_variables)]
-    async fn evidence(
-        &self,
-        institution: InstitutionId,
-        assessment: AssessmentId,
-    ) -> Result<Vec<Evidence>, StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    async fn evidence(&self, institution: InstitutionId, assessment: AssessmentId)
+    -> Result<Vec<Evidence>, StoreError>;
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1273,12 +1276,12 @@ pub trait StoreTx: Send {
     /// Starts an assessment with the first version (1) of each of its items (all or none).
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] (`"assessment"`) when the ID is taken; [`StoreError::NotFound`]
-    /// (`"user"`) when a creator or owner is not a user of the institution.
-    #[allow(unused_variables)]
-    async fn create_assessment(&mut self, assessment: &Assessment, items: &[ItemAssessment]) -> Result<(), StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    /// [`StoreError::Conflict`] (`"assessment"`) when the ID is taken, (`"assessment item"`)
+    /// when `items` names an item twice; [`StoreError::NotFound`] (`"user"`) when a creator or
+    /// owner is not a user of the institution, (`"assessment"`) when `carried_from` is not an
+    /// assessment of it. An item that is not version 1 of this assessment is refused
+    /// ([`StoreError::Database`]) before anything is written.
+    async fn create_assessment(&mut self, assessment: &Assessment, items: &[ItemAssessment]) -> Result<(), StoreError>;
 
     /// Changes an item: `item.version` must be one more than the stored one (one conditional
     /// `UPDATE`; `false` when someone changed it first), and the version is kept in the item's
@@ -1287,10 +1290,7 @@ pub trait StoreTx: Send {
     /// # Errors
     /// [`StoreError::NotFound`] (`"user"`) when the owner or author is not a user of the
     /// institution.
-    #[allow(unused_variables)]
-    async fn update_item(&mut self, item: &ItemAssessment) -> Result<bool, StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    async fn update_item(&mut self, item: &ItemAssessment) -> Result<bool, StoreError>;
 
     /// Adds a revision of a piece of evidence (revision 1 of a new ID, or the next revision).
     /// Revisions are never changed or deleted.
@@ -1298,10 +1298,7 @@ pub trait StoreTx: Send {
     /// # Errors
     /// [`StoreError::Conflict`] (`"evidence"`) when that revision exists;
     /// [`StoreError::NotFound`] (`"assessment item"`, `"user"`) for an unknown item or user.
-    #[allow(unused_variables)]
-    async fn add_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
-        Err(StoreError::Database { detail: "assessments: not yet implemented in this backend".to_owned() })
-    }
+    async fn add_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError>;
 
     /// Makes everything done in the transaction durable and visible.
     ///

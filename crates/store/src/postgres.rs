@@ -2,15 +2,16 @@
 
 use crate::error::{from_sqlx, is_foreign_key_violation, is_unique_violation, one_line, user_data_insert_error};
 use crate::rows::{
-    CategoryRow, DeviceRow, EmergencyGrantRow, InstitutionRow, LogHeadRow, LogLeafRow, MAX_APPROVAL_QUEUE,
-    MasterEntryRow, PatientRow, RecordRow, RecordVersionRow, ReenrollPassRow, RoleGrantRow, SealedAccountRow,
-    SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow, WebauthnChallengeRow,
-    WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants, assemble_users, chart_read_limit,
-    chart_versions, counter, log_hash, log_index, master_code_pattern, master_search_limit, patient_number_pattern,
-    patient_search_limit, stored_time,
+    AssessmentRow, CategoryRow, DeviceRow, EmergencyGrantRow, EvidenceRow, InstitutionRow, ItemRow, LogHeadRow,
+    LogLeafRow, MAX_APPROVAL_QUEUE, MasterEntryRow, PatientRow, RecordRow, RecordVersionRow, ReenrollPassRow,
+    RoleGrantRow, SealedAccountRow, SealedActivationRow, SessionRow, TerminalRow, ThrottleRow, TotpRow, UserRow,
+    WebauthnChallengeRow, WebauthnCredentialRow, assemble_ledger, assemble_one_user, assemble_role_grants,
+    assemble_users, chart_read_limit, chart_versions, counter, log_hash, log_index, master_code_pattern,
+    master_search_limit, patient_number_pattern, patient_search_limit, stored_time,
 };
 use crate::unit::{Unit, in_transaction, step};
 use crate::{Store, StoreError, StoreTx, log, sql};
+use mamori_core::assessment::{Assessment, Evidence, ItemAssessment};
 use mamori_core::audit::{AuditQuery, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
@@ -24,8 +25,8 @@ use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role, User, UserId,
-    UserStatus,
+    AssessmentId, DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role,
+    User, UserId, UserStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
@@ -344,6 +345,57 @@ fn device_row(row: &PgRow) -> Result<DeviceRow, StoreError> {
         registered_by: get(row, "registered_by")?,
         registered_at: get(row, "registered_at")?,
         revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+fn assessment_row(row: &PgRow) -> Result<AssessmentRow, StoreError> {
+    Ok(AssessmentRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        catalog: get(row, "catalog")?,
+        title: get(row, "title")?,
+        period_start: get(row, "period_start")?,
+        period_end: get(row, "period_end")?,
+        carried_from: get(row, "carried_from")?,
+        created_by: get(row, "created_by")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn item_row(row: &PgRow) -> Result<ItemRow, StoreError> {
+    Ok(ItemRow {
+        institution_id: get(row, "institution_id")?,
+        assessment_id: get(row, "assessment_id")?,
+        item: get(row, "item")?,
+        state: get(row, "state")?,
+        owner: get(row, "owner")?,
+        due_on: get(row, "due_on")?,
+        next_review_on: get(row, "next_review_on")?,
+        notes: get(row, "notes")?,
+        version: get(row, "version")?,
+        changed_by: get(row, "changed_by")?,
+        changed_at: get(row, "changed_at")?,
+    })
+}
+
+fn evidence_row(row: &PgRow) -> Result<EvidenceRow, StoreError> {
+    Ok(EvidenceRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        revision: get(row, "revision")?,
+        assessment_id: get(row, "assessment_id")?,
+        item: get(row, "item")?,
+        title: get(row, "title")?,
+        kind: get(row, "kind")?,
+        file_name: get(row, "file_name")?,
+        file_sha256: get(row, "file_sha256")?,
+        file_size: get(row, "file_size")?,
+        url: get(row, "url")?,
+        owner: get(row, "owner")?,
+        effective_on: get(row, "effective_on")?,
+        expires_on: get(row, "expires_on")?,
+        added_by: get(row, "added_by")?,
+        added_at: get(row, "added_at")?,
     })
 }
 
@@ -1296,6 +1348,68 @@ impl Store for PgStore {
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| device_row(row)?.into_device()).collect()
     }
+    async fn assessments(&self, institution: InstitutionId) -> Result<Vec<Assessment>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ASSESSMENTS)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| assessment_row(row)?.into_assessment()).collect()
+    }
+
+    async fn assessment(&self, institution: InstitutionId, id: AssessmentId) -> Result<Option<Assessment>, StoreError> {
+        let row = sqlx::query(sql::SELECT_ASSESSMENT)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| assessment_row(&row)?.into_assessment()).transpose()
+    }
+
+    async fn assessment_items(
+        &self,
+        institution: InstitutionId,
+        assessment: AssessmentId,
+    ) -> Result<Vec<ItemAssessment>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ASSESSMENT_ITEMS)
+            .bind(institution.as_uuid())
+            .bind(assessment.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| item_row(row)?.into_item()).collect()
+    }
+
+    async fn item_history(
+        &self,
+        institution: InstitutionId,
+        assessment: AssessmentId,
+        item: &str,
+    ) -> Result<Vec<ItemAssessment>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_ITEM_HISTORY)
+            .bind(institution.as_uuid())
+            .bind(assessment.as_uuid())
+            .bind(item)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| item_row(row)?.into_item()).collect()
+    }
+
+    async fn evidence(
+        &self,
+        institution: InstitutionId,
+        assessment: AssessmentId,
+    ) -> Result<Vec<Evidence>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_EVIDENCE)
+            .bind(institution.as_uuid())
+            .bind(assessment.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| evidence_row(row)?.into_evidence()).collect()
+    }
 }
 
 /// A unit of work on PostgreSQL: a `READ COMMITTED` transaction; [`StoreTx::append_log`] locks
@@ -1579,6 +1693,18 @@ impl StoreTx for Unit<Postgres> {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         step!(self, write::revoke_device(institution, device, at))
+    }
+
+    async fn create_assessment(&mut self, assessment: &Assessment, items: &[ItemAssessment]) -> Result<(), StoreError> {
+        step!(self, write::create_assessment(assessment, items))
+    }
+
+    async fn update_item(&mut self, item: &ItemAssessment) -> Result<bool, StoreError> {
+        step!(self, write::update_item(item))
+    }
+
+    async fn add_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
+        step!(self, write::add_evidence(evidence))
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

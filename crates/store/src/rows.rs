@@ -4,6 +4,9 @@
 //! column, never the value.
 
 use crate::StoreError;
+use mamori_core::assessment::{
+    Assessment, Evidence, EvidenceKind, ItemAssessment, ItemState, check_assessment, check_evidence, check_notes,
+};
 use mamori_core::audit::LogHead;
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
@@ -18,8 +21,8 @@ use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DeviceId, DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, PatientId,
-    RecordId, Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
+    AssessmentId, DeviceId, DisplayName, EmergencyGrantId, EvidenceId, Institution, InstitutionId, InstitutionName,
+    JobType, LoginId, PatientId, RecordId, Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use mamori_ledger::Frontier;
 use time::{Date, OffsetDateTime, UtcOffset};
@@ -894,6 +897,204 @@ impl DeviceRow {
             registered_by: UserId::from_uuid(self.registered_by),
             registered_at: self.registered_at,
             revoked_at: self.revoked_at,
+        })
+    }
+}
+
+/// An `assessments` row.
+pub(crate) struct AssessmentRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) catalog: String,
+    pub(crate) title: String,
+    pub(crate) period_start: Date,
+    pub(crate) period_end: Date,
+    pub(crate) carried_from: Option<Uuid>,
+    pub(crate) created_by: Uuid,
+    pub(crate) created_at: OffsetDateTime,
+}
+
+impl AssessmentRow {
+    /// The assessment, its catalog, title and period checked again (a title
+    /// [`check_assessment`] would change is corrupt).
+    pub(crate) fn into_assessment(self) -> Result<Assessment, StoreError> {
+        if !is_catalog_name(&self.catalog) {
+            return Err(corrupt("assessments.catalog", "not 1 to 40 of a-z, 0-9, '.', '-'"));
+        }
+        let title = check_assessment(&self.title, self.period_start, self.period_end)
+            .map_err(|m| corrupt("assessments.title", &m.en))?;
+        if title != self.title {
+            return Err(corrupt("assessments.title", "not in checked form"));
+        }
+        Ok(Assessment {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: AssessmentId::from_uuid(self.id),
+            catalog: self.catalog,
+            title,
+            period_start: self.period_start,
+            period_end: self.period_end,
+            carried_from: self.carried_from.map(AssessmentId::from_uuid),
+            created_by: UserId::from_uuid(self.created_by),
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Whether `text` is a catalog name as the schema keeps it: 1 to 40 of a-z, 0-9, '.', '-'.
+fn is_catalog_name(text: &str) -> bool {
+    (1..=40).contains(&text.len()) && text.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-'))
+}
+
+/// Whether `text` is a catalog item ID as the schema keeps it: 1 to 100 characters, none of
+/// them a control character.
+fn is_item_name(text: &str) -> bool {
+    (1..=ITEM_MAX_CHARS).contains(&text.chars().count()) && !text.chars().any(char::is_control)
+}
+
+/// The longest catalog item ID kept (the schema checks it too).
+const ITEM_MAX_CHARS: usize = 100;
+
+/// An `assessment_items` or `assessment_item_versions` row.
+pub(crate) struct ItemRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) assessment_id: Uuid,
+    pub(crate) item: String,
+    pub(crate) state: String,
+    pub(crate) owner: Option<Uuid>,
+    pub(crate) due_on: Option<Date>,
+    pub(crate) next_review_on: Option<Date>,
+    pub(crate) notes: String,
+    pub(crate) version: i64,
+    pub(crate) changed_by: Uuid,
+    pub(crate) changed_at: OffsetDateTime,
+}
+
+impl ItemRow {
+    /// The item's version, its item ID, state and notes checked again (notes [`check_notes`]
+    /// would change are corrupt).
+    pub(crate) fn into_item(self) -> Result<ItemAssessment, StoreError> {
+        if !is_item_name(&self.item) {
+            return Err(corrupt("assessment_items.item", "not 1 to 100 characters without control characters"));
+        }
+        let notes = check_notes(&self.notes).map_err(|m| corrupt("assessment_items.notes", &m.en))?;
+        if notes != self.notes {
+            return Err(corrupt("assessment_items.notes", "not in checked form"));
+        }
+        Ok(ItemAssessment {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            assessment: AssessmentId::from_uuid(self.assessment_id),
+            item: self.item,
+            state: self.state.parse::<ItemState>().map_err(|m| corrupt("assessment_items.state", &m.en))?,
+            owner: self.owner.map(UserId::from_uuid),
+            due_on: self.due_on,
+            next_review_on: self.next_review_on,
+            notes,
+            version: generation("assessment_items.version", self.version)?,
+            changed_by: UserId::from_uuid(self.changed_by),
+            changed_at: self.changed_at,
+        })
+    }
+}
+
+/// Checks the first versions of a new assessment's items before anything is written: each is
+/// version 1 of an item of `assessment` (its institution and ID).
+pub(crate) fn check_first_items(assessment: &Assessment, items: &[ItemAssessment]) -> Result<(), StoreError> {
+    for item in items {
+        if item.version != 1 {
+            return Err(StoreError::Database { detail: "an assessment's items start at version 1".to_owned() });
+        }
+        if item.institution != assessment.institution || item.assessment != assessment.id {
+            return Err(StoreError::Database { detail: "an item of another assessment".to_owned() });
+        }
+    }
+    Ok(())
+}
+
+/// An `evidence` row.
+pub(crate) struct EvidenceRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) revision: i64,
+    pub(crate) assessment_id: Uuid,
+    pub(crate) item: String,
+    pub(crate) title: String,
+    pub(crate) kind: String,
+    pub(crate) file_name: Option<String>,
+    pub(crate) file_sha256: Option<Vec<u8>>,
+    pub(crate) file_size: Option<i64>,
+    pub(crate) url: Option<String>,
+    pub(crate) owner: Option<Uuid>,
+    pub(crate) effective_on: Option<Date>,
+    pub(crate) expires_on: Option<Date>,
+    pub(crate) added_by: Uuid,
+    pub(crate) added_at: OffsetDateTime,
+}
+
+impl EvidenceRow {
+    /// The revision: a whole file or a whole link (never both), its title, name or URL and
+    /// dates as [`check_evidence`] leaves them (a stored value the check would change is
+    /// corrupt).
+    pub(crate) fn into_evidence(self) -> Result<Evidence, StoreError> {
+        if !is_item_name(&self.item) {
+            return Err(corrupt("evidence.item", "not 1 to 100 characters without control characters"));
+        }
+        let kind = match (self.kind.as_str(), self.file_name, self.file_sha256, self.file_size, self.url) {
+            ("file", Some(name), Some(sha256), Some(size), None) => EvidenceKind::File {
+                name,
+                sha256: digest("evidence.file_sha256", sha256)?,
+                size: u64::try_from(size).map_err(|_| corrupt("evidence.file_size", "negative"))?,
+            },
+            ("link", None, None, None, Some(url)) => EvidenceKind::Link { url },
+            _ => return Err(corrupt("evidence.kind", "not a whole file or a whole link")),
+        };
+        let (title, checked) = check_evidence(&self.title, kind.clone(), self.effective_on, self.expires_on)
+            .map_err(|m| corrupt("evidence.title", &m.en))?;
+        if title != self.title || checked != kind {
+            return Err(corrupt("evidence.title", "not in checked form"));
+        }
+        Ok(Evidence {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: EvidenceId::from_uuid(self.id),
+            revision: generation("evidence.revision", self.revision)?,
+            assessment: AssessmentId::from_uuid(self.assessment_id),
+            item: self.item,
+            title,
+            kind,
+            owner: self.owner.map(UserId::from_uuid),
+            effective_on: self.effective_on,
+            expires_on: self.expires_on,
+            added_by: UserId::from_uuid(self.added_by),
+            added_at: self.added_at,
+        })
+    }
+}
+
+/// The kind columns of an evidence row (`kind`, `file_name`, `file_sha256`, `file_size`,
+/// `url`): a file's three, or a link's URL.
+pub(crate) struct EvidenceColumns<'a> {
+    pub(crate) kind: &'static str,
+    pub(crate) file_name: Option<&'a str>,
+    pub(crate) file_sha256: Option<&'a [u8]>,
+    pub(crate) file_size: Option<i64>,
+    pub(crate) url: Option<&'a str>,
+}
+
+impl<'a> EvidenceColumns<'a> {
+    /// The columns of `kind`; a file size beyond the BIGINT column is refused.
+    pub(crate) fn of(kind: &'a EvidenceKind) -> Result<Self, StoreError> {
+        Ok(match kind {
+            EvidenceKind::File { name, sha256, size } => Self {
+                kind: "file",
+                file_name: Some(name.as_str()),
+                file_sha256: Some(sha256.as_slice()),
+                file_size: Some(i64::try_from(*size).map_err(|_| StoreError::Database {
+                    detail: "a file size beyond the range the store keeps".to_owned(),
+                })?),
+                url: None,
+            },
+            EvidenceKind::Link { url } => {
+                Self { kind: "link", file_name: None, file_sha256: None, file_size: None, url: Some(url.as_str()) }
+            }
         })
     }
 }

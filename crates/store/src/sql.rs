@@ -745,3 +745,91 @@ pub(crate) const DEVICE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM devices WHE
 
 /// Whether the institution has this record (as [`PATIENT_EXISTS`]). Records are never deleted.
 pub(crate) const RECORD_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM records WHERE institution_id = $1 AND id = $2)";
+
+// --- Assessments (migration 0011): assessments, their items' versions, evidence revisions ---
+
+/// An assessment. Its creator must be a user of the institution, and `carried_from`, when not
+/// NULL, an assessment of it (foreign keys); the ID is unique in it (primary key).
+pub(crate) const INSERT_ASSESSMENT: &str = "INSERT INTO assessments \
+     (institution_id, id, catalog, title, period_start, period_end, carried_from, created_by, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The columns [`crate::rows::AssessmentRow`] reads.
+macro_rules! select_assessments {
+    ($where_and_order:literal) => {
+        concat!(
+            "SELECT institution_id, id, catalog, title, period_start, period_end, carried_from, created_by, \
+                    created_at \
+             FROM assessments ",
+            $where_and_order
+        )
+    };
+}
+
+/// The institution's assessments, newest first (then by ID, bytewise on both backends).
+pub(crate) const SELECT_ASSESSMENTS: &str =
+    select_assessments!("WHERE institution_id = $1 ORDER BY created_at DESC, id");
+
+pub(crate) const SELECT_ASSESSMENT: &str = select_assessments!("WHERE institution_id = $1 AND id = $2");
+
+/// The current row of an item, its version 1 when written with its assessment. Its assessment,
+/// owner and author must be the institution's (foreign keys); (assessment, item) is unique in it
+/// (primary key).
+pub(crate) const INSERT_ASSESSMENT_ITEM: &str = "INSERT INTO assessment_items \
+     (institution_id, assessment_id, item, state, owner, due_on, next_review_on, notes, version, changed_by, \
+      changed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// One conditional UPDATE: the item becomes version `$9` only if it is at version `$9 - 1`, so
+/// of concurrent changes from one version exactly one changes the row. Binds as
+/// [`INSERT_ASSESSMENT_ITEM`] does.
+pub(crate) const UPDATE_ASSESSMENT_ITEM: &str = "UPDATE assessment_items \
+     SET state = $4, owner = $5, due_on = $6, next_review_on = $7, notes = $8, version = $9, changed_by = $10, \
+         changed_at = $11 \
+     WHERE institution_id = $1 AND assessment_id = $2 AND item = $3 AND version = $9 - 1";
+
+/// One version of an item, written with the current row it describes. Versions are never
+/// changed. Binds as [`INSERT_ASSESSMENT_ITEM`] does.
+pub(crate) const INSERT_ASSESSMENT_ITEM_VERSION: &str = "INSERT INTO assessment_item_versions \
+     (institution_id, assessment_id, item, state, owner, due_on, next_review_on, notes, version, changed_by, \
+      changed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// The current version of every item of an assessment, by item (bytewise on both backends).
+pub(crate) const SELECT_ASSESSMENT_ITEMS: &str = "SELECT institution_id, assessment_id, item, state, owner, due_on, \
+            next_review_on, notes, version, changed_by, changed_at \
+     FROM assessment_items \
+     WHERE institution_id = $1 AND assessment_id = $2 \
+     ORDER BY item";
+
+/// Every version of one item, oldest first.
+pub(crate) const SELECT_ITEM_HISTORY: &str = "SELECT institution_id, assessment_id, item, state, owner, due_on, \
+            next_review_on, notes, version, changed_by, changed_at \
+     FROM assessment_item_versions \
+     WHERE institution_id = $1 AND assessment_id = $2 AND item = $3 \
+     ORDER BY version";
+
+/// One revision of a piece of evidence. Its item (assessment and item), owner and author must be
+/// the institution's (foreign keys); (ID, revision) is unique in it (primary key).
+pub(crate) const INSERT_EVIDENCE: &str = "INSERT INTO evidence \
+     (institution_id, id, revision, assessment_id, item, title, kind, file_name, file_sha256, file_size, url, \
+      owner, effective_on, expires_on, added_by, added_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+/// Every revision of every piece of evidence of an assessment, by item, evidence ID (bytewise
+/// on both backends), then revision (the index `evidence_by_item`).
+pub(crate) const SELECT_EVIDENCE: &str = "SELECT institution_id, id, revision, assessment_id, item, title, kind, \
+            file_name, file_sha256, file_size, url, owner, effective_on, expires_on, added_by, added_at \
+     FROM evidence \
+     WHERE institution_id = $1 AND assessment_id = $2 \
+     ORDER BY item, id, revision";
+
+/// Whether the institution has this assessment (after a foreign-key failure on SQLite, as
+/// [`PATIENT_EXISTS`]). Assessments are never deleted.
+pub(crate) const ASSESSMENT_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM assessments WHERE institution_id = $1 AND id = $2)";
+
+/// Whether the institution's assessment `$2` has the item `$3` (as [`ASSESSMENT_EXISTS`]). Items
+/// are never deleted.
+pub(crate) const ASSESSMENT_ITEM_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM assessment_items \
+     WHERE institution_id = $1 AND assessment_id = $2 AND item = $3)";

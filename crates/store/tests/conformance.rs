@@ -6,6 +6,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+use mamori_core::assessment::{Assessment, Evidence, EvidenceKind, ItemAssessment, ItemState};
 use mamori_core::audit::{Actor, AuditColumns, AuditEvent, AuditQuery, LeafKind, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::config::{Backend, DatabaseUrl};
@@ -21,8 +22,8 @@ use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::{SessionRecord, SessionStage};
 use mamori_core::terminal::{Terminal, TerminalName};
 use mamori_core::{
-    DeviceId, DisplayName, EmergencyGrantId, Institution, InstitutionId, InstitutionName, JobType, LoginId, NewUser,
-    PatientId, RecordId, Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
+    AssessmentId, DeviceId, DisplayName, EmergencyGrantId, EvidenceId, Institution, InstitutionId, InstitutionName,
+    JobType, LoginId, NewUser, PatientId, RecordId, Role, SealedActivationId, TerminalId, User, UserId, UserStatus,
 };
 use mamori_ledger::merkle::{
     self, Frontier, Hash, MemoryTree, NodeSource, consistency_proof, empty_root, inclusion_proof, leaf_hash,
@@ -38,7 +39,7 @@ use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 10;
+const LATEST_SCHEMA_VERSION: i64 = 11;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -5344,6 +5345,503 @@ async fn the_records_migration_upgrades_a_version_9_database_and_keeps_its_log(_
 }
 
 // ---------------------------------------------------------------------------------------------
+// Assessments (migration 0011)
+// ---------------------------------------------------------------------------------------------
+
+/// An assessment of `by`'s institution of the catalog `hoshu-7.0` for the 2026 fiscal year,
+/// started by `by` at `at`.
+fn assessment(rng: &mut TestRng, by: &User, title: &str, at: OffsetDateTime) -> Assessment {
+    Assessment {
+        institution: by.institution_id,
+        id: AssessmentId::generate(rng),
+        catalog: "hoshu-7.0".to_owned(),
+        title: title.to_owned(),
+        period_start: date!(2026 - 04 - 01),
+        period_end: date!(2027 - 03 - 31),
+        carried_from: None,
+        created_by: by.id,
+        created_at: at,
+    }
+}
+
+/// Version 1 of `item` of `a`: not started, without owner, dates or notes.
+fn first_item(a: &Assessment, item: &str) -> ItemAssessment {
+    ItemAssessment {
+        institution: a.institution,
+        assessment: a.id,
+        item: item.to_owned(),
+        state: ItemState::NotStarted,
+        owner: None,
+        due_on: None,
+        next_review_on: None,
+        notes: String::new(),
+        version: 1,
+        changed_by: a.created_by,
+        changed_at: a.created_at,
+    }
+}
+
+/// The next version of `item` in `state`, written by `by` a day later.
+fn next_version(item: &ItemAssessment, state: ItemState, by: &User) -> ItemAssessment {
+    ItemAssessment {
+        state,
+        version: item.version + 1,
+        changed_by: by.id,
+        changed_at: item.changed_at + Duration::days(1),
+        ..item.clone()
+    }
+}
+
+fn link(url: &str) -> EvidenceKind {
+    EvidenceKind::Link { url: url.to_owned() }
+}
+
+fn file(name: &str, byte: u8, size: u64) -> EvidenceKind {
+    EvidenceKind::File { name: name.to_owned(), sha256: [byte; 32], size }
+}
+
+/// Revision `revision` of the evidence `id` for `item` of `a`, added by `by` `revision`
+/// minutes after T0, without owner or dates.
+fn evidence(id: EvidenceId, revision: u32, a: &Assessment, item: &str, by: &User, kind: EvidenceKind) -> Evidence {
+    Evidence {
+        institution: a.institution,
+        id,
+        revision,
+        assessment: a.id,
+        item: item.to_owned(),
+        title: "情報セキュリティ規程".to_owned(),
+        kind,
+        owner: None,
+        effective_on: None,
+        expires_on: None,
+        added_by: by.id,
+        added_at: T0 + Duration::minutes(i64::from(revision)),
+    }
+}
+
+/// What one unit that starts `a` with `items` answers (committed only on success).
+async fn try_create_assessment(store: &dyn Store, a: &Assessment, items: &[ItemAssessment]) -> Result<(), StoreError> {
+    in_unit!(store, tx => tx.create_assessment(a, items))
+}
+
+/// What one unit that changes `item` answers (committed only on success).
+async fn try_update_item(store: &dyn Store, item: &ItemAssessment) -> Result<bool, StoreError> {
+    in_unit!(store, tx => tx.update_item(item))
+}
+
+/// What one unit that adds `e` answers (committed only on success).
+async fn try_add_evidence(store: &dyn Store, e: &Evidence) -> Result<(), StoreError> {
+    in_unit!(store, tx => tx.add_evidence(e))
+}
+
+async fn assessments_round_trip_every_field_newest_first_and_start_whole(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let last_year = Assessment {
+        catalog: "hoshu-6.0".to_owned(),
+        period_start: date!(2025 - 04 - 01),
+        period_end: date!(2026 - 03 - 31),
+        ..assessment(&mut rng, &two.alice, "2025年度 自己点検", T0 - Duration::days(365))
+    };
+    let last_item = first_item(&last_year, "hoshu-6.0/9-4");
+    try_create_assessment(store, &last_year, std::slice::from_ref(&last_item)).await.expect("create last year");
+    let this_year = Assessment {
+        carried_from: Some(last_year.id),
+        created_at: datetime!(2026-11-25 18:30:00.000042999 +09:00),
+        ..assessment(&mut rng, &two.alice, "2026年度 自己点検", T0)
+    };
+    let full = ItemAssessment {
+        state: ItemState::InProgress,
+        owner: Some(two.carol.id),
+        due_on: Some(date!(2026 - 06 - 30)),
+        next_review_on: Some(date!(2027 - 06 - 30)),
+        notes: "二要素認証を全員に設定済み\n残り: 委託先\tの確認".to_owned(),
+        changed_by: two.carol.id,
+        ..first_item(&this_year, "hoshu-7.0/9-4")
+    };
+    let plain = first_item(&this_year, "hoshu-7.0/1-1");
+    let as_given = first_item(&this_year, " 項目　(as given) ");
+    let longest = first_item(&this_year, &"あ".repeat(100));
+    let items = [full.clone(), plain.clone(), as_given.clone(), longest.clone()];
+    try_create_assessment(store, &this_year, &items).await.expect("create");
+
+    // Read back exactly: times in UTC, truncated to the microsecond; items by item, bytewise.
+    let stored_at = datetime!(2026-11-25 09:30:00.000042 UTC);
+    let this_year_stored = Assessment { created_at: stored_at, ..this_year.clone() };
+    let stored = |i: &ItemAssessment| ItemAssessment { changed_at: stored_at, ..i.clone() };
+    assert_eq!(store.assessment(a, this_year.id).await.expect("assessment"), Some(this_year_stored.clone()));
+    assert_eq!(store.assessment(a, last_year.id).await.expect("assessment"), Some(last_year.clone()));
+    assert_eq!(
+        store.assessment_items(a, this_year.id).await.expect("items"),
+        vec![stored(&as_given), stored(&plain), stored(&full), stored(&longest)]
+    );
+    assert_eq!(store.item_history(a, this_year.id, &full.item).await.expect("history"), vec![stored(&full)]);
+    assert_eq!(
+        store.item_history(a, this_year.id, &as_given.item).await.expect("history"),
+        vec![stored(&as_given)],
+        "an item is kept as given"
+    );
+    assert!(store.item_history(a, this_year.id, "項目　(as given)").await.expect("history").is_empty());
+    assert_eq!(store.assessment_items(a, last_year.id).await.expect("items"), vec![last_item.clone()]);
+    assert_eq!(store.assessment(a, AssessmentId::generate(&mut rng)).await.expect("assessment"), None);
+
+    // Newest first, then by ID; an assessment may start with no items.
+    let later = T0 + Duration::hours(1);
+    let mut twins =
+        [assessment(&mut rng, &two.carol, "臨時点検A", later), assessment(&mut rng, &two.carol, "臨時点検B", later)];
+    for twin in &twins {
+        try_create_assessment(store, twin, &[]).await.expect("create");
+    }
+    twins.sort_by_key(|t| t.id);
+    let listed = vec![twins[0].clone(), twins[1].clone(), this_year_stored.clone(), last_year.clone()];
+    assert_eq!(store.assessments(a).await.expect("list"), listed);
+    assert!(store.assessment_items(a, twins[0].id).await.expect("items").is_empty());
+
+    // A taken ID conflicts and changes nothing.
+    let taken = Assessment { title: "別の点検".to_owned(), ..this_year.clone() };
+    let err = try_create_assessment(store, &taken, &[first_item(&taken, "hoshu-7.0/2-1")]).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "assessment" })), "{err:?}");
+
+    // Every refused start leaves nothing of its unit, items written before the refusal included.
+    let fresh = |rng: &mut TestRng| assessment(rng, &two.alice, "拒否される点検", T0);
+    let refused = fresh(&mut rng);
+    let stranger_owner = [
+        first_item(&refused, "hoshu-7.0/1-1"),
+        ItemAssessment { owner: Some(two.bob.id), ..first_item(&refused, "hoshu-7.0/1-2") },
+    ];
+    let err = try_create_assessment(store, &refused, &stranger_owner).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let twice = [first_item(&refused, "hoshu-7.0/1-1"), first_item(&refused, "hoshu-7.0/1-1")];
+    let err = try_create_assessment(store, &refused, &twice).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "assessment item" })), "{err:?}");
+    let unknown_predecessor = Assessment { carried_from: Some(AssessmentId::generate(&mut rng)), ..refused.clone() };
+    let err = try_create_assessment(store, &unknown_predecessor, &[]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "assessment" })), "{err:?}");
+    let by_stranger = Assessment { created_by: two.bob.id, ..refused.clone() };
+    let err = try_create_assessment(store, &by_stranger, &[]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let nowhere = Assessment { institution: InstitutionId::generate(&mut rng), ..refused.clone() };
+    let err = try_create_assessment(store, &nowhere, &[]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let second_version = [ItemAssessment { version: 2, ..first_item(&refused, "hoshu-7.0/1-1") }];
+    assert!(try_create_assessment(store, &refused, &second_version).await.is_err(), "items start at version 1");
+    let elsewhere = [first_item(&twins[0], "hoshu-7.0/1-1")];
+    assert!(try_create_assessment(store, &refused, &elsewhere).await.is_err(), "an item of another assessment");
+    for bad in ["", "a\nb", "a\u{7}", "a\u{85}b", "a\0b", &"あ".repeat(101)] {
+        let items = [first_item(&refused, "hoshu-7.0/1-1"), first_item(&refused, bad)];
+        assert!(try_create_assessment(store, &refused, &items).await.is_err(), "item {bad:?}");
+    }
+    let long_notes = [ItemAssessment { notes: "あ".repeat(4001), ..first_item(&refused, "hoshu-7.0/1-1") }];
+    assert!(try_create_assessment(store, &refused, &long_notes).await.is_err(), "notes of 4001 characters");
+    for catalog in ["", "Hoshu-7.0", "hoshu 7.0", "hoshu_7.0", &"a".repeat(41)] {
+        let bad = Assessment { catalog: catalog.to_owned(), ..refused.clone() };
+        assert!(try_create_assessment(store, &bad, &[]).await.is_err(), "catalog {catalog:?}");
+    }
+    for title in [String::new(), "あ".repeat(101)] {
+        let bad = Assessment { title, ..refused.clone() };
+        assert!(try_create_assessment(store, &bad, &[]).await.is_err(), "title of {} characters", bad.title.len());
+    }
+    let backwards = Assessment { period_end: date!(2026 - 03 - 31), ..refused.clone() };
+    assert!(try_create_assessment(store, &backwards, &[]).await.is_err(), "a period that ends before it starts");
+    assert_eq!(store.assessment(a, refused.id).await.expect("assessment"), None);
+    assert!(store.assessment_items(a, refused.id).await.expect("items").is_empty());
+    assert!(store.item_history(a, refused.id, "hoshu-7.0/1-1").await.expect("history").is_empty());
+    assert_eq!(store.assessments(a).await.expect("list"), listed, "nothing of a refused unit");
+    assert_eq!(
+        store.assessment_items(a, this_year.id).await.expect("items"),
+        vec![stored(&as_given), stored(&plain), stored(&full), stored(&longest)],
+        "unchanged"
+    );
+
+    // A dropped unit leaves nothing either: the assessment, an item's change, its evidence.
+    let dropped = fresh(&mut rng);
+    let v1 = first_item(&dropped, "hoshu-7.0/1-1");
+    let mut tx = store.begin().await.expect("begin");
+    tx.create_assessment(&dropped, std::slice::from_ref(&v1)).await.expect("create");
+    assert!(tx.update_item(&next_version(&v1, ItemState::Done, &two.alice)).await.expect("update"));
+    let e = evidence(EvidenceId::generate(&mut rng), 1, &dropped, &v1.item, &two.alice, link("https://example.jp/x"));
+    tx.add_evidence(&e).await.expect("evidence");
+    drop(tx);
+    assert_eq!(store.assessment(a, dropped.id).await.expect("assessment"), None);
+    assert!(store.assessment_items(a, dropped.id).await.expect("items").is_empty());
+    assert!(store.item_history(a, dropped.id, &v1.item).await.expect("history").is_empty());
+    assert!(store.evidence(a, dropped.id).await.expect("evidence").is_empty());
+    assert_eq!(store.assessments(a).await.expect("list"), listed);
+}
+
+async fn item_changes_are_versioned_and_a_stale_change_changes_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let asm = assessment(&mut rng, &two.alice, "2026年度 自己点検", T0);
+    let v1 = first_item(&asm, "hoshu-7.0/9-4");
+    let other = first_item(&asm, "hoshu-7.0/9-5");
+    try_create_assessment(store, &asm, &[v1.clone(), other.clone()]).await.expect("create");
+
+    let v2 = ItemAssessment {
+        owner: Some(two.carol.id),
+        due_on: Some(date!(2026 - 06 - 30)),
+        notes: "委託先の確認中".to_owned(),
+        ..next_version(&v1, ItemState::InProgress, &two.carol)
+    };
+    assert!(try_update_item(store, &v2).await.expect("update"));
+    assert_eq!(store.assessment_items(a, asm.id).await.expect("items"), vec![v2.clone(), other.clone()]);
+    let history = vec![v1.clone(), v2.clone()];
+    assert_eq!(store.item_history(a, asm.id, &v1.item).await.expect("history"), history, "oldest first");
+
+    // A stale change (from version 1 again), a skipped version, an unknown item or assessment
+    // change nothing.
+    let stale = ItemAssessment { notes: "上書き".to_owned(), state: ItemState::Done, ..v2.clone() };
+    assert!(!try_update_item(store, &stale).await.expect("update"));
+    let skipped = ItemAssessment { version: 4, ..stale.clone() };
+    assert!(!try_update_item(store, &skipped).await.expect("update"));
+    let unknown_item =
+        ItemAssessment { item: "hoshu-7.0/99-9".to_owned(), ..next_version(&v1, ItemState::Done, &two.alice) };
+    assert!(!try_update_item(store, &unknown_item).await.expect("update"));
+    let unknown_assessment = ItemAssessment {
+        assessment: AssessmentId::generate(&mut rng),
+        ..next_version(&v2, ItemState::Done, &two.alice)
+    };
+    assert!(!try_update_item(store, &unknown_assessment).await.expect("update"));
+    assert_eq!(store.assessment_items(a, asm.id).await.expect("items"), vec![v2.clone(), other.clone()]);
+    assert_eq!(store.item_history(a, asm.id, &v1.item).await.expect("history"), history);
+
+    // An owner or author of another institution, or notes too long, are refused, and nothing
+    // changes.
+    let v3 = next_version(&v2, ItemState::Done, &two.alice);
+    let foreign_owner = ItemAssessment { owner: Some(two.bob.id), ..v3.clone() };
+    let err = try_update_item(store, &foreign_owner).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let foreign_author = ItemAssessment { changed_by: two.bob.id, ..v3.clone() };
+    let err = try_update_item(store, &foreign_author).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let long_notes = ItemAssessment { notes: "あ".repeat(4001), ..v3.clone() };
+    assert!(try_update_item(store, &long_notes).await.is_err());
+    assert_eq!(store.assessment_items(a, asm.id).await.expect("items"), vec![v2.clone(), other.clone()]);
+    assert_eq!(store.item_history(a, asm.id, &v1.item).await.expect("history"), history);
+
+    // The next versions, in every state, owner and dates cleared, 4000 characters of notes.
+    let v3 = ItemAssessment { notes: "あ".repeat(4000), ..v3 };
+    assert!(try_update_item(store, &v3).await.expect("update"));
+    let v4 = ItemAssessment {
+        owner: None,
+        due_on: None,
+        next_review_on: Some(date!(2027 - 06 - 30)),
+        notes: String::new(),
+        ..next_version(&v3, ItemState::NotApplicable, &two.carol)
+    };
+    assert!(try_update_item(store, &v4).await.expect("update"));
+    let v5 = next_version(&v4, ItemState::NotStarted, &two.alice);
+    assert!(try_update_item(store, &v5).await.expect("update"));
+    assert!(!try_update_item(store, &v5).await.expect("update"), "the same change twice changes once");
+    assert_eq!(
+        store.item_history(a, asm.id, &v1.item).await.expect("history"),
+        vec![v1.clone(), v2.clone(), v3.clone(), v4.clone(), v5.clone()]
+    );
+    assert_eq!(store.assessment_items(a, asm.id).await.expect("items"), vec![v5, other.clone()]);
+    assert_eq!(store.item_history(a, asm.id, &other.item).await.expect("history"), vec![other]);
+}
+
+async fn evidence_revisions_are_kept_and_a_taken_revision_conflicts(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let asm = assessment(&mut rng, &two.alice, "2026年度 自己点検", T0);
+    let (item, other) = ("hoshu-7.0/9-4", "hoshu-7.0/1-1");
+    try_create_assessment(store, &asm, &[first_item(&asm, item), first_item(&asm, other)]).await.expect("create");
+
+    let policy = EvidenceId::generate(&mut rng);
+    let r1 = Evidence {
+        owner: Some(two.carol.id),
+        effective_on: Some(date!(2026 - 04 - 01)),
+        expires_on: Some(date!(2027 - 04 - 01)),
+        ..evidence(policy, 1, &asm, item, &two.alice, link("https://intra.example.jp/policy.pdf?v=1#p2"))
+    };
+    let r2 = Evidence {
+        title: "情報セキュリティ規程（改訂）".to_owned(),
+        added_at: datetime!(2026-11-25 18:30:00.000042999 +09:00),
+        ..evidence(policy, 2, &asm, item, &two.carol, file("規程_v2.pdf", 7, 123_456))
+    };
+    let log = evidence(
+        EvidenceId::generate(&mut rng),
+        1,
+        &asm,
+        other,
+        &two.alice,
+        file("audit.log", 8, u64::try_from(i64::MAX).expect("fits")),
+    );
+    let empty = evidence(EvidenceId::generate(&mut rng), 1, &asm, other, &two.alice, file("empty.txt", 0, 0));
+    for e in [&r1, &r2, &log, &empty] {
+        try_add_evidence(store, e).await.expect("add evidence");
+    }
+    let r2_stored = Evidence { added_at: datetime!(2026-11-25 09:30:00.000042 UTC), ..r2.clone() };
+    let mut expected = vec![log.clone(), empty.clone(), r1.clone(), r2_stored.clone()];
+    expected[..2].sort_by_key(|e| e.id);
+    assert_eq!(store.evidence(a, asm.id).await.expect("evidence"), expected, "by item, ID, then revision");
+
+    // A taken revision conflicts; an unknown item (or an item of an unknown assessment) or a user
+    // of another institution is not found; a file too large, an empty title, a plain http link or
+    // an expiry not after the day it takes effect are refused.
+    let again =
+        Evidence { title: "上書き".to_owned(), ..evidence(policy, 2, &asm, item, &two.alice, link("https://x.jp")) };
+    let err = try_add_evidence(store, &again).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "evidence" })), "{err:?}");
+    let r3 = evidence(policy, 3, &asm, item, &two.alice, link("https://intra.example.jp/policy-v3.pdf"));
+    let unknown_item = Evidence { item: "hoshu-7.0/99-9".to_owned(), ..r3.clone() };
+    let err = try_add_evidence(store, &unknown_item).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "assessment item" })), "{err:?}");
+    let unknown_assessment = Evidence { assessment: AssessmentId::generate(&mut rng), ..r3.clone() };
+    let err = try_add_evidence(store, &unknown_assessment).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "assessment item" })), "{err:?}");
+    let foreign_owner = Evidence { owner: Some(two.bob.id), ..r3.clone() };
+    let err = try_add_evidence(store, &foreign_owner).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let foreign_author = Evidence { added_by: two.bob.id, ..r3.clone() };
+    let err = try_add_evidence(store, &foreign_author).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let too_large = Evidence { kind: file("huge.bin", 9, u64::MAX), ..r3.clone() };
+    assert!(try_add_evidence(store, &too_large).await.is_err(), "a size beyond the column");
+    let untitled = Evidence { title: String::new(), ..r3.clone() };
+    assert!(try_add_evidence(store, &untitled).await.is_err(), "an empty title");
+    let plain_http = Evidence { kind: link("http://intra.example.jp/policy.pdf"), ..r3.clone() };
+    assert!(try_add_evidence(store, &plain_http).await.is_err(), "http");
+    let long_url = Evidence { kind: link(&format!("https://example.jp/{}", "a".repeat(1990))), ..r3.clone() };
+    assert!(try_add_evidence(store, &long_url).await.is_err(), "a URL of more than 2000 characters");
+    let backwards =
+        Evidence { effective_on: Some(date!(2026 - 04 - 01)), expires_on: Some(date!(2026 - 04 - 01)), ..r3.clone() };
+    assert!(try_add_evidence(store, &backwards).await.is_err(), "an expiry not after it takes effect");
+    let revision_0 = evidence(EvidenceId::generate(&mut rng), 0, &asm, item, &two.alice, link("https://x.jp"));
+    assert!(try_add_evidence(store, &revision_0).await.is_err(), "revisions start at 1");
+    assert_eq!(store.evidence(a, asm.id).await.expect("evidence"), expected, "unchanged");
+
+    // The next revision is added.
+    try_add_evidence(store, &r3).await.expect("add revision 3");
+    expected.push(r3);
+    assert_eq!(store.evidence(a, asm.id).await.expect("evidence"), expected);
+}
+
+async fn assessments_item_versions_and_evidence_cannot_be_changed_or_deleted_outside_the_store(
+    store: &dyn Store,
+    db: &TestDb,
+) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let asm = assessment(&mut rng, &two.alice, "2026年度 自己点検", T0);
+    let v1 = first_item(&asm, "hoshu-7.0/9-4");
+    try_create_assessment(store, &asm, std::slice::from_ref(&v1)).await.expect("create");
+    let v2 = next_version(&v1, ItemState::Done, &two.carol);
+    assert!(try_update_item(store, &v2).await.expect("update"));
+    let e = evidence(EvidenceId::generate(&mut rng), 1, &asm, &v1.item, &two.alice, link("https://example.jp/p.pdf"));
+    try_add_evidence(store, &e).await.expect("evidence");
+
+    let versions = "assessment item versions are append-only";
+    let revisions = "evidence is append-only";
+    let mut refused = vec![
+        ("UPDATE assessment_item_versions SET notes = 'rewritten'", versions),
+        ("UPDATE assessment_item_versions SET state = 'not_started' WHERE version = 2", versions),
+        ("DELETE FROM assessment_item_versions WHERE version = 2", versions),
+        ("DELETE FROM assessment_item_versions", versions),
+        ("UPDATE evidence SET title = '改ざん'", revisions),
+        ("UPDATE evidence SET url = 'https://example.jp/other.pdf'", revisions),
+        ("DELETE FROM evidence", revisions),
+        ("UPDATE assessments SET title = '改ざん'", "assessments are append-only"),
+        ("DELETE FROM assessments", "assessments are append-only"),
+        ("DELETE FROM assessment_items", "assessment items are never deleted"),
+    ];
+    if db.backend() == Backend::Postgres {
+        refused.extend([
+            ("TRUNCATE assessment_item_versions", versions),
+            ("TRUNCATE evidence", revisions),
+            ("TRUNCATE assessment_items CASCADE", "TRUNCATE on"),
+            ("TRUNCATE assessments CASCADE", "TRUNCATE on"),
+        ]);
+    }
+    for (statement, message) in refused {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.as_ref().is_err_and(|e| e.to_string().contains(message)), "{statement}: {result:?}");
+    }
+    assert_eq!(store.assessments(a).await.expect("list"), vec![asm.clone()]);
+    assert_eq!(store.assessment_items(a, asm.id).await.expect("items"), vec![v2.clone()]);
+    assert_eq!(store.item_history(a, asm.id, &v1.item).await.expect("history"), vec![v1.clone(), v2.clone()]);
+    assert_eq!(store.evidence(a, asm.id).await.expect("evidence"), vec![e.clone()]);
+
+    // The schema refuses evidence that is not a whole file or a whole link, a plain http link
+    // and an expiry not after the day it takes effect, whoever writes it.
+    let insert = |revision: u32, kind_columns: &str, dates: &str| {
+        format!(
+            "INSERT INTO evidence (institution_id, id, revision, assessment_id, item, title, kind, file_name, \
+             file_sha256, file_size, url, owner, effective_on, expires_on, added_by, added_at) \
+             VALUES ('{a}', '{id}', {revision}, '{asm}', 'hoshu-7.0/9-4', '規程', {kind_columns}, NULL, {dates}, \
+             '{alice}', '2026-11-25T09:00:00.000000Z')",
+            a = a,
+            id = e.id,
+            asm = asm.id,
+            alice = two.alice.id,
+        )
+    };
+    for (kind_columns, dates) in [
+        ("'link', 'policy.pdf', NULL, NULL, 'https://example.jp/p.pdf'", "NULL, NULL"),
+        ("'file', 'policy.pdf', NULL, NULL, NULL", "NULL, NULL"),
+        ("'link', NULL, NULL, NULL, NULL", "NULL, NULL"),
+        ("'link', NULL, NULL, NULL, 'http://example.jp/p.pdf'", "NULL, NULL"),
+        ("'link', NULL, NULL, NULL, 'https://'", "NULL, NULL"),
+        ("'note', NULL, NULL, NULL, 'https://example.jp/p.pdf'", "NULL, NULL"),
+        ("'link', NULL, NULL, NULL, 'https://example.jp/p.pdf'", "'2026-04-01', '2026-03-31'"),
+        ("'link', NULL, NULL, NULL, 'https://example.jp/p.pdf'", "'2026-04-01', '2026-04-01'"),
+    ] {
+        let statement = insert(2, kind_columns, dates);
+        assert!(execute_built_outside_the_store(db, statement.clone()).await.is_err(), "{statement}");
+    }
+    let fine = insert(2, "'link', NULL, NULL, NULL, 'https://example.jp/p.pdf'", "'2026-04-01', '2026-04-02'");
+    assert_eq!(execute_built_outside_the_store(db, fine).await.expect("a whole link"), 1);
+    assert_eq!(store.evidence(a, asm.id).await.expect("evidence").len(), 2);
+}
+
+async fn assessments_are_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    let asm = assessment(&mut rng, &two.alice, "2026年度 自己点検", T0);
+    let v1 = first_item(&asm, "hoshu-7.0/9-4");
+    try_create_assessment(store, &asm, std::slice::from_ref(&v1)).await.expect("create");
+    let e = evidence(EvidenceId::generate(&mut rng), 1, &asm, &v1.item, &two.alice, link("https://example.jp/p.pdf"));
+    try_add_evidence(store, &e).await.expect("evidence");
+
+    let unknown = InstitutionId::generate(&mut rng);
+    for other in [b, unknown] {
+        assert!(store.assessments(other).await.expect("list").is_empty());
+        assert_eq!(store.assessment(other, asm.id).await.expect("assessment"), None);
+        assert!(store.assessment_items(other, asm.id).await.expect("items").is_empty());
+        assert!(store.item_history(other, asm.id, &v1.item).await.expect("history").is_empty());
+        assert!(store.evidence(other, asm.id).await.expect("evidence").is_empty());
+        // A change through the other institution finds no item (even by one of its users).
+        let through = ItemAssessment { institution: other, ..next_version(&v1, ItemState::Done, &two.bob) };
+        assert!(!try_update_item(store, &through).await.expect("update"));
+    }
+    // Evidence for A's item through B (by B's user) finds no item; B's assessment cannot be
+    // carried over from A's.
+    let through = Evidence { institution: b, revision: 2, ..e.clone() };
+    let through = Evidence { added_by: two.bob.id, ..through };
+    let err = try_add_evidence(store, &through).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "assessment item" })), "{err:?}");
+    let in_b = Assessment { carried_from: Some(asm.id), ..assessment(&mut rng, &two.bob, "B病院 自己点検", T0) };
+    let err = try_create_assessment(store, &in_b, &[]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "assessment" })), "{err:?}");
+
+    // B's own assessment is B's only; A's is unchanged.
+    let in_b = Assessment { carried_from: None, ..in_b };
+    try_create_assessment(store, &in_b, &[first_item(&in_b, &v1.item)]).await.expect("create in B");
+    assert_eq!(store.assessments(b).await.expect("list"), vec![in_b.clone()]);
+    assert_eq!(store.assessment(a, in_b.id).await.expect("assessment"), None);
+    assert_eq!(store.assessments(a).await.expect("list"), vec![asm.clone()]);
+    assert_eq!(store.assessment_items(a, asm.id).await.expect("items"), vec![v1.clone()]);
+    assert_eq!(store.item_history(a, asm.id, &v1.item).await.expect("history"), vec![v1]);
+    assert_eq!(store.evidence(a, asm.id).await.expect("evidence"), vec![e]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Units of work (`Store::begin`, `StoreTx`): an action and its audit events together
 // ---------------------------------------------------------------------------------------------
 
@@ -6015,6 +6513,11 @@ conformance!(
     records_of_a_dropped_unit_leave_nothing,
     a_patients_chart_answers_at_most_five_thousand_versions,
     the_records_migration_upgrades_a_version_9_database_and_keeps_its_log,
+    assessments_round_trip_every_field_newest_first_and_start_whole,
+    item_changes_are_versioned_and_a_stale_change_changes_nothing,
+    evidence_revisions_are_kept_and_a_taken_revision_conflicts,
+    assessments_item_versions_and_evidence_cannot_be_changed_or_deleted_outside_the_store,
+    assessments_are_invisible_through_another_institution,
     an_action_and_its_audit_events_are_committed_together,
     a_unit_dropped_without_commit_leaves_nothing,
     a_failed_step_refuses_the_rest_of_its_unit_and_leaves_nothing,

@@ -11,12 +11,16 @@
 use super::{BACKEND, get, log_head_row, one_row};
 use crate::StoreError;
 use crate::error::{
-    device_insert_error, from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_login_id_violation,
-    is_unique_violation, master_entry_insert_error, patient_write_error, record_write_error, terminal_insert_error,
-    user_data_insert_error,
+    assessment_write_error, device_insert_error, from_sqlx, institution_data_insert_error, is_foreign_key_violation,
+    is_login_id_violation, is_unique_violation, master_entry_insert_error, patient_write_error, record_write_error,
+    terminal_insert_error, user_data_insert_error,
 };
-use crate::rows::{counter, created_user, generation, leaf_index_column, status_unchanged, stored_time};
+use crate::rows::{
+    EvidenceColumns, check_first_items, counter, created_user, generation, leaf_index_column, status_unchanged,
+    stored_time,
+};
 use crate::{log, sql};
+use mamori_core::assessment::{Assessment, Evidence, ItemAssessment};
 use mamori_core::audit::{LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
@@ -1058,4 +1062,105 @@ pub(super) async fn revoke_device(
         .await
         .map_err(|e| from_sqlx(BACKEND, e))?;
     Ok(result.rows_affected() == 1)
+}
+
+/// A statement's parameters `$1` to `$11` (institution, assessment, item, state, owner, due
+/// date, next review, notes, version, author, time), shared by [`sql::INSERT_ASSESSMENT_ITEM`],
+/// [`sql::UPDATE_ASSESSMENT_ITEM`] and [`sql::INSERT_ASSESSMENT_ITEM_VERSION`].
+fn bind_item<'q>(
+    query: sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments>,
+    item: &ItemAssessment,
+) -> sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    query
+        .bind(item.institution.as_uuid())
+        .bind(item.assessment.as_uuid())
+        .bind(item.item.clone())
+        .bind(item.state.as_str())
+        .bind(item.owner.map(|u| u.as_uuid()))
+        .bind(item.due_on)
+        .bind(item.next_review_on)
+        .bind(item.notes.clone())
+        .bind(i64::from(item.version))
+        .bind(item.changed_by.as_uuid())
+        .bind(stored_time(item.changed_at))
+}
+
+/// Writes an item's current row (`current`) or one of its versions. PostgreSQL names the
+/// foreign key that failed, so the error says which reference is missing.
+async fn insert_item(conn: &mut PgConnection, item: &ItemAssessment, current: bool) -> Result<(), StoreError> {
+    let (statement, taken) = if current {
+        (sql::INSERT_ASSESSMENT_ITEM, "assessment item")
+    } else {
+        (sql::INSERT_ASSESSMENT_ITEM_VERSION, "assessment item version")
+    };
+    bind_item(sqlx::query(statement), item)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| assessment_write_error(BACKEND, e, taken, "assessment"))?;
+    Ok(())
+}
+
+pub(super) async fn create_assessment(
+    conn: &mut PgConnection,
+    assessment: &Assessment,
+    items: &[ItemAssessment],
+) -> Result<(), StoreError> {
+    check_first_items(assessment, items)?;
+    sqlx::query(sql::INSERT_ASSESSMENT)
+        .bind(assessment.institution.as_uuid())
+        .bind(assessment.id.as_uuid())
+        .bind(assessment.catalog.as_str())
+        .bind(assessment.title.as_str())
+        .bind(assessment.period_start)
+        .bind(assessment.period_end)
+        .bind(assessment.carried_from.map(|a| a.as_uuid()))
+        .bind(assessment.created_by.as_uuid())
+        .bind(stored_time(assessment.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| assessment_write_error(BACKEND, e, "assessment", "user"))?;
+    for item in items {
+        insert_item(conn, item, true).await?;
+        insert_item(conn, item, false).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn update_item(conn: &mut PgConnection, item: &ItemAssessment) -> Result<bool, StoreError> {
+    // The conditional UPDATE locks the item's row until the end of the transaction: a
+    // concurrent change from the same version waits, re-checks the version and changes nothing.
+    let result = bind_item(sqlx::query(sql::UPDATE_ASSESSMENT_ITEM), item)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| assessment_write_error(BACKEND, e, "assessment item", "user"))?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_item(conn, item, false).await?;
+    Ok(true)
+}
+
+pub(super) async fn add_evidence(conn: &mut PgConnection, evidence: &Evidence) -> Result<(), StoreError> {
+    let columns = EvidenceColumns::of(&evidence.kind)?;
+    sqlx::query(sql::INSERT_EVIDENCE)
+        .bind(evidence.institution.as_uuid())
+        .bind(evidence.id.as_uuid())
+        .bind(i64::from(evidence.revision))
+        .bind(evidence.assessment.as_uuid())
+        .bind(evidence.item.as_str())
+        .bind(evidence.title.as_str())
+        .bind(columns.kind)
+        .bind(columns.file_name)
+        .bind(columns.file_sha256)
+        .bind(columns.file_size)
+        .bind(columns.url)
+        .bind(evidence.owner.map(|u| u.as_uuid()))
+        .bind(evidence.effective_on)
+        .bind(evidence.expires_on)
+        .bind(evidence.added_by.as_uuid())
+        .bind(stored_time(evidence.added_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| assessment_write_error(BACKEND, e, "evidence", "assessment item"))?;
+    Ok(())
 }

@@ -13,11 +13,15 @@ use super::{
 };
 use crate::StoreError;
 use crate::error::{
-    device_insert_error, from_sqlx, institution_data_insert_error, is_foreign_key_violation, is_unique_violation,
-    master_entry_insert_error, patient_write_error, record_write_error, terminal_insert_error, user_data_insert_error,
+    assessment_write_error, device_insert_error, from_sqlx, institution_data_insert_error, is_foreign_key_violation,
+    is_unique_violation, master_entry_insert_error, patient_write_error, record_write_error, terminal_insert_error,
+    user_data_insert_error,
 };
-use crate::rows::{counter, created_user, generation, leaf_index_column, status_unchanged};
+use crate::rows::{
+    EvidenceColumns, check_first_items, counter, created_user, generation, leaf_index_column, status_unchanged,
+};
 use crate::{log, sql};
+use mamori_core::assessment::{Assessment, Evidence, ItemAssessment};
 use mamori_core::audit::{LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
 use mamori_core::emergency::{EmergencyGrantRecord, EmergencyReview};
@@ -1123,4 +1127,153 @@ pub(super) async fn revoke_device(
         .await
         .map_err(|e| from_sqlx(BACKEND, e))?;
     Ok(result.rows_affected() == 1)
+}
+
+/// A statement's parameters `$1` to `$11` (institution, assessment, item, state, owner, due
+/// date, next review, notes, version, author, time), shared by [`sql::INSERT_ASSESSMENT_ITEM`],
+/// [`sql::UPDATE_ASSESSMENT_ITEM`] and [`sql::INSERT_ASSESSMENT_ITEM_VERSION`].
+fn bind_item<'q>(
+    query: sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+    item: &ItemAssessment,
+) -> Result<sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>, StoreError> {
+    Ok(query
+        .bind(uuid_text(item.institution.as_uuid()))
+        .bind(uuid_text(item.assessment.as_uuid()))
+        .bind(item.item.clone())
+        .bind(item.state.as_str())
+        .bind(item.owner.map(|u| uuid_text(u.as_uuid())))
+        .bind(item.due_on.map(date_text).transpose()?)
+        .bind(item.next_review_on.map(date_text).transpose()?)
+        .bind(item.notes.clone())
+        .bind(i64::from(item.version))
+        .bind(uuid_text(item.changed_by.as_uuid()))
+        .bind(time_text(item.changed_at)?))
+}
+
+/// What an item row refers to besides its assessment, for [`missing_reference`]: its owner and
+/// its author.
+fn item_references(item: &ItemAssessment) -> [(&'static str, &'static str, Option<Uuid>); 2] {
+    [
+        ("user", sql::USER_EXISTS, item.owner.map(|u| u.as_uuid())),
+        ("user", sql::USER_EXISTS, Some(item.changed_by.as_uuid())),
+    ]
+}
+
+/// Writes an item's current row (`current`) or one of its versions. A foreign-key failure is
+/// looked into: the assessment (for the current row; a version's item was written first), then
+/// the users the item names.
+async fn insert_item(conn: &mut SqliteConnection, item: &ItemAssessment, current: bool) -> Result<(), StoreError> {
+    let (statement, taken) = if current {
+        (sql::INSERT_ASSESSMENT_ITEM, "assessment item")
+    } else {
+        (sql::INSERT_ASSESSMENT_ITEM_VERSION, "assessment item version")
+    };
+    let result = bind_item(sqlx::query(statement), item)?.execute(&mut *conn).await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_foreign_key_violation(&e) => {
+            let institution = uuid_text(item.institution.as_uuid());
+            let mut checks = vec![("assessment", sql::ASSESSMENT_EXISTS, Some(item.assessment.as_uuid()))];
+            checks.extend(item_references(item));
+            Err(missing_reference(conn, &institution, &checks).await?)
+        }
+        Err(e) => Err(assessment_write_error(BACKEND, e, taken, "user")),
+    }
+}
+
+pub(super) async fn create_assessment(
+    conn: &mut SqliteConnection,
+    assessment: &Assessment,
+    items: &[ItemAssessment],
+) -> Result<(), StoreError> {
+    check_first_items(assessment, items)?;
+    let institution = uuid_text(assessment.institution.as_uuid());
+    let result = sqlx::query(sql::INSERT_ASSESSMENT)
+        .bind(&institution)
+        .bind(uuid_text(assessment.id.as_uuid()))
+        .bind(assessment.catalog.as_str())
+        .bind(assessment.title.as_str())
+        .bind(date_text(assessment.period_start)?)
+        .bind(date_text(assessment.period_end)?)
+        .bind(assessment.carried_from.map(|a| uuid_text(a.as_uuid())))
+        .bind(uuid_text(assessment.created_by.as_uuid()))
+        .bind(time_text(assessment.created_at)?)
+        .execute(&mut *conn)
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_foreign_key_violation(&e) => {
+            let checks = [
+                ("user", sql::USER_EXISTS, Some(assessment.created_by.as_uuid())),
+                ("assessment", sql::ASSESSMENT_EXISTS, assessment.carried_from.map(|a| a.as_uuid())),
+            ];
+            return Err(missing_reference(conn, &institution, &checks).await?);
+        }
+        Err(e) => return Err(assessment_write_error(BACKEND, e, "assessment", "user")),
+    }
+    for item in items {
+        insert_item(conn, item, true).await?;
+        insert_item(conn, item, false).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn update_item(conn: &mut SqliteConnection, item: &ItemAssessment) -> Result<bool, StoreError> {
+    // The write lock is held from the conditional UPDATE to the end of the transaction.
+    let result = bind_item(sqlx::query(sql::UPDATE_ASSESSMENT_ITEM), item)?.execute(&mut *conn).await;
+    let result = match result {
+        Ok(result) => result,
+        // The key columns do not change: only a user it names can be missing.
+        Err(e) => return Err(assessment_write_error(BACKEND, e, "assessment item", "user")),
+    };
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_item(conn, item, false).await?;
+    Ok(true)
+}
+
+pub(super) async fn add_evidence(conn: &mut SqliteConnection, evidence: &Evidence) -> Result<(), StoreError> {
+    let institution = uuid_text(evidence.institution.as_uuid());
+    let columns = EvidenceColumns::of(&evidence.kind)?;
+    let result = sqlx::query(sql::INSERT_EVIDENCE)
+        .bind(&institution)
+        .bind(uuid_text(evidence.id.as_uuid()))
+        .bind(i64::from(evidence.revision))
+        .bind(uuid_text(evidence.assessment.as_uuid()))
+        .bind(evidence.item.as_str())
+        .bind(evidence.title.as_str())
+        .bind(columns.kind)
+        .bind(columns.file_name)
+        .bind(columns.file_sha256)
+        .bind(columns.file_size)
+        .bind(columns.url)
+        .bind(evidence.owner.map(|u| uuid_text(u.as_uuid())))
+        .bind(evidence.effective_on.map(date_text).transpose()?)
+        .bind(evidence.expires_on.map(date_text).transpose()?)
+        .bind(uuid_text(evidence.added_by.as_uuid()))
+        .bind(time_text(evidence.added_at)?)
+        .execute(&mut *conn)
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_foreign_key_violation(&e) => {
+            let item_exists: bool = sqlx::query_scalar(sql::ASSESSMENT_ITEM_EXISTS)
+                .bind(&institution)
+                .bind(uuid_text(evidence.assessment.as_uuid()))
+                .bind(evidence.item.as_str())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| from_sqlx(BACKEND, e))?;
+            if !item_exists {
+                return Err(StoreError::NotFound { what: "assessment item" });
+            }
+            let checks = [
+                ("user", sql::USER_EXISTS, evidence.owner.map(|u| u.as_uuid())),
+                ("user", sql::USER_EXISTS, Some(evidence.added_by.as_uuid())),
+            ];
+            Err(missing_reference(conn, &institution, &checks).await?)
+        }
+        Err(e) => Err(assessment_write_error(BACKEND, e, "evidence", "assessment item")),
+    }
 }
