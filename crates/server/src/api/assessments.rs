@@ -157,6 +157,19 @@ pub struct AssessmentDetail {
     pub counts: std::collections::BTreeMap<String, usize>,
 }
 
+/// The items of the shipped catalog `id`, or of the catalog an item ID (`hoshu-7.0/9-4`) belongs
+/// to (none for an unknown one: the texts are then shown empty).
+pub(crate) fn catalog_items(id_or_item: &str) -> Vec<mamori_compliance::Item> {
+    mamori_compliance::catalogs()
+        .ok()
+        .and_then(|all| {
+            all.into_iter()
+                .find(|c| c.catalog.id == id_or_item || id_or_item.starts_with(&format!("{}/", c.catalog.id)))
+        })
+        .map(|c| c.items)
+        .unwrap_or_default()
+}
+
 pub(crate) fn item_view(i: &ItemAssessment, catalog: &[mamori_compliance::Item]) -> ItemView {
     let c = catalog.iter().find(|c| c.id == i.item);
     ItemView {
@@ -323,11 +336,7 @@ pub async fn read(
     let id = assessment_id(&id)?;
     let inactive = state.config.get().accounts.inactive_after.0;
     let v = assessments::read(state.store.as_ref(), &Manager::of(&auth), state.clock.now(), id, inactive).await?;
-    let catalog = mamori_compliance::catalogs()
-        .ok()
-        .and_then(|all| all.into_iter().find(|c| c.catalog.id == v.assessment.catalog))
-        .map(|c| c.items)
-        .unwrap_or_default();
+    let catalog = catalog_items(&v.assessment.catalog);
     let mut counts = std::collections::BTreeMap::new();
     for i in &v.items {
         *counts.entry(i.state.as_str().to_owned()).or_insert(0) += 1;
@@ -373,11 +382,7 @@ pub async fn change_item(
         version: input.version,
     };
     let next = assessments::change_item(state.store.as_ref(), &who, state.clock.now(), id, &item, change).await?;
-    let catalog = mamori_compliance::catalogs()
-        .ok()
-        .and_then(|all| all.into_iter().find(|c| next.item.starts_with(&format!("{}/", c.catalog.id))))
-        .map(|c| c.items)
-        .unwrap_or_default();
+    let catalog = catalog_items(&next.item);
     Ok(Json(item_view(&next, &catalog)))
 }
 
@@ -455,10 +460,6 @@ pub async fn history(
     let id = assessment_id(&id)?;
     let item = item_id(&state, &who, id, &item).await?;
     let all = state.store.item_history(who.user.institution_id, id, &item).await?;
-    let catalog = mamori_compliance::catalogs()
-        .ok()
-        .and_then(|all| all.into_iter().find(|c| item.starts_with(&format!("{}/", c.catalog.id))))
-        .map(|c| c.items)
-        .unwrap_or_default();
+    let catalog = catalog_items(&item);
     Ok(Json(all.iter().map(|i| item_view(i, &catalog)).collect()))
 }

@@ -6,7 +6,7 @@
 use super::login::{VERSION, csrf, csrf_ok, csrf_refused, lang_of, message_page, see_other, text, with_cookies};
 use super::patients::signed_in;
 use super::render;
-use crate::api::assessments::{EvidenceView, ItemView, date, evidence_view, item_view, user};
+use crate::api::assessments::{EvidenceView, ItemView, catalog_items, date, evidence_view, item_view, user};
 use crate::assessments::{self, ItemChange, Manager, NewAssessment};
 use crate::error::ApiError;
 use crate::i18n::{Lang, Texts};
@@ -185,11 +185,7 @@ async fn detail(
         Ok(v) => v,
         Err(e) => return refusal(state, lang, &e, "/compliance"),
     };
-    let catalog = mamori_compliance::catalogs()
-        .ok()
-        .and_then(|all| all.into_iter().find(|c| c.catalog.id == v.assessment.catalog))
-        .map(|c| c.items)
-        .unwrap_or_default();
+    let catalog = catalog_items(&v.assessment.catalog);
     let prefix = format!("{}/", v.assessment.catalog);
     let items = v
         .items
