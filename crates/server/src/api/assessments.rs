@@ -287,7 +287,9 @@ pub async fn list(
     auth: Authenticated,
 ) -> Result<Json<Vec<AssessmentSummary>>, ApiError> {
     auth.ready()?;
-    let all = assessments::list(state.store.as_ref(), &Manager::of(&auth)).await?;
+    let who = Manager::of(&auth);
+    let step = assessments::list(state.store.as_ref(), &who);
+    let all = crate::records::guarded(&state, &auth, "compliance.read", None, None, step).await?;
     Ok(Json(all.iter().map(summary).collect()))
 }
 
@@ -302,6 +304,7 @@ pub async fn start(
     ApiJson(input): ApiJson<NewAssessmentInput>,
 ) -> Result<Response, ApiError> {
     auth.ready()?;
+    let who = Manager::of(&auth);
     let parse = |f: &str, v: &str| {
         date(f, Some(v))?.ok_or_else(|| {
             ApiError::bad_request(Message::new(
@@ -317,7 +320,8 @@ pub async fn start(
         period_end: parse("period_end", &input.period_end)?,
         carry_over: input.carry_over,
     };
-    let (a, _) = assessments::start(state.store.as_ref(), &Manager::of(&auth), state.clock.now(), new).await?;
+    let step = assessments::start(state.store.as_ref(), &who, state.clock.now(), new);
+    let (a, _) = crate::records::guarded(&state, &auth, "compliance.assessment.create", None, None, step).await?;
     Ok((StatusCode::CREATED, Json(summary(&a))).into_response())
 }
 
@@ -334,8 +338,10 @@ pub async fn read(
 ) -> Result<Json<AssessmentDetail>, ApiError> {
     auth.ready()?;
     let id = assessment_id(&id)?;
+    let who = Manager::of(&auth);
     let inactive = state.config.get().accounts.inactive_after.0;
-    let v = assessments::read(state.store.as_ref(), &Manager::of(&auth), state.clock.now(), id, inactive).await?;
+    let step = assessments::read(state.store.as_ref(), &who, state.clock.now(), id, inactive);
+    let v = crate::records::guarded(&state, &auth, "compliance.read", None, None, step).await?;
     let catalog = catalog_items(&v.assessment.catalog);
     let mut counts = std::collections::BTreeMap::new();
     for i in &v.items {
@@ -381,7 +387,8 @@ pub async fn change_item(
         notes: input.notes,
         version: input.version,
     };
-    let next = assessments::change_item(state.store.as_ref(), &who, state.clock.now(), id, &item, change).await?;
+    let step = assessments::change_item(state.store.as_ref(), &who, state.clock.now(), id, &item, change);
+    let next = crate::records::guarded(&state, &auth, "compliance.item.update", None, None, step).await?;
     let catalog = catalog_items(&next.item);
     Ok(Json(item_view(&next, &catalog)))
 }
@@ -434,7 +441,8 @@ pub async fn add_evidence(
         added_by: who.user.id,
         added_at: state.clock.now(),
     };
-    let added = assessments::add_evidence(state.store.as_ref(), &who, state.clock.now(), evidence).await?;
+    let step = assessments::add_evidence(state.store.as_ref(), &who, state.clock.now(), evidence);
+    let added = crate::records::guarded(&state, &auth, "compliance.evidence.add", None, None, step).await?;
     Ok((StatusCode::CREATED, Json(evidence_view(&added))).into_response())
 }
 

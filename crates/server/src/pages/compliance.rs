@@ -126,7 +126,7 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap, Form(f): F
         };
         assessments::start(state.store.as_ref(), &who, state.clock.now(), new).await
     };
-    match step.await {
+    match crate::records::guarded(&state, &a, "compliance.assessment.create", None, None, step).await {
         Ok((a, _)) => see_other(&format!("/compliance/{}", a.id)),
         Err(e) if e.status() == StatusCode::BAD_REQUEST => {
             list_page(&state, &headers, &who, e.status(), Some(text(lang, &e))).await
@@ -261,7 +261,7 @@ pub async fn change_item(
         };
         assessments::change_item(state.store.as_ref(), &who, state.clock.now(), aid, &full, change).await
     };
-    match step.await {
+    match crate::records::guarded(&state, &a, "compliance.item.update", None, None, step).await {
         Ok(_) => see_other(&format!("{back}#item-{item}")),
         Err(e) if matches!(e.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT) => {
             detail(&state, &headers, &who, &id, e.status(), Some(text(lang, &e))).await
@@ -322,7 +322,7 @@ pub async fn add_evidence(
         };
         assessments::add_evidence(state.store.as_ref(), &who, state.clock.now(), evidence).await
     };
-    match step.await {
+    match crate::records::guarded(&state, &a, "compliance.evidence.add", None, None, step).await {
         Ok(_) => see_other(&format!("{back}#item-{item}")),
         Err(e) if e.status() == StatusCode::BAD_REQUEST => {
             detail(&state, &headers, &who, &id, e.status(), Some(text(lang, &e))).await

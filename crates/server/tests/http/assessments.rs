@@ -96,6 +96,17 @@ async fn an_institution_assesses_the_checklist_item_by_item() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let mut c = login(&fx, &clerk).await;
     assert_eq!(c.get("/api/v1/assessments").await.status, StatusCode::FORBIDDEN);
+    // Refusals are in the trail, with who tried.
+    for (action, who) in [("compliance.item.update", auditor.id), ("compliance.read", clerk.id)] {
+        let q = mamori_core::audit::AuditQuery {
+            action: Some(action.into()),
+            actor: Some(who),
+            outcome: Some(mamori_core::audit::Outcome::Denied),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(fx.state.store.audit_search(fx.institution, &q).await.unwrap().len(), 1, "{action}");
+    }
 
     // The next year's self-inspection starts from this one, every state reset for review.
     let r = a
