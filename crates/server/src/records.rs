@@ -216,6 +216,9 @@ pub async fn resolve(
     now: OffsetDateTime,
 ) -> Result<Content, ApiError> {
     let day = now.to_offset(time::macros::offset!(+9)).date();
+    // Two passes, because the lookups are asynchronous and `try_map` is not: collect the codes in
+    // the order `try_map` visits them (this pass cannot fail), look each up, then map the content
+    // again, handing out the entries in that same order.
     let mut wanted = Vec::new();
     let _ = input.clone().try_map(|kind, code| {
         wanted.push((kind, code));
