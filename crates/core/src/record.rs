@@ -475,6 +475,21 @@ impl<R> Body<R> {
     }
 }
 
+/// What is wrong with a JSON body's shape, naming a field but never echoing a value (serde's
+/// own messages quote the offending value, which may be patient data).
+#[must_use]
+pub fn json_shape_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or_default();
+    // serde quotes the value in these; its field messages and mamori's own checks do not.
+    let quotes_value = ["invalid type", "invalid value", "invalid length", "unknown variant"];
+    if quotes_value.iter().any(|p| text.starts_with(p)) {
+        "a field has the wrong type or value".to_owned()
+    } else {
+        text.split(", expected").next().unwrap_or(text).to_owned()
+    }
+}
+
 impl ContentInput {
     /// Parses a client's content as JSON for `kind` (an object with the kind's fields; unknown
     /// fields are refused) and checks it.
@@ -488,9 +503,10 @@ impl ContentInput {
         let mut map = map.clone();
         map.insert("kind".to_owned(), serde_json::Value::String(kind.as_str().to_owned()));
         let body: Self = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+            let why = json_shape_error(&e);
             Message::new(
-                format!("内容の形式が正しくありません（{e}）。"),
-                format!("the content does not fit a {kind}: {e}"),
+                format!("内容の形式が正しくありません（{why}）。"),
+                format!("the content does not fit a {kind}: {why}"),
             )
         })?;
         body.check()
@@ -960,6 +976,19 @@ mod tests {
             let e = ContentInput::parse(kind, &value).unwrap_err();
             assert!(e.en.contains(want), "{kind} {value}: {}", e.en);
         }
+    }
+
+    #[test]
+    fn shape_errors_name_the_field_but_never_echo_a_value() {
+        let e = ContentInput::parse(
+            RecordKind::Prescription,
+            &json!({"items": [{"drug": "SD-1", "dose": "1", "usage": "u", "days": "患者の秘密"}]}),
+        )
+        .unwrap_err();
+        assert!(!e.ja.contains("患者の秘密") && !e.en.contains("患者の秘密"), "{e}");
+        assert!(e.en.contains("wrong type or value"), "{e}");
+        let e = ContentInput::parse(RecordKind::Document, &json!({"title": "t"})).unwrap_err();
+        assert!(e.en.contains("missing field `body`"), "{e}");
     }
 
     #[test]

@@ -12,42 +12,16 @@
 use crate::audit;
 use crate::error::ApiError;
 use mamori_core::assessment::{Assessment, Evidence, ItemAssessment, ItemState, carry_over, check_assessment};
-use mamori_core::audit::{AuditEvent, Outcome};
-use mamori_core::authz::{AdminPermission, Principal, authorize_admin};
+use mamori_core::audit::Outcome;
+use mamori_core::authz::AdminPermission;
 use mamori_core::review::{review_account, too_many_administrators};
 use mamori_core::{AssessmentId, InstitutionId, Message, User, UserId, UserStatus};
 use mamori_store::{Store, StoreError};
 use std::time::Duration;
 use time::{Date, OffsetDateTime};
 
-/// Who acts: the user and the principal.
-#[derive(Debug, Clone)]
-pub struct Manager {
-    /// The user.
-    pub user: User,
-    /// The principal.
-    pub principal: Principal,
-}
-
-impl Manager {
-    /// The signed-in user of a request.
-    #[must_use]
-    pub fn of(auth: &crate::auth::Authenticated) -> Self {
-        Self { user: auth.user.clone(), principal: auth.principal() }
-    }
-
-    fn institution(&self) -> InstitutionId {
-        self.user.institution_id
-    }
-
-    fn require(&self, permission: AdminPermission) -> Result<(), ApiError> {
-        authorize_admin(&self.principal, self.institution(), permission).map(|_| ()).map_err(ApiError::denied)
-    }
-
-    fn event(&self, now: OffsetDateTime, action: &str) -> AuditEvent {
-        AuditEvent::new(self.institution(), now, audit::actor(&self.user), action, Outcome::Allowed)
-    }
-}
+/// Who acts: the signed-in user and their principal (the records' [`Caller`]).
+pub type Manager = crate::records::Caller;
 
 fn no_assessment() -> ApiError {
     ApiError::no_such("点検", "assessment")
@@ -122,12 +96,25 @@ pub async fn start(
     let mut tx = store.begin().await?;
     tx.create_assessment(&assessment, &first).await?;
     let event = who
-        .event(now, "compliance.assessment.create")
+        .event(now, "compliance.assessment.create", Outcome::Allowed)
         .resource(format!("assessment:{}", assessment.id))
         .detail("catalog", assessment.catalog.clone())
         .detail("carried_from", assessment.carried_from.map(|a| a.to_string()).unwrap_or_default());
     audit::commit_with(tx, event).await?;
     Ok((assessment, first))
+}
+
+/// An owner must be a user of the institution (400 otherwise, naming the field).
+async fn check_owner(store: &dyn Store, who: &Manager, owner: Option<UserId>) -> Result<(), ApiError> {
+    if let Some(owner) = owner
+        && store.user(who.institution(), owner).await?.is_none()
+    {
+        return Err(ApiError::bad_request(Message::new(
+            "owner: この医療機関の利用者を指定してください。",
+            "owner: a user of this institution",
+        )));
+    }
+    Ok(())
 }
 
 /// An item's change.
@@ -162,14 +149,7 @@ pub async fn change_item(
     who.require(AdminPermission::ManageCompliance)?;
     let now = mamori_core::clock::to_micros(now);
     let notes = mamori_core::assessment::check_notes(&change.notes).map_err(ApiError::bad_request)?;
-    if let Some(owner) = change.owner
-        && store.user(who.institution(), owner).await?.is_none()
-    {
-        return Err(ApiError::bad_request(Message::new(
-            "owner: この医療機関の利用者を指定してください。",
-            "owner: a user of this institution",
-        )));
-    }
+    check_owner(store, who, change.owner).await?;
     let current = store
         .assessment_items(who.institution(), assessment)
         .await?
@@ -204,7 +184,7 @@ pub async fn change_item(
         return Err(stale());
     }
     let event = who
-        .event(now, "compliance.item.update")
+        .event(now, "compliance.item.update", Outcome::Allowed)
         .resource(format!("assessment:{assessment}"))
         .detail("item", next.item.clone())
         .detail("state", next.state.as_str())
@@ -225,6 +205,7 @@ pub async fn add_evidence(
     evidence: Evidence,
 ) -> Result<Evidence, ApiError> {
     who.require(AdminPermission::ManageCompliance)?;
+    check_owner(store, who, evidence.owner).await?;
     let now = mamori_core::clock::to_micros(now);
     let evidence = Evidence { added_by: who.user.id, added_at: now, institution: who.institution(), ..evidence };
     let mut tx = store.begin().await?;
@@ -237,7 +218,7 @@ pub async fn add_evidence(
         other => other.into(),
     })?;
     let event = who
-        .event(now, "compliance.evidence.add")
+        .event(now, "compliance.evidence.add", Outcome::Allowed)
         .resource(format!("assessment:{}", evidence.assessment))
         .detail("item", evidence.item.clone())
         .detail("evidence", evidence.id.to_string())
@@ -287,7 +268,7 @@ pub async fn read(
     let items = store.assessment_items(who.institution(), id).await?;
     let evidence = store.evidence(who.institution(), id).await?;
     let live = live_evidence(store, who.institution(), now, inactive_after).await?;
-    let event = who.event(now, "compliance.read").resource(format!("assessment:{id}"));
+    let event = who.event(now, "compliance.read", Outcome::Allowed).resource(format!("assessment:{id}"));
     audit::record_in(store, vec![event]).await?;
     Ok(AssessmentView { assessment, items, evidence, live })
 }

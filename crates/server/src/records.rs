@@ -49,8 +49,15 @@ impl Caller {
         Self { user: auth.user.clone(), principal: auth.principal() }
     }
 
-    fn institution(&self) -> InstitutionId {
+    pub(crate) fn institution(&self) -> InstitutionId {
         self.user.institution_id
+    }
+
+    /// Refuses (403) without an administrative permission.
+    pub(crate) fn require(&self, permission: mamori_core::authz::AdminPermission) -> Result<(), ApiError> {
+        mamori_core::authz::authorize_admin(&self.principal, self.institution(), permission)
+            .map(|_| ())
+            .map_err(ApiError::denied)
     }
 
     fn agent(&self) -> Agent {
@@ -61,7 +68,7 @@ impl Caller {
         authorize(&self.principal, self.institution(), action, category, Some(patient), now).is_ok()
     }
 
-    fn event(&self, now: OffsetDateTime, action: &str, outcome: Outcome) -> AuditEvent {
+    pub(crate) fn event(&self, now: OffsetDateTime, action: &str, outcome: Outcome) -> AuditEvent {
         AuditEvent::new(self.institution(), now, audit::actor(&self.user), action, outcome)
     }
 }
@@ -106,7 +113,7 @@ pub fn same_patient(target: Target, record_patient: PatientId) -> Result<(), Api
     if target.patient == target.chart && target.patient == record_patient { Ok(()) } else { Err(mismatch()) }
 }
 
-fn no_record() -> ApiError {
+pub(crate) fn no_record() -> ApiError {
     ApiError::no_such("記録", "record")
 }
 

@@ -205,19 +205,20 @@ pub struct DiffLine {
     pub text: String,
 }
 
-fn bad(field: &str, ja: &str, en: &str) -> ApiError {
+pub(crate) fn bad(field: &str, ja: &str, en: &str) -> ApiError {
     ApiError::bad_request(Message::new(format!("{field}: {ja}"), format!("{field}: {en}")))
 }
 
-fn id<T: FromStr>(field: &str, raw: &str) -> Result<T, ApiError> {
+pub(crate) fn id<T: FromStr>(field: &str, raw: &str) -> Result<T, ApiError> {
     raw.trim().parse().map_err(|_| bad(field, "IDの形式が正しくありません。", "not a valid id"))
 }
 
 fn body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|e| {
+        let why = mamori_core::record::json_shape_error(&e);
         ApiError::bad_request(Message::new(
-            format!("リクエストの項目が正しくありません（{e}）。"),
-            format!("the request's fields are not right: {e}"),
+            format!("リクエストの項目が正しくありません（{why}）。"),
+            format!("the request's fields are not right: {why}"),
         ))
     })
 }
@@ -227,7 +228,7 @@ fn target(patient: &str, chart: &str) -> Result<Target, ApiError> {
 }
 
 fn record_id(raw: &str) -> Result<RecordId, ApiError> {
-    raw.parse().map_err(|_| ApiError::no_such("記録", "record"))
+    raw.parse().map_err(|_| records::no_record())
 }
 
 fn content_input(kind: RecordKind, value: &serde_json::Value) -> Result<ContentInput, ApiError> {

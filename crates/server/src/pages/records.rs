@@ -13,10 +13,11 @@ use super::login::{VERSION, csrf, csrf_ok, csrf_refused, lang_of, message_page, 
 use super::patients::signed_in;
 use super::render;
 use crate::api::patients::{PatientView, read_step, view};
+use crate::api::records::{bad, id as parse_id};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::i18n::{Lang, Texts};
-use crate::records::{self, Caller, ChartEntry, NewRecord, Target};
+use crate::records::{self, Caller, ChartEntry, NewRecord, Target, no_record};
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -30,7 +31,7 @@ use mamori_core::record::{
     Agent, Body, Change, Content, ContentInput, MAX_LAB_ITEMS, MAX_RX_ITEMS, RecordKind, RecordVersion, VersionState,
     diff,
 };
-use mamori_core::{DeviceId, Message, PatientId, RecordId, Role, UserId, UserStatus};
+use mamori_core::{DeviceId, PatientId, RecordId, Role, UserId, UserStatus};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -100,18 +101,6 @@ fn change_label(lang: Lang, change: Change) -> &'static str {
     }
 }
 
-fn bad(field: &str, ja: &str, en: &str) -> ApiError {
-    ApiError::bad_request(Message::new(format!("{field}: {ja}"), format!("{field}: {en}")))
-}
-
-fn patient_id(field: &str, raw: &str) -> Result<PatientId, ApiError> {
-    raw.trim().parse().map_err(|_| bad(field, "IDの形式が正しくありません。", "not a valid id"))
-}
-
-fn no_record() -> ApiError {
-    ApiError::no_such("記録", "record")
-}
-
 /// The form's fields by name (the last of a repeated name wins).
 #[derive(Debug, Default)]
 struct Fields(BTreeMap<String, String>);
@@ -131,10 +120,7 @@ impl Fields {
 
     /// The patient and the chart the form names.
     fn target(&self) -> Result<Target, ApiError> {
-        Ok(Target {
-            patient: patient_id("patient", self.get("patient"))?,
-            chart: patient_id("chart", self.get("chart"))?,
-        })
+        Ok(Target { patient: parse_id("patient", self.get("patient"))?, chart: parse_id("chart", self.get("chart"))? })
     }
 }
 
@@ -874,7 +860,7 @@ pub async fn create(
             _ => return Err(bad("action", "操作を選んでください。", "choose an action")),
         };
         let new = NewRecord {
-            target: Target { patient, chart: patient_id("chart", f.get("chart"))? },
+            target: Target { patient, chart: parse_id("chart", f.get("chart"))? },
             content: content_input(kind, &f)?,
             category: None,
             proxy_for,
