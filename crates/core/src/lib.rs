@@ -22,6 +22,7 @@ pub mod record;
 pub mod review;
 pub mod sealed;
 pub mod session;
+pub mod table;
 pub mod terminal;
 pub mod timecheck;
 pub mod user;

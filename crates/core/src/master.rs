@@ -191,33 +191,14 @@ pub const CSV_HEADER: &str = "master,code,name,unit,reference_range,valid_from,v
 /// # Errors
 /// A bilingual message naming the line and the reason, for the first bad line.
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ImportRow>, Message> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes.get(..e.valid_up_to()).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count()) + 1;
-        Message::new(
-            format!("{line}行目: UTF-8ではありません（Shift_JISのファイルはUTF-8に変換してください）。"),
-            format!("line {line}: not UTF-8 (convert Shift_JIS files to UTF-8)"),
-        )
-    })?;
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let mut lines = text.lines().enumerate();
-    let header = lines.next().map(|(_, l)| l.trim_end_matches('\r')).unwrap_or_default();
-    if header != CSV_HEADER {
-        return Err(Message::new(
-            format!("1行目: 見出しは「{CSV_HEADER}」にしてください。"),
-            format!("line 1: the header must be \"{CSV_HEADER}\""),
-        ));
-    }
+    let header: Vec<&str> = CSV_HEADER.split(',').collect();
+    let table = crate::table::read(bytes, crate::table::Format::Csv, &header)?;
     let mut rows = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (i, raw) in lines {
-        let line = i + 1;
-        let raw = raw.trim_end_matches('\r');
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let at = |m: Message| Message::new(format!("{line}行目: {}", m.ja), format!("line {line}: {}", m.en));
-        let cells = split_csv_line(raw).map_err(at)?;
-        let [master, code, name, unit, range, from, to] = <[String; 7]>::try_from(cells).map_err(|c| {
+    for row in table {
+        let line = row.line;
+        let at = |m: Message| crate::table::at_line(line, &m);
+        let [master, code, name, unit, range, from, to] = <[String; 7]>::try_from(row.cells).map_err(|c| {
             at(Message::new(format!("列の数が7ではなく{}です。", c.len()), format!("{} columns instead of 7", c.len())))
         })?;
         let master = MasterKind::from_str(master.trim()).map_err(at)?;
@@ -236,9 +217,6 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ImportRow>, Message> {
         }
         rows.push(ImportRow { line, master, code, fields });
     }
-    if rows.is_empty() {
-        return Err(Message::new("取り込む行がありません。", "the file has no entries"));
-    }
     Ok(rows)
 }
 
@@ -250,36 +228,6 @@ pub fn parse_date(s: &str) -> Result<Date, Message> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(s, format)
         .map_err(|_| Message::new("日付は YYYY-MM-DD の形で入力してください。", "a date is written YYYY-MM-DD"))
-}
-
-fn split_csv_line(line: &str) -> Result<Vec<String>, Message> {
-    let mut cells = Vec::new();
-    let mut cell = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    let mut started = true;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (false, '"') if started && cell.is_empty() => quoted = true,
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                cell.push('"');
-            }
-            (true, '"') => quoted = false,
-            (false, ',') => {
-                cells.push(std::mem::take(&mut cell));
-                started = true;
-                continue;
-            }
-            (_, c) => cell.push(c),
-        }
-        started = false;
-    }
-    if quoted {
-        return Err(Message::new("引用符「\"」が閉じていません。", "an unclosed quote"));
-    }
-    cells.push(cell);
-    Ok(cells)
 }
 
 fn text(raw: &str, min: usize, max: usize) -> Option<String> {
