@@ -185,6 +185,7 @@ pub async fn command(args: ServeArgs) -> Result<(), Failure> {
         started_at: mamori_core::Clock::now(clock.as_ref()),
         clock,
         tls: tls.is_some(),
+        files: mamori_server::files::FileStore::new(args.data.join("files")),
     });
     let shutdown = mamori_server::shutdown_signal()
         .map_err(|e| Failure::failed(format!("シグナルを受け取れません / cannot install signal handlers: {e}")))?;

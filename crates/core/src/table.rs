@@ -71,13 +71,16 @@ pub fn read(bytes: &[u8], format: Format, header: &[&str]) -> Result<Vec<Row>, M
         }
         (line, cells)
     });
-    let header_ok = first.as_ref().is_some_and(|(_, cells)| {
-        cells.len() == header.len() && cells.iter().zip(header).all(|(c, h)| c.trim() == *h)
-    });
+    let header_ok = first
+        .as_ref()
+        .is_some_and(|(_, cells)| cells.len() == header.len() && cells.iter().zip(header).all(|(c, h)| c.trim() == *h));
     if !header_ok {
         return Err(at_line(
             1,
-            &Message::new(format!("見出しは「{expected}」にしてください。"), format!("the header must be \"{expected}\"")),
+            &Message::new(
+                format!("見出しは「{expected}」にしてください。"),
+                format!("the header must be \"{expected}\""),
+            ),
         ));
     }
     let mut rows = Vec::new();
@@ -211,8 +214,9 @@ mod tests {
 
     #[test]
     fn csv_rows_keep_their_line_numbers_and_skip_blank_lines() {
-        let rows = read("\u{FEFF}id,answer,remark\r\n1,はい,\r\n\r\n2,\"い,い\"\"え\",x\n".as_bytes(), Format::Csv, HEADER)
-            .unwrap();
+        let rows =
+            read("\u{FEFF}id,answer,remark\r\n1,はい,\r\n\r\n2,\"い,い\"\"え\",x\n".as_bytes(), Format::Csv, HEADER)
+                .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], Row { line: 2, cells: vec!["1".into(), "はい".into(), String::new()] });
         assert_eq!(rows[1].line, 4);

@@ -187,6 +187,7 @@ async fn run(records: usize) {
         clock,
         tls: false,
         started_at: now,
+        files: mamori_server::files::FileStore::new(std::env::temp_dir().join("mamori-bench-files")),
     });
     let mut cookies = Vec::new();
     for d in &doctors {

@@ -11,7 +11,9 @@
 
 use crate::audit;
 use crate::error::ApiError;
-use mamori_core::assessment::{Assessment, Evidence, ItemAssessment, ItemState, carry_over, check_assessment};
+use mamori_core::assessment::{
+    Assessment, Evidence, EvidenceKind, ItemAssessment, ItemState, carry_over, check_assessment,
+};
 use mamori_core::audit::Outcome;
 use mamori_core::authz::AdminPermission;
 use mamori_core::review::{review_account, too_many_administrators};
@@ -225,6 +227,107 @@ pub async fn add_evidence(
         .detail("revision", evidence.revision.to_string());
     audit::commit_with(tx, event).await?;
     Ok(evidence)
+}
+
+/// Largest evidence file accepted (20 MiB).
+pub const MAX_EVIDENCE_FILE: usize = 20 * 1024 * 1024;
+
+fn file_failure(e: &crate::files::FileError) -> ApiError {
+    // The digest names content, not a person; the error carries no file name.
+    tracing::error!(error = %e, "evidence file store");
+    ApiError::internal()
+}
+
+/// Adds a file as a revision of a piece of evidence: the bytes go to the content-addressed file
+/// store first (so a row never names a missing file), then the row, with its event. `evidence`
+/// names the file (its `kind` is replaced by the stored file's name, digest and size).
+///
+/// # Errors
+/// 400 for an empty file, 413 for one over [`MAX_EVIDENCE_FILE`], as [`add_evidence`] otherwise.
+pub async fn add_evidence_file(
+    store: &dyn Store,
+    files: &crate::files::FileStore,
+    who: &Manager,
+    now: OffsetDateTime,
+    evidence: Evidence,
+    bytes: axum::body::Bytes,
+) -> Result<Evidence, ApiError> {
+    who.require(AdminPermission::ManageCompliance)?;
+    let EvidenceKind::File { name, .. } = &evidence.kind else {
+        return Err(ApiError::internal());
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(Message::new("file: ファイルが空です。", "file: the file is empty")));
+    }
+    if bytes.len() > MAX_EVIDENCE_FILE {
+        return Err(too_large());
+    }
+    let name = name.clone();
+    let size = bytes.len() as u64;
+    let files = files.clone();
+    let sha256 = tokio::task::spawn_blocking(move || files.put(&bytes))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| file_failure(&e))?;
+    let evidence = Evidence { kind: EvidenceKind::File { name, sha256, size }, ..evidence };
+    add_evidence(store, who, now, evidence).await
+}
+
+/// 413 for a file over [`MAX_EVIDENCE_FILE`].
+#[must_use]
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "file_too_large",
+        Message::new("file: ファイルは20MiBまでです。", "file: at most 20 MiB"),
+    )
+}
+
+/// A stored evidence file: its name as uploaded and its bytes (checked against the digest).
+#[derive(Debug)]
+pub struct EvidenceFile {
+    /// The name as uploaded.
+    pub name: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads the file of one evidence revision (recorded as `compliance.evidence.read`).
+///
+/// # Errors
+/// 403 without `ReadCompliance`; 404 for an unknown assessment, evidence or revision, or one
+/// that is a link; 500 when the stored file is missing or no longer matches its digest.
+pub async fn evidence_file(
+    store: &dyn Store,
+    files: &crate::files::FileStore,
+    who: &Manager,
+    now: OffsetDateTime,
+    assessment: AssessmentId,
+    evidence: mamori_core::EvidenceId,
+    revision: u32,
+) -> Result<EvidenceFile, ApiError> {
+    who.require(AdminPermission::ReadCompliance)?;
+    let none = || ApiError::no_such("根拠資料", "evidence");
+    let found = store
+        .evidence(who.institution(), assessment)
+        .await?
+        .into_iter()
+        .find(|e| e.id == evidence && e.revision == revision)
+        .ok_or_else(none)?;
+    let EvidenceKind::File { name, sha256, size } = found.kind else { return Err(none()) };
+    let files = files.clone();
+    let bytes = tokio::task::spawn_blocking(move || files.get(&sha256, size))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| file_failure(&e))?;
+    let event = who
+        .event(now, "compliance.evidence.read", Outcome::Allowed)
+        .resource(format!("assessment:{assessment}"))
+        .detail("item", found.item)
+        .detail("evidence", evidence.to_string())
+        .detail("revision", revision.to_string());
+    audit::record_in(store, vec![event]).await?;
+    Ok(EvidenceFile { name, bytes })
 }
 
 /// Evidence mamori derives from its own data for an item it fulfils itself.

@@ -22,6 +22,13 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => {
                 tracing::debug!(status = %rejection.status(), "JSON body refused");
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        Message::new("送信されたデータが大きすぎます。", "the request body is too large"),
+                    ));
+                }
                 Err(ApiError::bad_request(Message::new(
                     "リクエストの内容がJSONとして正しくないか、必要な項目が欠けています。",
                     "the request body is not valid JSON of the expected shape (a field is missing, mistyped or unknown)",

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod checkpoints;
 pub mod cookies;
 pub mod error;
+pub mod files;
 pub mod i18n;
 pub mod json;
 pub mod masters;
@@ -41,8 +42,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use serve::{ConnInfo, run, shutdown_signal};
 pub use state::{AppState, Inner, ServerKeys, SystemClock};
 
-/// Largest request body accepted (1 MiB); uploads get their own limit later.
+/// Largest request body accepted (1 MiB), but for uploads.
 const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest upload body accepted: a 20 MiB file and room for a form's other fields.
+const UPLOAD_BODY_LIMIT: usize = assessments::MAX_EVIDENCE_FILE + 64 * 1024;
 /// Longest time a request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -72,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .route("/compliance/{id}", get(pages::compliance::show))
         .route("/compliance/{id}/items/{item}", post(pages::compliance::change_item))
         .route("/compliance/{id}/items/{item}/evidence", post(pages::compliance::add_evidence))
+        .route("/compliance/{id}/items/{item}/evidence/file", post(pages::compliance::add_evidence_file))
         .route("/patients/{id}", get(pages::patients::show))
         .route("/patients/{id}/edit", get(pages::patients::edit_form).post(pages::patients::edit_submit))
         .route("/patients/{id}/chart", get(pages::records::chart))
@@ -93,7 +97,8 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), timecheck::refuse_writes_when_clock_off))
         .layer(middleware::from_fn(audit::with_origin))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(limit_body))
+        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -135,13 +140,62 @@ async fn fallback(state: State<AppState>, uri: axum::http::Uri, req: Request) ->
 }
 
 /// Refuses API requests with a body that is not declared as JSON (415).
+/// Uploads (files and imports) are the paths ending in `/file` or `/import`.
+fn is_upload(path: &str) -> bool {
+    path.ends_with("/file") || path.ends_with("/import")
+}
+
+/// Refuses a body over the limit for its path (1 MiB; uploads 20 MiB and a little): at once
+/// from `Content-Length`, or when the body grows past it.
+async fn limit_body(req: Request, next: Next) -> Response {
+    let limit = if is_upload(req.uri().path()) { UPLOAD_BODY_LIMIT } else { BODY_LIMIT };
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            mamori_core::Message::new("送信されたデータが大きすぎます。", "the request body is too large"),
+        )
+        .into_response();
+    }
+    next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
+}
+
+/// API writes carry JSON; uploads carry their bytes under a media type that a cross-site form
+/// cannot send (not a form, multipart or text/plain), so that no other site can make a
+/// signed-in browser write.
 async fn require_json_body(req: Request, next: Next) -> Response {
-    let needs_json =
-        req.uri().path().starts_with("/api/") && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
-    if needs_json && !is_json(req.headers().get(header::CONTENT_TYPE)) {
+    let path = req.uri().path();
+    let write = path.starts_with("/api/") && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    let content_type = req.headers().get(header::CONTENT_TYPE);
+    let accepted = if is_upload(path) { is_upload_media(content_type) } else { is_json(content_type) };
+    if write && !accepted && is_upload(path) {
+        return ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            mamori_core::Message::new(
+                "アップロードはファイルの種類（application/octet-stream、text/csv など）を Content-Type に付けて、本文にファイルだけを送ってください（フォーム形式は受け付けません）。",
+                "send an upload as the bare file with its media type (application/octet-stream, text/csv, …), not as a form",
+            ),
+        )
+        .into_response();
+    }
+    if write && !accepted {
         return ApiError::unsupported_media_type().into_response();
     }
     next.run(req).await
+}
+
+fn is_upload_media(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|media| media.trim().to_ascii_lowercase())
+        .is_some_and(|media| {
+            media.contains('/')
+                && !matches!(media.as_str(), "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
+        })
 }
 
 fn is_json(content_type: Option<&HeaderValue>) -> bool {
@@ -175,5 +229,19 @@ mod tests {
         assert!(!is_json(Some(&HeaderValue::from_static("application/x-www-form-urlencoded"))));
         assert!(!is_json(Some(&HeaderValue::from_static("application/jsonp"))));
         assert!(!is_json(None));
+    }
+
+    #[test]
+    fn uploads_take_media_types_no_cross_site_form_can_send() {
+        assert!(is_upload("/api/v1/assessments/a/items/9-4/evidence/file"));
+        assert!(is_upload("/api/v1/registers/asset/import"));
+        assert!(!is_upload("/api/v1/assessments"));
+        for ok in ["application/octet-stream", "text/csv; charset=utf-8", "application/pdf", "application/json"] {
+            assert!(is_upload_media(Some(&HeaderValue::from_static(ok))), "{ok}");
+        }
+        for refused in ["multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "Text/Plain", "csv"] {
+            assert!(!is_upload_media(Some(&HeaderValue::from_static(refused))), "{refused}");
+        }
+        assert!(!is_upload_media(None));
     }
 }

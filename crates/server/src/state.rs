@@ -49,6 +49,8 @@ pub struct Inner {
     pub tls: bool,
     /// When this instance started.
     pub started_at: OffsetDateTime,
+    /// Files kept by mamori (evidence), content-addressed under the data directory.
+    pub files: crate::files::FileStore,
 }
 
 impl AppState {

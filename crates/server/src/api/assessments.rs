@@ -98,6 +98,10 @@ pub struct EvidenceView {
     pub file_name: Option<String>,
     /// A file's SHA-256 (hex).
     pub file_sha256: Option<String>,
+    /// A file's size in bytes.
+    pub file_size: Option<u64>,
+    /// Where a file is downloaded (`GET`).
+    pub download: Option<String>,
     /// The owner (user id).
     pub owner: Option<String>,
     /// In effect from.
@@ -109,12 +113,14 @@ pub struct EvidenceView {
 }
 
 pub(crate) fn evidence_view(e: &Evidence) -> EvidenceView {
-    let (kind, url, file_name, file_sha256) = match &e.kind {
-        EvidenceKind::Link { url } => ("link", Some(url.clone()), None, None),
-        EvidenceKind::File { name, sha256, .. } => {
-            ("file", None, Some(name.clone()), Some(sha256.iter().map(|b| format!("{b:02x}")).collect()))
+    let (kind, url, file_name, file_sha256, file_size) = match &e.kind {
+        EvidenceKind::Link { url } => ("link", Some(url.clone()), None, None, None),
+        EvidenceKind::File { name, sha256, size } => {
+            ("file", None, Some(name.clone()), Some(crate::files::hex(sha256)), Some(*size))
         }
     };
+    let download = file_size
+        .map(|_| format!("/api/v1/assessments/{}/evidence/{}/revisions/{}/file", e.assessment, e.id, e.revision));
     EvidenceView {
         id: e.id.to_string(),
         revision: e.revision,
@@ -124,6 +130,8 @@ pub(crate) fn evidence_view(e: &Evidence) -> EvidenceView {
         url,
         file_name,
         file_sha256,
+        file_size,
+        download,
         owner: e.owner.map(|u| u.to_string()),
         effective_on: e.effective_on.map(|d| d.to_string()),
         expires_on: e.expires_on.map(|d| d.to_string()),
@@ -275,7 +283,11 @@ pub(crate) async fn item_id(state: &AppState, who: &Manager, id: AssessmentId, i
         .assessment(who.user.institution_id, id)
         .await?
         .ok_or_else(|| ApiError::no_such("点検", "assessment"))?;
-    Ok(format!("{}/{item}", a.catalog))
+    let full = format!("{}/{item}", a.catalog);
+    if !catalog_items(&a.catalog).iter().any(|i| i.id == full) {
+        return Err(ApiError::no_such("点検項目", "assessment item"));
+    }
+    Ok(full)
 }
 
 /// The institution's assessments, newest first.
@@ -415,18 +427,7 @@ pub async fn add_evidence(
     let expires_on = date("expires_on", input.expires_on.as_deref())?;
     let (title, kind) = check_evidence(&input.title, EvidenceKind::Link { url: input.url }, effective_on, expires_on)
         .map_err(ApiError::bad_request)?;
-    let (evidence_id, revision) = match (input.revises.as_deref(), input.revision) {
-        (Some(e), Some(r)) if r >= 2 => {
-            (e.parse::<EvidenceId>().map_err(|_| ApiError::no_such("根拠資料", "evidence"))?, r)
-        }
-        (None, None) => (EvidenceId::generate(&mut rand_core::OsRng), 1),
-        _ => {
-            return Err(ApiError::bad_request(Message::new(
-                "revises と revision（2以上）は両方指定してください。",
-                "revises and revision (2 or more) go together",
-            )));
-        }
-    };
+    let (evidence_id, revision) = revision_of(input.revises.as_deref(), input.revision)?;
     let evidence = Evidence {
         institution: who.user.institution_id,
         id: evidence_id,
@@ -444,6 +445,150 @@ pub async fn add_evidence(
     let step = assessments::add_evidence(state.store.as_ref(), &who, state.clock.now(), evidence);
     let added = crate::records::guarded(&state, &auth, "compliance.evidence.add", None, None, step).await?;
     Ok((StatusCode::CREATED, Json(evidence_view(&added))).into_response())
+}
+
+/// A new piece of evidence (revision 1 of a new ID), or revision `revision` (2 or more) of
+/// `revises`.
+fn revision_of(revises: Option<&str>, revision: Option<u32>) -> Result<(EvidenceId, u32), ApiError> {
+    match (revises.filter(|r| !r.is_empty()), revision) {
+        (Some(e), Some(r)) if r >= 2 => {
+            Ok((e.parse::<EvidenceId>().map_err(|_| ApiError::no_such("根拠資料", "evidence"))?, r))
+        }
+        (None, None) => Ok((EvidenceId::generate(&mut rand_core::OsRng), 1)),
+        _ => Err(ApiError::bad_request(Message::new(
+            "revises と revision（2以上）は両方指定してください。",
+            "revises and revision (2 or more) go together",
+        ))),
+    }
+}
+
+/// What a file upload says about the file (the bytes are the request body).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(default)]
+pub struct FileQuery {
+    /// Title, 1–200 characters.
+    pub title: String,
+    /// The file's name (no path), 1–200 characters.
+    pub name: String,
+    /// The owner (a user id of the institution).
+    pub owner: Option<String>,
+    /// In effect from (YYYY-MM-DD).
+    pub effective_on: Option<String>,
+    /// Expires on (YYYY-MM-DD).
+    pub expires_on: Option<String>,
+    /// The evidence this is a new revision of.
+    pub revises: Option<String>,
+    /// The new revision's number (2 or more), with `revises`.
+    pub revision: Option<u32>,
+}
+
+/// The evidence a file upload describes, checked; `now` is the time of the upload.
+pub(crate) fn file_evidence(
+    who: &Manager,
+    now: time::OffsetDateTime,
+    assessment: AssessmentId,
+    item: String,
+    q: &FileQuery,
+) -> Result<Evidence, ApiError> {
+    let effective_on = date("effective_on", q.effective_on.as_deref())?;
+    let expires_on = date("expires_on", q.expires_on.as_deref())?;
+    let placeholder = EvidenceKind::File { name: q.name.clone(), sha256: [0; 32], size: 0 };
+    let (title, kind) =
+        check_evidence(&q.title, placeholder, effective_on, expires_on).map_err(ApiError::bad_request)?;
+    let (id, revision) = revision_of(q.revises.as_deref(), q.revision)?;
+    Ok(Evidence {
+        institution: who.user.institution_id,
+        id,
+        revision,
+        assessment,
+        item,
+        title,
+        kind,
+        owner: user("owner", q.owner.as_deref())?,
+        effective_on,
+        expires_on,
+        added_by: who.user.id,
+        added_at: now,
+    })
+}
+
+/// Adds a file as evidence for an item (or a new revision of one): the request body is the
+/// file's bytes (any media type but the ones a cross-site form can send), at most 20 MiB; the
+/// query names it. mamori keeps it content-addressed by its SHA-256.
+#[utoipa::path(post, path = "/api/v1/assessments/{id}/items/{item}/evidence/file", tag = "compliance",
+    params(("id" = String, Path, description = "The assessment's id"), ("item" = String, Path, description = "The item's number in the catalog, e.g. 9-4"), FileQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses((status = 201, description = "Added", body = EvidenceView),
+        (status = 400, description = "A field is invalid or the file is empty", body = crate::error::ErrorEnvelope),
+        (status = 403, description = "No permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such assessment or item", body = crate::error::ErrorEnvelope),
+        (status = 409, description = "That revision exists", body = crate::error::ErrorEnvelope),
+        (status = 413, description = "Over 20 MiB", body = crate::error::ErrorEnvelope)))]
+pub async fn add_evidence_file(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, item)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<FileQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    auth.ready()?;
+    let who = Manager::of(&auth);
+    let step = async {
+        let id = assessment_id(&id)?;
+        let item = item_id(&state, &who, id, &item).await?;
+        let evidence = file_evidence(&who, state.clock.now(), id, item, &q)?;
+        assessments::add_evidence_file(state.store.as_ref(), &state.files, &who, state.clock.now(), evidence, body)
+            .await
+    };
+    let added = crate::records::guarded(&state, &auth, "compliance.evidence.add", None, None, step).await?;
+    Ok((StatusCode::CREATED, Json(evidence_view(&added))).into_response())
+}
+
+/// Downloads the file of one evidence revision (checked against its SHA-256 first), as an
+/// attachment.
+#[utoipa::path(get, path = "/api/v1/assessments/{id}/evidence/{evidence}/revisions/{revision}/file", tag = "compliance",
+    params(("id" = String, Path, description = "The assessment's id"), ("evidence" = String, Path, description = "The evidence's id"), ("revision" = u32, Path, description = "The revision")),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 403, description = "No permission", body = crate::error::ErrorEnvelope),
+        (status = 404, description = "No such file", body = crate::error::ErrorEnvelope)))]
+pub async fn evidence_file(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, evidence, revision)): Path<(String, String, u32)>,
+) -> Result<Response, ApiError> {
+    auth.ready()?;
+    let who = Manager::of(&auth);
+    let step = async {
+        let id = assessment_id(&id)?;
+        let evidence = evidence.parse::<EvidenceId>().map_err(|_| ApiError::no_such("根拠資料", "evidence"))?;
+        assessments::evidence_file(state.store.as_ref(), &state.files, &who, state.clock.now(), id, evidence, revision)
+            .await
+    };
+    let file = crate::records::guarded(&state, &auth, "compliance.evidence.read", None, None, step).await?;
+    Ok(attachment(&file.name, "application/octet-stream", file.bytes))
+}
+
+/// A download: `Content-Disposition: attachment` with an ASCII fallback name and the real name
+/// as RFC 5987 `filename*`.
+pub(crate) fn attachment(name: &str, content_type: &'static str, bytes: Vec<u8>) -> Response {
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(content_type));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&disposition) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    response
 }
 
 /// Every version of an item, oldest first.

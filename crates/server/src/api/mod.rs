@@ -216,6 +216,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assessments::read))
         .routes(routes!(assessments::change_item))
         .routes(routes!(assessments::add_evidence))
+        .routes(routes!(assessments::add_evidence_file))
+        .routes(routes!(assessments::evidence_file))
         .routes(routes!(assessments::history))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))

@@ -330,3 +330,83 @@ pub async fn add_evidence(
         Err(e) => refusal(&state, lang, &e, &back),
     }
 }
+
+/// The fields of the evidence-file form (`multipart/form-data`): `csrf`, `title`,
+/// `effective_on`, `expires_on` and `file`.
+#[derive(Debug, Default)]
+struct FileForm {
+    csrf: String,
+    query: crate::api::assessments::FileQuery,
+    bytes: axum::body::Bytes,
+}
+
+async fn read_file_form(mut multipart: axum::extract::Multipart) -> Result<FileForm, ApiError> {
+    let bad = || ApiError::bad_request(Message::new("フォームを読み取れません。", "the form could not be read"));
+    let mut form = FileForm::default();
+    while let Some(field) = multipart.next_field().await.map_err(|_| bad())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            form.query.name = field.file_name().unwrap_or_default().to_owned();
+            form.bytes = field.bytes().await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE { assessments::too_large() } else { bad() }
+            })?;
+            continue;
+        }
+        let value = field.text().await.map_err(|_| bad())?;
+        match name.as_str() {
+            "csrf" => form.csrf = value,
+            "title" => form.query.title = value,
+            "effective_on" => form.query.effective_on = Some(value),
+            "expires_on" => form.query.expires_on = Some(value),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+/// `POST /compliance/{id}/items/{item}/evidence/file` (multipart): a file as evidence.
+pub async fn add_evidence_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, item)): Path<(String, String)>,
+    multipart: axum::extract::Multipart,
+) -> Response {
+    let lang = lang_of(&headers);
+    let back = format!("/compliance/{id}");
+    // Signed in first (from the headers), so that no one else's upload is read at all.
+    let a = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form = match read_file_form(multipart).await {
+        Ok(f) => f,
+        Err(e) => return refusal(&state, lang, &e, &back),
+    };
+    if !csrf_ok(&headers, state.tls, &form.csrf) {
+        return csrf_refused(&state, lang, &back);
+    }
+    let who = Manager::of(&a);
+    let step = async {
+        let aid: AssessmentId = id.parse().map_err(|_| ApiError::no_such("点検", "assessment"))?;
+        let full = crate::api::assessments::item_id(&state, &who, aid, &item).await?;
+        let mut query = form.query;
+        query.owner = Some(who.user.id.to_string());
+        let evidence = crate::api::assessments::file_evidence(&who, state.clock.now(), aid, full, &query)?;
+        assessments::add_evidence_file(
+            state.store.as_ref(),
+            &state.files,
+            &who,
+            state.clock.now(),
+            evidence,
+            form.bytes,
+        )
+        .await
+    };
+    match crate::records::guarded(&state, &a, "compliance.evidence.add", None, None, step).await {
+        Ok(_) => see_other(&format!("{back}#item-{item}")),
+        Err(e) if matches!(e.status(), StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE) => {
+            detail(&state, &headers, &who, &id, e.status(), Some(text(lang, &e))).await
+        }
+        Err(e) => refusal(&state, lang, &e, &back),
+    }
+}

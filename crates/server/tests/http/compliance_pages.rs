@@ -76,6 +76,40 @@ async fn the_manager_works_through_the_checklist_on_the_pages() {
     let forged = b.post(&format!("{at}/items/9-2"), &[("csrf", "forged"), ("state", "done"), ("version", "1")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
+    // A file as evidence, from the page's upload form; the page links its download.
+    let scan = "受託事業者との契約書（写し）".as_bytes();
+    let uploaded = b
+        .multipart(
+            &format!("{at}/items/10-1/evidence/file"),
+            &[("csrf", &csrf), ("title", "保守契約書"), ("effective_on", "2026-04-01"), ("expires_on", "")],
+            ("file", "保守契約書.pdf", scan),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.html);
+    let page = b.get(&at).await;
+    assert!(page.html.contains("class=\"evidence-file\""), "a download link");
+    assert!(page.html.contains("保守契約書.pdf"));
+    let empty = b
+        .multipart(
+            &format!("{at}/items/10-1/evidence/file"),
+            &[("csrf", &csrf), ("title", "空")],
+            ("file", "a.pdf", b""),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.html.contains("ファイルが空です"), "{}", empty.html);
+    let forged = b
+        .multipart(
+            &format!("{at}/items/10-1/evidence/file"),
+            &[("csrf", "forged"), ("title", "x")],
+            ("file", "a.pdf", b"x"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let detail =
+        fx.state.store.evidence(fx.institution, at.trim_start_matches("/compliance/").parse().unwrap()).await.unwrap();
+    assert_eq!(detail.iter().filter(|e| e.item == "hoshu-7.0/10-1").count(), 1, "only the good upload is kept");
+
     let mut c = page_login(&fx, &clerk).await;
     let refused = c.request("GET", "/compliance", None).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);

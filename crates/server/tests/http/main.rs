@@ -17,6 +17,7 @@ mod assessments;
 mod audit;
 mod compliance_pages;
 mod emergency;
+mod evidence_files;
 mod pages;
 mod patients;
 mod record_pages;
@@ -112,6 +113,7 @@ async fn fixture_on(store: Arc<dyn Store>, dir: std::path::PathBuf, adjust: impl
         clock: clock.clone(),
         tls: true,
         started_at: now,
+        files: mamori_server::files::FileStore::new(dir.join("files")),
     });
     Fixture { state, dir, clock, institution: institution.id }
 }

@@ -60,6 +60,41 @@ impl<'a> Browser<'a> {
             None => req.body(Body::empty()),
         }
         .unwrap();
+        self.send(req).await
+    }
+
+    /// Posts a `multipart/form-data` form: text `fields` and one file (`field`, file name, bytes).
+    pub(super) async fn multipart(
+        &mut self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        (field, file_name, bytes): (&str, &str, &[u8]),
+    ) -> Page {
+        let boundary = "mamori-test-boundary-7d3f";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
+        }
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+        let mut req = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"));
+        if !self.jar.is_empty() {
+            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req = req.header("cookie", cookies.join("; "));
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn send(&mut self, req: Request<Body>) -> Page {
         let response = mamori_server::app(self.fx.state.clone()).oneshot(req).await.unwrap();
         let status = response.status();
         for set in response.headers().get_all("set-cookie") {

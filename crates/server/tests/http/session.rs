@@ -24,6 +24,7 @@ pub(super) struct Reply {
     pub headers: axum::http::HeaderMap,
     pub body: Value,
     pub text: String,
+    pub raw: Vec<u8>,
 }
 
 impl<'a> Client<'a> {
@@ -32,15 +33,22 @@ impl<'a> Client<'a> {
     }
 
     pub async fn send(&mut self, method: &str, uri: &str, body: Option<Value>) -> Reply {
+        match body {
+            Some(b) => self.send_bytes(method, uri, Some("application/json"), b.to_string().into_bytes()).await,
+            None => self.send_bytes(method, uri, None, Vec::new()).await,
+        }
+    }
+
+    /// Sends `bytes` as the body with that `Content-Type` (none when `None`).
+    pub async fn send_bytes(&mut self, method: &str, uri: &str, content_type: Option<&str>, bytes: Vec<u8>) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
         }
-        let req = match body {
-            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
         }
-        .unwrap();
+        let req = req.body(Body::from(bytes)).unwrap();
         let response = mamori_server::app(self.fx.state.clone()).oneshot(req).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -51,9 +59,9 @@ impl<'a> Client<'a> {
                 self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
             }
         }
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20).await.unwrap();
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        Reply { status, headers, body, text: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply { status, headers, body, text: String::from_utf8_lossy(&bytes).into_owned(), raw: bytes.to_vec() }
     }
 
     pub async fn post(&mut self, uri: &str, body: Value) -> Reply {
