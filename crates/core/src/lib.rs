@@ -4,6 +4,7 @@
 //! [`rand_core::RngCore`], configuration as text and an environment map. Everything here can be
 //! tested without a file system, a network or a database.
 
+pub mod applicability;
 pub mod assessment;
 pub mod audit;
 pub mod authz;

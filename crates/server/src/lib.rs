@@ -10,6 +10,7 @@
 //! - Logs and metrics name the route template, never the raw path or query.
 
 pub mod api;
+pub mod applicability;
 pub mod assessments;
 pub mod audit;
 pub mod auth;
@@ -72,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .route("/audit", get(pages::audit::page))
         .route("/patients", get(pages::patients::list).post(pages::patients::register))
         .route("/compliance", get(pages::compliance::list).post(pages::compliance::start))
+        .route("/compliance/applicability", get(pages::compliance::applicability).post(pages::compliance::decide))
         .route("/compliance/{id}", get(pages::compliance::show))
         .route("/compliance/{id}/items/{item}", post(pages::compliance::change_item))
         .route("/compliance/{id}/items/{item}/evidence", post(pages::compliance::add_evidence))

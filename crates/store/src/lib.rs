@@ -973,6 +973,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// revision.
     async fn evidence(&self, institution: InstitutionId, assessment: AssessmentId)
     -> Result<Vec<Evidence>, StoreError>;
+
+    /// Every version of the institution's applicability decision (図1), oldest first.
+    async fn applicability(
+        &self,
+        institution: InstitutionId,
+    ) -> Result<Vec<mamori_core::applicability::Decision>, StoreError>;
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1299,6 +1305,14 @@ pub trait StoreTx: Send {
     /// [`StoreError::Conflict`] (`"evidence"`) when that revision exists;
     /// [`StoreError::NotFound`] (`"assessment item"`, `"user"`) for an unknown item or user.
     async fn add_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError>;
+
+    /// Adds a version of the institution's applicability decision.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"applicability decision"`) when that version exists;
+    /// [`StoreError::NotFound`] (`"user"`) when the decider is not a user of the institution.
+    async fn decide_applicability(&mut self, decision: &mamori_core::applicability::Decision)
+    -> Result<(), StoreError>;
 
     /// Makes everything done in the transaction durable and visible.
     ///

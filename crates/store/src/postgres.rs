@@ -1410,6 +1410,34 @@ impl Store for PgStore {
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| evidence_row(row)?.into_evidence()).collect()
     }
+
+    async fn applicability(
+        &self,
+        institution: InstitutionId,
+    ) -> Result<Vec<mamori_core::applicability::Decision>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_APPLICABILITY)
+            .bind(institution.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter()
+            .map(|row| {
+                crate::rows::DecisionRow {
+                    institution_id: get(row, "institution_id")?,
+                    version: get(row, "version")?,
+                    flowchart: get(row, "flowchart")?,
+                    answers: get(row, "answers")?,
+                    outcome: get(row, "outcome")?,
+                    applies: get(row, "applies")?,
+                    basis: get(row, "basis")?,
+                    notes: get(row, "notes")?,
+                    decided_by: get(row, "decided_by")?,
+                    decided_at: get(row, "decided_at")?,
+                }
+                .into_decision()
+            })
+            .collect()
+    }
 }
 
 /// A unit of work on PostgreSQL: a `READ COMMITTED` transaction; [`StoreTx::append_log`] locks
@@ -1705,6 +1733,13 @@ impl StoreTx for Unit<Postgres> {
 
     async fn add_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
         step!(self, write::add_evidence(evidence))
+    }
+
+    async fn decide_applicability(
+        &mut self,
+        decision: &mamori_core::applicability::Decision,
+    ) -> Result<(), StoreError> {
+        step!(self, write::decide_applicability(decision))
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -1150,6 +1150,47 @@ pub(crate) fn created_user(institution: InstitutionId, new: &mamori_core::NewUse
     }
 }
 
+/// A version of an applicability decision as stored.
+pub(crate) struct DecisionRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) version: i64,
+    pub(crate) flowchart: String,
+    pub(crate) answers: String,
+    pub(crate) outcome: String,
+    pub(crate) applies: bool,
+    pub(crate) basis: String,
+    pub(crate) notes: String,
+    pub(crate) decided_by: Uuid,
+    pub(crate) decided_at: OffsetDateTime,
+}
+
+impl DecisionRow {
+    /// The decision, its answers parsed and its fields as
+    /// [`mamori_core::applicability::check_decision`] leaves them (a stored value the check
+    /// would change is corrupt).
+    pub(crate) fn into_decision(self) -> Result<mamori_core::applicability::Decision, StoreError> {
+        use mamori_core::applicability::{check_decision, parse_answers};
+        let answers = parse_answers(&self.answers).map_err(|m| corrupt("applicability_decisions.answers", &m.en))?;
+        let (basis, notes) = check_decision(&self.flowchart, &answers, &self.outcome, &self.basis, &self.notes)
+            .map_err(|m| corrupt("applicability_decisions", &m.en))?;
+        if basis != self.basis || notes != self.notes {
+            return Err(corrupt("applicability_decisions.basis", "not in checked form"));
+        }
+        Ok(mamori_core::applicability::Decision {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            version: generation("applicability_decisions.version", self.version)?,
+            flowchart: self.flowchart,
+            answers,
+            outcome: self.outcome,
+            applies: self.applies,
+            basis,
+            notes,
+            decided_by: UserId::from_uuid(self.decided_by),
+            decided_at: self.decided_at,
+        })
+    }
+}
+
 pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
     StoreError::Corrupt { detail: format!("{column}: {why}") }
 }

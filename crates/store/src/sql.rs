@@ -833,3 +833,14 @@ pub(crate) const ASSESSMENT_EXISTS: &str =
 /// are never deleted.
 pub(crate) const ASSESSMENT_ITEM_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM assessment_items \
      WHERE institution_id = $1 AND assessment_id = $2 AND item = $3)";
+
+/// Adds a version of an institution's applicability decision (a taken version is a unique
+/// violation).
+pub(crate) const INSERT_APPLICABILITY: &str = "INSERT INTO applicability_decisions \
+     (institution_id, version, flowchart, answers, outcome, applies, basis, notes, decided_by, decided_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// Every version of an institution's applicability decision, oldest first.
+pub(crate) const SELECT_APPLICABILITY: &str = "SELECT institution_id, version, flowchart, answers, outcome, \
+            applies, basis, notes, decided_by, decided_at \
+     FROM applicability_decisions WHERE institution_id = $1 ORDER BY version";

@@ -5799,6 +5799,65 @@ async fn assessments_item_versions_and_evidence_cannot_be_changed_or_deleted_out
     assert_eq!(store.evidence(a, asm.id).await.expect("evidence").len(), 2);
 }
 
+fn decision(
+    institution: InstitutionId,
+    version: u32,
+    yes: bool,
+    basis: &str,
+    by: &User,
+) -> mamori_core::applicability::Decision {
+    mamori_core::applicability::Decision {
+        institution,
+        version,
+        flowchart: "hoshu-7.0/figure-1".into(),
+        answers: [("all-server-security-updates-delegated".to_owned(), yes)].into(),
+        outcome: if yes { "hoshu-applies" } else { "main-guideline-applies" }.into(),
+        applies: yes,
+        basis: basis.into(),
+        notes: "理事会で確認\n（2026年度）".into(),
+        decided_by: by.id,
+        decided_at: T0 + Duration::minutes(i64::from(version)),
+    }
+}
+
+async fn try_decide(store: &dyn Store, d: &mamori_core::applicability::Decision) -> Result<(), StoreError> {
+    in_unit!(store, tx => tx.decide_applicability(d))
+}
+
+async fn applicability_decisions_are_versioned_kept_and_per_institution(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let (a, b) = (two.a.id, two.b.id);
+    assert_eq!(store.applicability(a).await.expect("none yet"), vec![]);
+    let v1 = decision(a, 1, false, "", &two.alice);
+    let v2 = decision(a, 2, true, "保守契約書 第12条（セキュリティアップデートは受託者が行う）", &two.carol);
+    try_decide(store, &v1).await.expect("v1");
+    try_decide(store, &v2).await.expect("v2");
+    assert_eq!(store.applicability(a).await.expect("history"), vec![v1.clone(), v2.clone()]);
+    // A taken version conflicts and changes nothing.
+    let stale = decision(a, 2, false, "", &two.alice);
+    assert!(matches!(try_decide(store, &stale).await, Err(StoreError::Conflict { what: "applicability decision" })));
+    // The decider must be a user of the institution; another institution sees nothing.
+    let foreign = decision(a, 3, false, "", &two.bob);
+    assert!(matches!(try_decide(store, &foreign).await, Err(StoreError::NotFound { what: "user" })));
+    assert_eq!(store.applicability(b).await.expect("b"), vec![]);
+    assert_eq!(store.applicability(a).await.expect("history").len(), 2);
+    // Versions cannot be changed or deleted outside the store either.
+    let mut refused = vec![
+        "UPDATE applicability_decisions SET basis = '改ざん'",
+        "UPDATE applicability_decisions SET applies = NOT applies",
+        "DELETE FROM applicability_decisions",
+    ];
+    if db.backend() == Backend::Postgres {
+        refused.push("TRUNCATE applicability_decisions");
+    }
+    for statement in refused {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.as_ref().is_err_and(|e| e.to_string().contains("append-only")), "{statement}: {result:?}");
+    }
+    assert_eq!(store.applicability(a).await.expect("history"), vec![v1, v2]);
+}
+
 async fn assessments_are_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
     let mut rng = rng();
     let two = two_institutions(store, &mut rng).await;
@@ -6518,6 +6577,7 @@ conformance!(
     evidence_revisions_are_kept_and_a_taken_revision_conflicts,
     assessments_item_versions_and_evidence_cannot_be_changed_or_deleted_outside_the_store,
     assessments_are_invisible_through_another_institution,
+    applicability_decisions_are_versioned_kept_and_per_institution,
     an_action_and_its_audit_events_are_committed_together,
     a_unit_dropped_without_commit_leaves_nothing,
     a_failed_step_refuses_the_rest_of_its_unit_and_leaves_nothing,

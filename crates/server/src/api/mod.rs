@@ -1,5 +1,6 @@
 //! The JSON endpoints, each described for OpenAPI 3.1 by the same code that routes it.
 
+pub mod applicability;
 pub mod assessments;
 pub mod audit;
 pub mod emergency;
@@ -219,6 +220,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assessments::add_evidence_file))
         .routes(routes!(assessments::evidence_file))
         .routes(routes!(assessments::history))
+        .routes(routes!(applicability::read, applicability::decide))
         .routes(routes!(roles::categories, roles::add_category))
         .routes(routes!(roles::roles))
         .routes(routes!(roles::set_role))

@@ -410,3 +410,99 @@ pub async fn add_evidence_file(
         Err(e) => refusal(&state, lang, &e, &back),
     }
 }
+
+#[derive(Template)]
+#[template(path = "applicability.html")]
+struct ApplicabilityPage {
+    lang: &'static str,
+    t: &'static Texts,
+    version: &'static str,
+    csrf: String,
+    view: crate::api::applicability::ApplicabilityView,
+    error: Option<String>,
+}
+
+/// `GET /compliance/applicability`
+pub async fn applicability(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let a = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    applicability_page(&state, &headers, &a, StatusCode::OK, None).await
+}
+
+async fn applicability_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    a: &crate::auth::Authenticated,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let lang = lang_of(headers);
+    let who = Manager::of(a);
+    let step = crate::applicability::history(state.store.as_ref(), &who, state.clock.now());
+    let view = match crate::records::guarded(state, a, "compliance.applicability.read", None, None, step)
+        .await
+        .and_then(|d| crate::api::applicability::view(&d))
+    {
+        Ok(v) => v,
+        Err(e) => return refusal(state, lang, &e, "/compliance"),
+    };
+    let (token, cookie) = csrf(headers, state.tls);
+    let page = ApplicabilityPage { lang: lang.tag(), t: lang.texts(), version: VERSION, csrf: token, view, error };
+    with_cookies(render(&page, status, lang, false, state.tls), [cookie])
+}
+
+/// `POST /compliance/applicability`: `answer.<question>` = `yes` | `no`, `basis`, `notes`,
+/// `version`.
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let back = "/compliance/applicability";
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    if !csrf_ok(&headers, state.tls, field("csrf")) {
+        return csrf_refused(&state, lang, back);
+    }
+    let a = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let who = Manager::of(&a);
+    let step = async {
+        let mut answers = std::collections::BTreeMap::new();
+        for (k, v) in &fields {
+            let Some(q) = k.strip_prefix("answer.") else { continue };
+            let yes = match v.as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => {
+                    return Err(ApiError::bad_request(Message::new(
+                        "answers: 「はい」か「いいえ」を選んでください。",
+                        "answers: choose YES or NO",
+                    )));
+                }
+            };
+            answers.insert(q.to_owned(), yes);
+        }
+        let version = field("version").parse::<u32>().map_err(|_| {
+            ApiError::bad_request(Message::new("version: 版の指定が正しくありません。", "version: not a number"))
+        })?;
+        let input = crate::applicability::Answers {
+            answers,
+            basis: field("basis").to_owned(),
+            notes: field("notes").to_owned(),
+            version,
+        };
+        crate::applicability::decide(state.store.as_ref(), &who, state.clock.now(), input).await
+    };
+    match crate::records::guarded(&state, &a, "compliance.applicability.decide", None, None, step).await {
+        Ok(_) => see_other(back),
+        Err(e) if matches!(e.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT) => {
+            applicability_page(&state, &headers, &a, e.status(), Some(text(lang, &e))).await
+        }
+        Err(e) => refusal(&state, lang, &e, back),
+    }
+}

@@ -13,6 +13,7 @@ use mamori_store::Store;
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
+mod applicability;
 mod assessments;
 mod audit;
 mod compliance_pages;

@@ -1164,3 +1164,24 @@ pub(super) async fn add_evidence(conn: &mut PgConnection, evidence: &Evidence) -
         .map_err(|e| assessment_write_error(BACKEND, e, "evidence", "assessment item"))?;
     Ok(())
 }
+
+pub(super) async fn decide_applicability(
+    conn: &mut PgConnection,
+    d: &mamori_core::applicability::Decision,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_APPLICABILITY)
+        .bind(d.institution.as_uuid())
+        .bind(i64::from(d.version))
+        .bind(d.flowchart.as_str())
+        .bind(mamori_core::applicability::answers_json(&d.answers))
+        .bind(d.outcome.as_str())
+        .bind(d.applies)
+        .bind(d.basis.as_str())
+        .bind(d.notes.as_str())
+        .bind(d.decided_by.as_uuid())
+        .bind(stored_time(d.decided_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| assessment_write_error(BACKEND, e, "applicability decision", "user"))?;
+    Ok(())
+}

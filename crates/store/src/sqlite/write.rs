@@ -1277,3 +1277,24 @@ pub(super) async fn add_evidence(conn: &mut SqliteConnection, evidence: &Evidenc
         Err(e) => Err(assessment_write_error(BACKEND, e, "evidence", "assessment item")),
     }
 }
+
+pub(super) async fn decide_applicability(
+    conn: &mut SqliteConnection,
+    d: &mamori_core::applicability::Decision,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_APPLICABILITY)
+        .bind(uuid_text(d.institution.as_uuid()))
+        .bind(i64::from(d.version))
+        .bind(d.flowchart.as_str())
+        .bind(mamori_core::applicability::answers_json(&d.answers))
+        .bind(d.outcome.as_str())
+        .bind(i64::from(d.applies))
+        .bind(d.basis.as_str())
+        .bind(d.notes.as_str())
+        .bind(uuid_text(d.decided_by.as_uuid()))
+        .bind(time_text(d.decided_at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| assessment_write_error(BACKEND, e, "applicability decision", "user"))?;
+    Ok(())
+}
