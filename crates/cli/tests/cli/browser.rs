@@ -133,6 +133,24 @@ impl Browser {
         self.retry(css, |id| (format!("/element/{id}/value"), json!({ "text": text }))).await;
     }
 
+    /// Chooses a local file in the file input matching a CSS selector.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let path = path.to_str().unwrap().to_owned();
+        self.retry(css, |id| (format!("/element/{id}/value"), json!({ "text": path }))).await;
+    }
+
+    /// Fetches a same-origin URL from the page (with the page's cookies) and returns the status,
+    /// the `Content-Type` and the body's bytes.
+    pub async fn fetch(&self, url: &str) -> (u16, String, Vec<u8>) {
+        let script = format!(
+            "return fetch({url:?}, {{credentials: 'same-origin'}}).then(r => r.arrayBuffer().then(b => \
+             [r.status, r.headers.get('content-type') || '', Array.from(new Uint8Array(b))]));"
+        );
+        let v = self.execute(&script).await;
+        let bytes = v[2].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+        (v[0].as_u64().unwrap() as u16, v[1].as_str().unwrap().to_owned(), bytes)
+    }
+
     async fn retry(&self, css: &str, action: impl Fn(&str) -> (String, Value)) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

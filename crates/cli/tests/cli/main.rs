@@ -1556,3 +1556,100 @@ fn disclose_answers_all_99_rows_and_checks_its_tests() {
     assert!(text.contains(&format!("{test}: FAILED")), "{text}");
     assert!(text.contains(": missing"), "{text}");
 }
+
+/// The compliance workbench in real Chromium, as a clinic manager does it: settle applicability
+/// (図1, with the contract clause), start the self-inspection and work through all 52 items of
+/// the 保守委託機関編, each with its state and evidence (links, and a file uploaded from disk and
+/// downloaded again byte for byte).
+#[test]
+fn browser_manager_works_the_compliance_workbench() {
+    let tmp = TempDir::new("browser-workbench");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let server = harness::Server::start(&dir, &[], &[]);
+    let contract = tmp.root().join("保守契約書.pdf");
+    let contract_bytes = b"%PDF-1.4\n% mamori test: maintenance contract, clause 12\n".repeat(50);
+    std::fs::write(&contract, &contract_bytes).unwrap();
+    rt().block_on(async {
+        let test = "browser_manager_works_the_compliance_workbench";
+        let Some(b) = browser::Browser::start(test).await else { return };
+        let base = &server.url;
+        admin_first_login(&b, base, &report, "fuyu-wa-tsutomete-yuki-no-furitaru").await;
+
+        // Applicability: YES needs the contract clause (※2); with it, the 保守委託機関編 applies.
+        b.goto(&format!("{base}compliance")).await;
+        b.click("#applicability-link").await;
+        b.wait_for_url("/compliance/applicability").await;
+        b.click("input[name='answer.all-server-security-updates-delegated'][value=yes]").await;
+        b.click("#decide").await;
+        assert!(b.wait_for_text("#error", "※2").await.contains("契約書"));
+        b.click("input[name='answer.all-server-security-updates-delegated'][value=yes]").await;
+        b.type_into("#basis", "電子カルテ保守契約書 第12条（セキュリティアップデートは受託者が行う）").await;
+        b.click("#decide").await;
+        assert!(b.wait_for_text("#outcome", "保守委託機関").await.contains("本編（保守委託機関編）の対象"));
+        shot(&b, "workbench-applicability.png").await;
+
+        // The self-inspection: every item worked, each with evidence.
+        b.goto(&format!("{base}compliance")).await;
+        b.type_into("#title", "2026年度 自己点検").await;
+        b.execute("document.querySelector('#period_start').value = '2026-04-01'; document.querySelector('#period_end').value = '2027-03-31';").await;
+        b.click("#start").await;
+        b.wait_for_text("#assessment-title", "2026年度 自己点検").await;
+        let at = b.url().await;
+        let keys: Vec<String> = serde_json::from_value(
+            b.execute("return Array.from(document.querySelectorAll('section.item')).map(s => s.id.replace('item-', ''));")
+                .await,
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 52, "all 52 items of the 保守委託機関編");
+        for (n, key) in keys.iter().enumerate() {
+            // Item IDs hold dots (1.2-2), so select them by attribute.
+            let item = format!("[id='item-{key}']");
+            // Most items are done; two are still in progress with a due date; one is not applicable.
+            let (state, due) = match n {
+                5 | 17 => ("in_progress", "2027-01-31"),
+                30 => ("not_applicable", ""),
+                _ => ("done", ""),
+            };
+            b.execute(&format!(
+                "const f = document.querySelector(\"{item} form.item-form\"); f.state.value = '{state}'; f.due_on.value = '{due}';"
+            ))
+            .await;
+            b.type_into(&format!("{item} form.item-form textarea[name=notes]"), &format!("項目{key}：確認済み")).await;
+            b.click(&format!("{item} .save-item")).await;
+            b.wait_for_text(&format!("{item} .state"), match state {
+                "done" => "対応済",
+                "in_progress" => "対応中",
+                _ => "対象外",
+            })
+            .await;
+            if key == "10-1" {
+                b.type_into(&format!("{item} form.evidence-file-form input[name=title]"), "保守契約書（写し）").await;
+                b.choose_file(&format!("{item} form.evidence-file-form input[type=file]"), &contract).await;
+                b.click(&format!("{item} .add-evidence-file")).await;
+                b.wait_for_text(&format!("{item} ul.evidence"), "保守契約書.pdf").await;
+            } else {
+                b.type_into(&format!("{item} form.evidence-form input[name=title]"), &format!("規程 {key}")).await;
+                b.type_into(
+                    &format!("{item} form.evidence-form input[name=url]"),
+                    &format!("https://intra.example.jp/kitei/{key}.pdf"),
+                )
+                .await;
+                b.click(&format!("{item} .add-evidence")).await;
+                b.wait_for_text(&format!("{item} ul.evidence"), &format!("規程 {key}")).await;
+            }
+        }
+        b.goto(&at).await;
+        let summary = b.text("#assessment-summary").await;
+        assert!(summary.contains("対応済 49") && summary.contains("対応中 2") && summary.contains("対象外 1"), "{summary}");
+        assert_eq!(b.execute("return document.querySelectorAll('ul.evidence li').length;").await, 52);
+        let href: String =
+            serde_json::from_value(b.execute("return document.querySelector('a.evidence-file').getAttribute('href');").await)
+                .unwrap();
+        let (status, _, bytes) = b.fetch(&href).await;
+        assert_eq!((status, bytes.len()), (200, contract_bytes.len()));
+        assert_eq!(bytes, contract_bytes, "the uploaded file comes back byte for byte");
+        shot(&b, "workbench-assessment.png").await;
+        b.quit().await;
+    });
+}
