@@ -149,7 +149,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
                         .replace("{id}", "some-id")
                         .replace("{version}", "1")
                         .replace("{master}", "drug")
-                        .replace("{item}", "9-4"),
+                        .replace("{item}", "9-4")
+                        .replace("{evidence}", "some-id")
+                        .replace("{revision}", "1"),
                 )
                 .header("content-type", "application/json")
                 .body(body)
@@ -168,9 +170,11 @@ async fn every_operation_in_the_openapi_document_is_routed() {
         [
             "DELETE /api/v1/me/webauthn/{id}",
             "DELETE /api/v1/session",
+            "GET /api/v1/applicability",
             "GET /api/v1/approvals",
             "GET /api/v1/assessments",
             "GET /api/v1/assessments/{id}",
+            "GET /api/v1/assessments/{id}/evidence/{evidence}/revisions/{revision}/file",
             "GET /api/v1/assessments/{id}/items/{item}/history",
             "GET /api/v1/audit/anomalies",
             "GET /api/v1/audit/events",
@@ -204,6 +208,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /readyz",
             "POST /api/v1/assessments",
             "POST /api/v1/assessments/{id}/items/{item}/evidence",
+            "POST /api/v1/assessments/{id}/items/{item}/evidence/file",
             "POST /api/v1/categories",
             "POST /api/v1/device/results",
             "POST /api/v1/devices",
@@ -235,6 +240,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/users/{login_id}/reenroll",
             "POST /api/v1/users/{login_id}/status",
             "POST /api/v1/users/{login_id}/unlock",
+            "PUT /api/v1/applicability",
             "PUT /api/v1/assessments/{id}/items/{item}",
             "PUT /api/v1/patients/{id}",
             "PUT /api/v1/records/{id}/versions/{version}",
