@@ -39,7 +39,7 @@ use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 /// The number of the newest migration in `migrations/{sqlite,postgres}`.
-const LATEST_SCHEMA_VERSION: i64 = 11;
+const LATEST_SCHEMA_VERSION: i64 = 14;
 
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
