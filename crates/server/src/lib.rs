@@ -4,7 +4,9 @@
 //! - JSON API requests that carry a body (`POST`, `PUT`, `PATCH`) must declare
 //!   `Content-Type: application/json`; anything else is refused with 415 before routing. A form
 //!   on another site cannot send such a request without a CORS preflight, which mamori never
-//!   grants: this is the API's CSRF defence.
+//!   grants: this is the API's CSRF defence. The one exception is a register import
+//!   (`/api/v1/registers/{kind}/import`), whose body is the file itself and whose handler
+//!   requires `text/csv` or the xlsx media type, neither of which a cross-site form can send.
 //! - Every response carries security headers (CSP, nosniff, frame denial, no-referrer,
 //!   `Cache-Control: no-store` unless a static asset says otherwise, HSTS over TLS).
 //! - Logs and metrics name the route template, never the raw path or query.
@@ -22,6 +24,7 @@ pub mod masters;
 pub mod metrics;
 pub mod pages;
 pub mod records;
+pub mod registers;
 pub mod serve;
 pub mod state;
 pub mod syslog;
@@ -69,6 +72,11 @@ pub fn app(state: AppState) -> Router {
         .route("/audit", get(pages::audit::page))
         .route("/patients", get(pages::patients::list).post(pages::patients::register))
         .route("/compliance", get(pages::compliance::list).post(pages::compliance::start))
+        .route("/compliance/registers", get(pages::registers::overview))
+        .route("/compliance/registers/{kind}", get(pages::registers::register).post(pages::registers::create))
+        .route("/compliance/registers/{kind}/import", post(pages::registers::import))
+        .route("/compliance/registers/{kind}/{id}", get(pages::registers::entry).post(pages::registers::change))
+        .route("/compliance/registers/{kind}/{id}/retire", post(pages::registers::retire))
         .route("/compliance/{id}", get(pages::compliance::show))
         .route("/compliance/{id}/items/{item}", post(pages::compliance::change_item))
         .route("/compliance/{id}/items/{item}/evidence", post(pages::compliance::add_evidence))
@@ -136,12 +144,21 @@ async fn fallback(state: State<AppState>, uri: axum::http::Uri, req: Request) ->
 
 /// Refuses API requests with a body that is not declared as JSON (415).
 async fn require_json_body(req: Request, next: Next) -> Response {
-    let needs_json =
-        req.uri().path().starts_with("/api/") && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    let needs_json = req.uri().path().starts_with("/api/")
+        && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        && !is_register_import(req.uri().path());
     if needs_json && !is_json(req.headers().get(header::CONTENT_TYPE)) {
         return ApiError::unsupported_media_type().into_response();
     }
     next.run(req).await
+}
+
+/// A register import takes the file itself (`text/csv` or xlsx, which its handler requires;
+/// neither can be sent cross-site without a preflight): `/api/v1/registers/{kind}/import`.
+fn is_register_import(path: &str) -> bool {
+    path.strip_prefix("/api/v1/registers/")
+        .and_then(|rest| rest.strip_suffix("/import"))
+        .is_some_and(|kind| !kind.is_empty() && !kind.contains('/'))
 }
 
 fn is_json(content_type: Option<&HeaderValue>) -> bool {

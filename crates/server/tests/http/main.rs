@@ -21,6 +21,7 @@ mod pages;
 mod patients;
 mod record_pages;
 mod records;
+mod registers;
 mod sealed;
 mod session;
 mod syslog;
@@ -146,7 +147,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
                         .replace("{id}", "some-id")
                         .replace("{version}", "1")
                         .replace("{master}", "drug")
-                        .replace("{item}", "9-4"),
+                        .replace("{item}", "9-4")
+                        .replace("{kind}", "system"),
                 )
                 .header("content-type", "application/json")
                 .body(body)
@@ -193,6 +195,11 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/patients/{id}/versions",
             "GET /api/v1/records/{id}",
             "GET /api/v1/records/{id}/diff",
+            "GET /api/v1/registers",
+            "GET /api/v1/registers/{kind}",
+            "GET /api/v1/registers/{kind}/export",
+            "GET /api/v1/registers/{kind}/{id}",
+            "GET /api/v1/registers/{kind}/{id}/history",
             "GET /api/v1/roles",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
@@ -219,6 +226,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/records/{id}/versions/{version}/discard",
             "POST /api/v1/records/{id}/versions/{version}/finalize",
             "POST /api/v1/records/{id}/versions/{version}/reject",
+            "POST /api/v1/registers/{kind}",
+            "POST /api/v1/registers/{kind}/import",
             "POST /api/v1/session",
             "POST /api/v1/session/enroll/totp",
             "POST /api/v1/session/enroll/totp/confirm",
@@ -235,6 +244,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "PUT /api/v1/assessments/{id}/items/{item}",
             "PUT /api/v1/patients/{id}",
             "PUT /api/v1/records/{id}/versions/{version}",
+            "PUT /api/v1/registers/{kind}/{id}",
             "PUT /api/v1/roles/{role}",
         ]
     );
