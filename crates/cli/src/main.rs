@@ -8,6 +8,7 @@ mod emergency;
 mod init;
 mod ledger;
 mod master;
+mod register;
 mod serve;
 mod terminal;
 
@@ -70,6 +71,45 @@ enum Command {
     /// mamori's own answer to each of the 99 MDS/SDS rows (はい / いいえ / 対象外), with the
     /// explanation and the tests that prove each はい.
     Disclose(DiscloseArgs),
+    /// The compliance workbench's registers (台帳・一覧: system inventory, demarcation, assets,
+    /// BYOD, IoT, contacts, BCP, third-party provision, patient notices): import a CSV or xlsx
+    /// file whole, export as CSV or JSON.
+    Register(RegisterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RegisterArgs {
+    #[command(subcommand)]
+    command: RegisterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegisterCommand {
+    /// Import a CSV (UTF-8) or xlsx file into a register: the header is the register's field
+    /// names in order. The whole file is checked first: a bad line is refused with its number
+    /// and reason and nothing is imported.
+    Import {
+        #[command(flatten)]
+        target: DataTarget,
+        /// The register: system, demarcation, asset, byod, iot, contact, bcp, third_party,
+        /// patient_notice.
+        #[arg(long)]
+        kind: String,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print a register: csv (its live entries, with the import's header) or json (every
+    /// entry with its version, retired ones too).
+    Export {
+        #[command(flatten)]
+        target: DataTarget,
+        /// The register.
+        #[arg(long)]
+        kind: String,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -382,6 +422,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::command(args).await,
             Command::Catalog(args) => catalog::command(&args),
             Command::Disclose(args) => disclose::command(&args),
+            Command::Register(args) => register::command(args).await,
         }
     });
     match result {

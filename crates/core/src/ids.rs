@@ -88,6 +88,10 @@ id_type!(
     /// A piece of evidence for an assessed item (its revisions share it).
     EvidenceId
 );
+id_type!(
+    /// An entry of a compliance register (台帳), shared by its versions.
+    RegisterEntryId
+);
 
 #[cfg(test)]
 mod tests {

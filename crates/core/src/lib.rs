@@ -20,6 +20,7 @@ pub mod master;
 pub mod message;
 pub mod patient;
 pub mod record;
+pub mod register;
 pub mod review;
 pub mod sealed;
 pub mod session;
@@ -30,8 +31,8 @@ pub mod user;
 
 pub use clock::{Clock, FixedClock};
 pub use ids::{
-    AssessmentId, DeviceId, EmergencyGrantId, EvidenceId, InstitutionId, PatientId, RecordId, SealedActivationId,
-    TerminalId, UserId,
+    AssessmentId, DeviceId, EmergencyGrantId, EvidenceId, InstitutionId, PatientId, RecordId, RegisterEntryId,
+    SealedActivationId, TerminalId, UserId,
 };
 pub use institution::{Institution, InstitutionName};
 pub use message::Message;

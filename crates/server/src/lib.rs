@@ -4,7 +4,9 @@
 //! - JSON API requests that carry a body (`POST`, `PUT`, `PATCH`) must declare
 //!   `Content-Type: application/json`; anything else is refused with 415 before routing. A form
 //!   on another site cannot send such a request without a CORS preflight, which mamori never
-//!   grants: this is the API's CSRF defence.
+//!   grants: this is the API's CSRF defence. The one exception is a register import
+//!   (`/api/v1/registers/{kind}/import`), whose body is the file itself and whose handler
+//!   requires `text/csv` or the xlsx media type, neither of which a cross-site form can send.
 //! - Every response carries security headers (CSP, nosniff, frame denial, no-referrer,
 //!   `Cache-Control: no-store` unless a static asset says otherwise, HSTS over TLS).
 //! - Logs and metrics name the route template, never the raw path or query.
@@ -24,6 +26,7 @@ pub mod masters;
 pub mod metrics;
 pub mod pages;
 pub mod records;
+pub mod registers;
 pub mod serve;
 pub mod state;
 pub mod syslog;
@@ -74,6 +77,11 @@ pub fn app(state: AppState) -> Router {
         .route("/patients", get(pages::patients::list).post(pages::patients::register))
         .route("/compliance", get(pages::compliance::list).post(pages::compliance::start))
         .route("/compliance/applicability", get(pages::compliance::applicability).post(pages::compliance::decide))
+        .route("/compliance/registers", get(pages::registers::overview))
+        .route("/compliance/registers/{kind}", get(pages::registers::register).post(pages::registers::create))
+        .route("/compliance/registers/{kind}/import", post(pages::registers::import))
+        .route("/compliance/registers/{kind}/{id}", get(pages::registers::entry).post(pages::registers::change))
+        .route("/compliance/registers/{kind}/{id}/retire", post(pages::registers::retire))
         .route("/compliance/{id}", get(pages::compliance::show))
         .route("/compliance/{id}/items/{item}", post(pages::compliance::change_item))
         .route("/compliance/{id}/items/{item}/evidence", post(pages::compliance::add_evidence))

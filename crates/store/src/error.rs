@@ -299,6 +299,26 @@ pub(crate) fn assessment_write_error(
     }
 }
 
+/// Maps the error of writing a register entry or one of its versions: a taken key is
+/// [`StoreError::Conflict`] (`"register entry"`); a foreign-key failure is
+/// [`StoreError::NotFound`] naming the missing reference when PostgreSQL names the constraint,
+/// else `missing`, which the SQLite backend has found by looking.
+pub(crate) fn register_write_error(backend: Backend, err: sqlx::Error, missing: &'static str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            let what = match db.constraint() {
+                Some("register_entries_institution_fkey") => "institution",
+                Some("register_entries_created_by_fkey" | "register_entry_versions_author_fkey") => "user",
+                Some("register_entry_versions_entry_fkey") => "register entry",
+                _ => missing,
+            };
+            StoreError::NotFound { what }
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what: "register entry" },
+        _ => from_sqlx(backend, err),
+    }
+}
+
 /// Collapses whitespace so a detail stays on one log line.
 pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

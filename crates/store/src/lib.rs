@@ -179,6 +179,17 @@
 //!   evidence takes effect, a period that does not end before it starts), and every read
 //!   parses the row back with [`mamori_core::assessment`] (a stored value its checks would
 //!   change is [`StoreError::Corrupt`]).
+//! - **Register entries are versioned and their versions append-only.** `register_entries`
+//!   (migration 0012) holds each entry of the compliance registers (its register, current
+//!   version, whether that version retired it, creator) and `register_entry_versions` every
+//!   version (the fields as canonical JSON, the retirement's reason, author — none for an
+//!   operator's import — and time). [`StoreTx::create_register_entries`] writes version 1 of
+//!   one or many entries (all or none with the unit); [`StoreTx::add_register_version`] is one
+//!   conditional `UPDATE` from the previous version of an entry that is not retired, then the
+//!   version's row. Versions have no update or delete path and entries no delete path, nor a
+//!   change of register, ID or creation (triggers; on PostgreSQL `TRUNCATE` too), and every
+//!   read parses the fields back with [`mamori_core::register::check`] (fields it would change
+//!   are [`StoreError::Corrupt`]).
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -979,6 +990,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         institution: InstitutionId,
     ) -> Result<Vec<mamori_core::applicability::Decision>, StoreError>;
+
+    // --- Registers (the compliance workbench): 台帳・一覧, versioned entries ---
+
+    /// The current version of every entry of one register, live and retired, oldest entry first.
+    async fn register_entries(
+        &self,
+        institution: InstitutionId,
+        kind: mamori_core::register::RegisterKind,
+    ) -> Result<Vec<mamori_core::register::RegisterEntry>, StoreError>;
+
+    /// The current version of one entry of the institution.
+    async fn register_entry(
+        &self,
+        institution: InstitutionId,
+        id: mamori_core::RegisterEntryId,
+    ) -> Result<Option<mamori_core::register::RegisterEntry>, StoreError>;
+
+    /// Every version of one entry, oldest first (empty for an unknown entry).
+    async fn register_history(
+        &self,
+        institution: InstitutionId,
+        id: mamori_core::RegisterEntryId,
+    ) -> Result<Vec<mamori_core::register::RegisterEntry>, StoreError>;
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1313,6 +1347,27 @@ pub trait StoreTx: Send {
     /// [`StoreError::NotFound`] (`"user"`) when the decider is not a user of the institution.
     async fn decide_applicability(&mut self, decision: &mamori_core::applicability::Decision)
     -> Result<(), StoreError>;
+
+    /// Creates register entries, each at version 1 and not retired (one, or a whole import:
+    /// all or none with the unit).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"register entry"`) when an ID is taken;
+    /// [`StoreError::NotFound`] (`"user"`) when an author is not a user of the institution,
+    /// (`"institution"`) for an unknown institution. An entry that is not version 1, or is
+    /// retired, is refused ([`StoreError::Database`]) before anything is written.
+    async fn create_register_entries(
+        &mut self,
+        entries: &[mamori_core::register::RegisterEntry],
+    ) -> Result<(), StoreError>;
+
+    /// Adds a version of an entry (a change, or its retirement): `entry.version` must be one
+    /// more than the stored one and the entry not retired (one conditional `UPDATE`; `false`
+    /// when it is not, and nothing is written). Versions are never changed or deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when the author is not a user of the institution.
+    async fn add_register_version(&mut self, entry: &mamori_core::register::RegisterEntry) -> Result<bool, StoreError>;
 
     /// Makes everything done in the transaction durable and visible.
     ///

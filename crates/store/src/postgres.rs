@@ -1438,6 +1438,62 @@ impl Store for PgStore {
             })
             .collect()
     }
+
+    async fn register_entries(
+        &self,
+        institution: InstitutionId,
+        kind: mamori_core::register::RegisterKind,
+    ) -> Result<Vec<mamori_core::register::RegisterEntry>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_REGISTER_ENTRIES)
+            .bind(institution.as_uuid())
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| register_row(row)?.into_entry()).collect()
+    }
+
+    async fn register_entry(
+        &self,
+        institution: InstitutionId,
+        id: mamori_core::RegisterEntryId,
+    ) -> Result<Option<mamori_core::register::RegisterEntry>, StoreError> {
+        let row = sqlx::query(sql::SELECT_REGISTER_ENTRY)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        row.map(|row| register_row(&row)?.into_entry()).transpose()
+    }
+
+    async fn register_history(
+        &self,
+        institution: InstitutionId,
+        id: mamori_core::RegisterEntryId,
+    ) -> Result<Vec<mamori_core::register::RegisterEntry>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_REGISTER_HISTORY)
+            .bind(institution.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| from_sqlx(BACKEND, e))?;
+        rows.iter().map(|row| register_row(row)?.into_entry()).collect()
+    }
+}
+
+/// A register entry's version as [`sql::SELECT_REGISTER_ENTRIES`] and the others read it.
+fn register_row(row: &PgRow) -> Result<crate::rows::RegisterRow, StoreError> {
+    Ok(crate::rows::RegisterRow {
+        institution_id: get(row, "institution_id")?,
+        id: get(row, "id")?,
+        kind: get(row, "kind")?,
+        version: get(row, "version")?,
+        fields: get(row, "fields")?,
+        retired_reason: get(row, "retired_reason")?,
+        author: get(row, "author")?,
+        at: get(row, "at")?,
+    })
 }
 
 /// A unit of work on PostgreSQL: a `READ COMMITTED` transaction; [`StoreTx::append_log`] locks
@@ -1740,6 +1796,17 @@ impl StoreTx for Unit<Postgres> {
         decision: &mamori_core::applicability::Decision,
     ) -> Result<(), StoreError> {
         step!(self, write::decide_applicability(decision))
+    }
+
+    async fn create_register_entries(
+        &mut self,
+        entries: &[mamori_core::register::RegisterEntry],
+    ) -> Result<(), StoreError> {
+        step!(self, write::create_register_entries(entries))
+    }
+
+    async fn add_register_version(&mut self, entry: &mamori_core::register::RegisterEntry) -> Result<bool, StoreError> {
+        step!(self, write::add_register_version(entry))
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

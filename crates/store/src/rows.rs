@@ -1195,6 +1195,72 @@ pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
     StoreError::Corrupt { detail: format!("{column}: {why}") }
 }
 
+/// A register entry's version as read (`register_entries` joined with
+/// `register_entry_versions`).
+pub(crate) struct RegisterRow {
+    pub(crate) institution_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) kind: String,
+    pub(crate) version: i64,
+    pub(crate) fields: String,
+    pub(crate) retired_reason: Option<String>,
+    pub(crate) author: Option<Uuid>,
+    pub(crate) at: OffsetDateTime,
+}
+
+impl RegisterRow {
+    /// The version, its fields parsed back through [`mamori_core::register::check`] (fields the
+    /// check would change, or JSON that is not their canonical form, are corrupt). A catalog
+    /// item is checked for its shape only: the catalogs are not the store's.
+    pub(crate) fn into_entry(self) -> Result<mamori_core::register::RegisterEntry, StoreError> {
+        use mamori_core::register::{RegisterEntry, RegisterKind, check, check_reason, from_json, to_json};
+        let kind = self.kind.parse::<RegisterKind>().map_err(|m| corrupt("register_entries.kind", &m.en))?;
+        let raw = from_json(&self.fields).map_err(|m| corrupt("register_entry_versions.fields", &m.en))?;
+        let fields = check(kind, &raw, &|_| true).map_err(|m| corrupt("register_entry_versions.fields", &m.en))?;
+        if to_json(&fields) != self.fields {
+            return Err(corrupt("register_entry_versions.fields", "not in checked form"));
+        }
+        let retired = match self.retired_reason {
+            Some(reason) => {
+                let checked =
+                    check_reason(&reason).map_err(|m| corrupt("register_entry_versions.retired_reason", &m.en))?;
+                if checked != reason {
+                    return Err(corrupt("register_entry_versions.retired_reason", "not in checked form"));
+                }
+                Some(reason)
+            }
+            None => None,
+        };
+        Ok(RegisterEntry {
+            institution: InstitutionId::from_uuid(self.institution_id),
+            id: mamori_core::RegisterEntryId::from_uuid(self.id),
+            kind,
+            version: generation("register_entry_versions.version", self.version)?,
+            fields,
+            retired,
+            author: self.author.map(UserId::from_uuid),
+            at: self.at,
+        })
+    }
+}
+
+/// Checks entries before anything is written: new ones are version 1 and not retired, later
+/// versions are 2 or more.
+pub(crate) fn check_register_versions(
+    entries: &[mamori_core::register::RegisterEntry],
+    first: bool,
+) -> Result<(), StoreError> {
+    for e in entries {
+        if first && (e.version != 1 || e.retired.is_some()) {
+            return Err(StoreError::Database { detail: "a new register entry is version 1, not retired".to_owned() });
+        }
+        if !first && e.version < 2 {
+            return Err(StoreError::Database { detail: "a register entry's change is version 2 or more".to_owned() });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -844,3 +844,51 @@ pub(crate) const INSERT_APPLICABILITY: &str = "INSERT INTO applicability_decisio
 pub(crate) const SELECT_APPLICABILITY: &str = "SELECT institution_id, version, flowchart, answers, outcome, \
             applies, basis, notes, decided_by, decided_at \
      FROM applicability_decisions WHERE institution_id = $1 ORDER BY version";
+
+// --- Registers (migration 0012): the compliance workbench's 台帳・一覧, versioned entries ---
+
+/// A new entry's row (version 1). Its creator, when not NULL, must be a user of the
+/// institution, and the institution must exist (foreign keys); the ID is unique in it.
+pub(crate) const INSERT_REGISTER_ENTRY: &str = "INSERT INTO register_entries \
+     (institution_id, id, kind, version, retired, created_by, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// One version of an entry, written with the entry's row it describes. Versions are never
+/// changed.
+pub(crate) const INSERT_REGISTER_VERSION: &str = "INSERT INTO register_entry_versions \
+     (institution_id, entry_id, version, fields, retired_reason, author, at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// One conditional UPDATE: the entry (of register `$5`) becomes version `$3` (retired: `$4`)
+/// only if it is at version `$3 - 1` and not retired, so of concurrent changes from one
+/// version exactly one changes the row.
+pub(crate) const UPDATE_REGISTER_ENTRY: &str = "UPDATE register_entries SET version = $3, retired = $4 \
+     WHERE institution_id = $1 AND id = $2 AND version = $3 - 1 AND NOT retired AND kind = $5";
+
+/// The columns [`crate::rows::RegisterRow`] reads: an entry with one of its versions.
+macro_rules! select_register {
+    ($join:literal, $where_and_order:literal) => {
+        concat!(
+            "SELECT e.institution_id, e.id, e.kind, v.version, v.fields, v.retired_reason, v.author, v.at \
+             FROM register_entries e JOIN register_entry_versions v \
+               ON v.institution_id = e.institution_id AND v.entry_id = e.id ",
+            $join,
+            " ",
+            $where_and_order
+        )
+    };
+}
+
+/// The current version of every entry of one register, oldest entry first (then by ID).
+pub(crate) const SELECT_REGISTER_ENTRIES: &str = select_register!(
+    "AND v.version = e.version",
+    "WHERE e.institution_id = $1 AND e.kind = $2 ORDER BY e.created_at, e.id"
+);
+
+/// The current version of one entry.
+pub(crate) const SELECT_REGISTER_ENTRY: &str =
+    select_register!("AND v.version = e.version", "WHERE e.institution_id = $1 AND e.id = $2");
+
+/// Every version of one entry, oldest first.
+pub(crate) const SELECT_REGISTER_HISTORY: &str =
+    select_register!("", "WHERE e.institution_id = $1 AND e.id = $2 ORDER BY v.version");

@@ -6465,6 +6465,151 @@ async fn every_mutation_of_a_unit_is_rolled_back_or_committed_with_it(store: &dy
     assert_eq!(after, pool_after, "the same end through the pool");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Registers (the compliance workbench's 台帳・一覧)
+// ---------------------------------------------------------------------------------------------
+
+/// Version 1 of a new register entry of `kind` with `pairs` as its fields, by `by` (None: an
+/// operator's import) at `at`.
+fn register_entry(
+    rng: &mut TestRng,
+    institution: InstitutionId,
+    kind: mamori_core::register::RegisterKind,
+    pairs: &[(&str, &str)],
+    by: Option<UserId>,
+    at: OffsetDateTime,
+) -> mamori_core::register::RegisterEntry {
+    let raw = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    mamori_core::register::RegisterEntry {
+        institution,
+        id: mamori_core::RegisterEntryId::generate(rng),
+        kind,
+        version: 1,
+        fields: mamori_core::register::check(kind, &raw, &|_| true).expect("fields"),
+        retired: None,
+        author: by,
+        at,
+    }
+}
+
+async fn registers_are_versioned_retired_and_a_stale_change_changes_nothing(store: &dyn Store, _db: &TestDb) {
+    use mamori_core::register::RegisterKind;
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let emr = register_entry(
+        &mut rng,
+        a,
+        RegisterKind::System,
+        &[("name", "電子カルテ"), ("vendor", "××システム株式会社"), ("delegated_work", "導入\n運用")],
+        Some(two.alice.id),
+        T0,
+    );
+    let net = register_entry(
+        &mut rng,
+        a,
+        RegisterKind::System,
+        &[("name", "ネットワーク"), ("vendor", "株式会社■■通信")],
+        None,
+        T0 + Duration::seconds(1),
+    );
+    in_unit!(store, tx => tx.create_register_entries(&[emr.clone(), net.clone()])).expect("create");
+    assert_eq!(store.register_entries(a, RegisterKind::System).await.expect("list"), vec![emr.clone(), net.clone()]);
+    assert_eq!(store.register_entries(a, RegisterKind::Asset).await.expect("list"), vec![]);
+    assert_eq!(store.register_entry(a, emr.id).await.expect("entry"), Some(emr.clone()));
+
+    // A change is the next version; a stale one changes nothing.
+    let mut v2 = emr.clone();
+    v2.version = 2;
+    v2.fields.insert("product".into(), "〇〇クラウド電子カルテ".into());
+    v2.author = Some(two.carol.id);
+    v2.at = T0 + Duration::minutes(5);
+    assert!(in_unit!(store, tx => tx.add_register_version(&v2)).expect("change"));
+    assert!(!in_unit!(store, tx => tx.add_register_version(&v2)).expect("stale"), "stale");
+    assert_eq!(store.register_entry(a, emr.id).await.expect("entry"), Some(v2.clone()));
+
+    // Retiring is a version too; a retired entry takes no further version.
+    let retired = mamori_core::register::RegisterEntry {
+        version: 3,
+        retired: Some("契約終了のため".into()),
+        at: T0 + Duration::minutes(6),
+        ..v2.clone()
+    };
+    assert!(in_unit!(store, tx => tx.add_register_version(&retired)).expect("retire"));
+    let after = mamori_core::register::RegisterEntry { version: 4, retired: None, ..v2.clone() };
+    assert!(!in_unit!(store, tx => tx.add_register_version(&after)).expect("after retire"));
+    assert_eq!(store.register_history(a, emr.id).await.expect("history"), vec![emr.clone(), v2, retired.clone()]);
+    assert_eq!(store.register_entries(a, RegisterKind::System).await.expect("list"), vec![retired, net.clone()]);
+
+    // Refusals: a taken ID, an unknown author, a first version that is not 1; an import in
+    // which one entry fails leaves none of them.
+    let fresh = register_entry(&mut rng, a, RegisterKind::Iot, &[("name", "血圧計")], None, T0);
+    let taken = in_unit!(store, tx => tx.create_register_entries(&[fresh.clone(), net.clone()]));
+    assert!(matches!(taken, Err(StoreError::Conflict { what: "register entry" })), "{taken:?}");
+    assert_eq!(store.register_entries(a, RegisterKind::Iot).await.expect("list"), vec![], "all or none");
+    let stranger = register_entry(&mut rng, a, RegisterKind::Iot, &[("name", "血圧計")], Some(two.bob.id), T0);
+    let unknown = in_unit!(store, tx => tx.create_register_entries(&[stranger]));
+    assert!(matches!(unknown, Err(StoreError::NotFound { what: "user" })), "{unknown:?}");
+    let second = mamori_core::register::RegisterEntry { version: 2, ..fresh.clone() };
+    assert!(matches!(in_unit!(store, tx => tx.create_register_entries(&[second])), Err(StoreError::Database { .. })));
+    let elsewhere = InstitutionId::generate(&mut rng);
+    let nowhere = register_entry(&mut rng, elsewhere, RegisterKind::Iot, &[("name", "血圧計")], None, T0);
+    let unknown = in_unit!(store, tx => tx.create_register_entries(&[nowhere]));
+    assert!(matches!(unknown, Err(StoreError::NotFound { what: "institution" })), "{unknown:?}");
+    assert_eq!(store.register_entries(a, RegisterKind::Iot).await.expect("list"), vec![]);
+}
+
+async fn registers_are_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    use mamori_core::register::RegisterKind;
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let entry = register_entry(
+        &mut rng,
+        two.a.id,
+        RegisterKind::Bcp,
+        &[("title", "BCP"), ("version", "1.0"), ("review_due", "2027-03-31")],
+        Some(two.alice.id),
+        T0,
+    );
+    in_unit!(store, tx => tx.create_register_entries(std::slice::from_ref(&entry))).expect("create");
+    let b = two.b.id;
+    assert_eq!(store.register_entries(b, RegisterKind::Bcp).await.expect("list"), vec![]);
+    assert_eq!(store.register_entry(b, entry.id).await.expect("entry"), None);
+    assert_eq!(store.register_history(b, entry.id).await.expect("history"), vec![]);
+    // A change through B (even by B's user) changes nothing in A.
+    let through_b =
+        mamori_core::register::RegisterEntry { institution: b, version: 2, author: Some(two.bob.id), ..entry.clone() };
+    assert!(!in_unit!(store, tx => tx.add_register_version(&through_b)).expect("through B"));
+    assert_eq!(store.register_history(two.a.id, entry.id).await.expect("history"), vec![entry]);
+}
+
+async fn register_versions_cannot_be_changed_or_deleted_outside_the_store(store: &dyn Store, db: &TestDb) {
+    use mamori_core::register::RegisterKind;
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let entry = register_entry(
+        &mut rng,
+        two.a.id,
+        RegisterKind::Contact,
+        &[("organization", "厚生労働省"), ("category", "mhlw"), ("reporting_duty", "yes")],
+        Some(two.alice.id),
+        T0,
+    );
+    in_unit!(store, tx => tx.create_register_entries(std::slice::from_ref(&entry))).expect("create");
+    for statement in [
+        "UPDATE register_entry_versions SET fields = '{}'",
+        "DELETE FROM register_entry_versions",
+        "DELETE FROM register_entries",
+        "UPDATE register_entries SET kind = 'bcp'",
+    ] {
+        assert!(execute_outside_the_store(db, statement).await.is_err(), "{statement}");
+    }
+    if matches!(db, TestDb::Postgres { .. }) {
+        assert!(execute_outside_the_store(db, "TRUNCATE register_entry_versions CASCADE").await.is_err());
+    }
+    assert_eq!(store.register_history(two.a.id, entry.id).await.expect("history"), vec![entry]);
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -6586,4 +6731,7 @@ conformance!(
     reads_outside_a_unit_see_only_what_it_committed,
     pool_writes_wait_for_an_open_unit_and_then_succeed,
     every_mutation_of_a_unit_is_rolled_back_or_committed_with_it,
+    registers_are_versioned_retired_and_a_stale_change_changes_nothing,
+    registers_are_invisible_through_another_institution,
+    register_versions_cannot_be_changed_or_deleted_outside_the_store,
 );

@@ -1477,6 +1477,61 @@ fn master_import_refuses_a_bad_file_with_its_line_and_loads_nothing() {
     assert!(run(&["verify", "--data", d]).status.success());
 }
 
+/// `mamori register import` loads a register file whole as the operator, refuses a bad file
+/// with its line and loads nothing, and `mamori register export` gives the file back (CSV with
+/// the import's header, or JSON); both are audit events.
+#[test]
+fn register_import_refuses_a_bad_file_with_its_line_and_loads_nothing() {
+    let tmp = TempDir::new("register");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let count = || dump(&dir, "SELECT CAST(count(*) AS TEXT) FROM register_entries")[0].clone();
+    let file = tmp.root().join("contacts.csv");
+    let header = "organization,category,person,phone,email,when,reporting_duty,notes";
+    std::fs::write(
+        &file,
+        format!("{header}\n厚生労働省 医政局,mhlw,,03-0000-0000,,サイバー攻撃で診療に支障,yes,\n警察,fire,,,,,,\n"),
+    )
+    .unwrap();
+    let out = run(&["register", "import", "--kind", "contact", file.to_str().unwrap(), "--data", d]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 3: category"), "{}", stderr(&out));
+    assert_eq!(count(), "0", "nothing half-imported");
+    let out = run(&["register", "import", "--kind", "ledger", file.to_str().unwrap(), "--data", d]);
+    assert_eq!(out.status.code(), Some(2));
+
+    std::fs::write(
+        &file,
+        format!("{header}\n厚生労働省 医政局,mhlw,,03-0000-0000,,サイバー攻撃で診療に支障,yes,\n都道府県警察 サイバー犯罪相談窓口,police,,,,,はい,\n"),
+    )
+    .unwrap();
+    let out = run(&["register", "import", "--kind", "contact", file.to_str().unwrap(), "--data", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["added"], 2, "{summary}");
+    assert_eq!(count(), "2");
+    assert_eq!(dump(&dir, "SELECT CAST(count(*) AS TEXT) FROM register_entry_versions WHERE author IS NULL")[0], "2");
+
+    let out = run(&["register", "export", "--kind", "contact", "--data", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with(&format!("\u{FEFF}{header}\r\n")), "{csv}");
+    assert!(csv.contains("都道府県警察 サイバー犯罪相談窓口,police,,,,,yes,"), "{csv}");
+    // The exported CSV imports again as it is.
+    std::fs::write(&file, csv.replace("厚生労働省 医政局", "厚生労働省")).unwrap();
+    let out = run(&["register", "import", "--kind", "contact", file.to_str().unwrap(), "--data", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(), "4");
+    let out = run(&["register", "export", "--kind", "contact", "--format", "json", "--data", d]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_eq!(rows[0]["fields"]["reporting_duty"], "yes");
+    let events = dump(&dir, "SELECT CAST(count(*) AS TEXT) FROM log_leaves WHERE action LIKE 'compliance.register.%'");
+    assert_eq!(events[0], "4", "two imports and two exports");
+    assert!(run(&["verify", "--data", d]).status.success());
+}
+
 /// `mamori catalog list --json` prints every item of the shipped catalogs; `catalog export`
 /// writes an OSCAL catalog (validated against the OSCAL models in CI, `.ci/oscal_validate.py`);
 /// an unknown catalog or format is refused.

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod emergency;
 pub mod patients;
 pub mod records;
+pub mod registers;
 pub mod roles;
 pub mod sealed;
 pub mod session;
@@ -226,6 +227,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(roles::set_role))
         .routes(routes!(sealed::activations))
         .routes(routes!(sealed::activate))
+        .routes(routes!(registers::registers))
+        .routes(routes!(registers::list, registers::create))
+        .routes(routes!(registers::read, registers::change))
+        .routes(routes!(registers::history))
+        .routes(routes!(registers::import))
+        .routes(routes!(registers::export))
 }
 
 /// The OpenAPI 3.1 document.

@@ -23,6 +23,7 @@ mod pages;
 mod patients;
 mod record_pages;
 mod records;
+mod registers;
 mod sealed;
 mod session;
 mod syslog;
@@ -151,7 +152,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
                         .replace("{master}", "drug")
                         .replace("{item}", "9-4")
                         .replace("{evidence}", "some-id")
-                        .replace("{revision}", "1"),
+                        .replace("{revision}", "1")
+                        .replace("{kind}", "system"),
                 )
                 .header("content-type", "application/json")
                 .body(body)
@@ -200,6 +202,11 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/patients/{id}/versions",
             "GET /api/v1/records/{id}",
             "GET /api/v1/records/{id}/diff",
+            "GET /api/v1/registers",
+            "GET /api/v1/registers/{kind}",
+            "GET /api/v1/registers/{kind}/export",
+            "GET /api/v1/registers/{kind}/{id}",
+            "GET /api/v1/registers/{kind}/{id}/history",
             "GET /api/v1/roles",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
@@ -227,6 +234,8 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/records/{id}/versions/{version}/discard",
             "POST /api/v1/records/{id}/versions/{version}/finalize",
             "POST /api/v1/records/{id}/versions/{version}/reject",
+            "POST /api/v1/registers/{kind}",
+            "POST /api/v1/registers/{kind}/import",
             "POST /api/v1/session",
             "POST /api/v1/session/enroll/totp",
             "POST /api/v1/session/enroll/totp/confirm",
@@ -244,6 +253,7 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "PUT /api/v1/assessments/{id}/items/{item}",
             "PUT /api/v1/patients/{id}",
             "PUT /api/v1/records/{id}/versions/{version}",
+            "PUT /api/v1/registers/{kind}/{id}",
             "PUT /api/v1/roles/{role}",
         ]
     );

@@ -121,6 +121,11 @@ impl<'a> Browser<'a> {
     pub(super) async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
         self.request("POST", uri, Some(form)).await
     }
+
+    /// The cookies as a `Cookie` header (for requests the helpers above do not build).
+    pub(super) fn cookie_header(&self) -> String {
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
 }
 
 fn urlencode(s: &str) -> String {

@@ -1185,3 +1185,67 @@ pub(super) async fn decide_applicability(
         .map_err(|e| assessment_write_error(BACKEND, e, "applicability decision", "user"))?;
     Ok(())
 }
+
+/// Writes one version's row of a register entry. PostgreSQL names the foreign key that failed.
+async fn insert_register_version(
+    conn: &mut PgConnection,
+    entry: &mamori_core::register::RegisterEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_REGISTER_VERSION)
+        .bind(entry.institution.as_uuid())
+        .bind(entry.id.as_uuid())
+        .bind(i64::from(entry.version))
+        .bind(mamori_core::register::to_json(&entry.fields))
+        .bind(entry.retired.as_deref())
+        .bind(entry.author.map(|u| u.as_uuid()))
+        .bind(stored_time(entry.at))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| crate::error::register_write_error(BACKEND, e, "user"))?;
+    Ok(())
+}
+
+pub(super) async fn create_register_entries(
+    conn: &mut PgConnection,
+    entries: &[mamori_core::register::RegisterEntry],
+) -> Result<(), StoreError> {
+    crate::rows::check_register_versions(entries, true)?;
+    for entry in entries {
+        sqlx::query(sql::INSERT_REGISTER_ENTRY)
+            .bind(entry.institution.as_uuid())
+            .bind(entry.id.as_uuid())
+            .bind(entry.kind.as_str())
+            .bind(1_i64)
+            .bind(false)
+            .bind(entry.author.map(|u| u.as_uuid()))
+            .bind(stored_time(entry.at))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| crate::error::register_write_error(BACKEND, e, "institution"))?;
+        insert_register_version(conn, entry).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn add_register_version(
+    conn: &mut PgConnection,
+    entry: &mamori_core::register::RegisterEntry,
+) -> Result<bool, StoreError> {
+    crate::rows::check_register_versions(std::slice::from_ref(entry), false)?;
+    // The conditional UPDATE locks the entry's row until the end of the transaction: a
+    // concurrent change from the same version waits, re-checks the version and changes nothing.
+    let result = sqlx::query(sql::UPDATE_REGISTER_ENTRY)
+        .bind(entry.institution.as_uuid())
+        .bind(entry.id.as_uuid())
+        .bind(i64::from(entry.version))
+        .bind(entry.retired.is_some())
+        .bind(entry.kind.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_register_version(conn, entry).await?;
+    Ok(true)
+}

@@ -1298,3 +1298,79 @@ pub(super) async fn decide_applicability(
         .map_err(|e| assessment_write_error(BACKEND, e, "applicability decision", "user"))?;
     Ok(())
 }
+
+/// Writes one version's row of a register entry. A foreign-key failure can only be its author
+/// (the entry's row is written first, or exists).
+async fn insert_register_version(
+    conn: &mut SqliteConnection,
+    entry: &mamori_core::register::RegisterEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_REGISTER_VERSION)
+        .bind(uuid_text(entry.institution.as_uuid()))
+        .bind(uuid_text(entry.id.as_uuid()))
+        .bind(i64::from(entry.version))
+        .bind(mamori_core::register::to_json(&entry.fields))
+        .bind(entry.retired.as_deref())
+        .bind(entry.author.map(|u| uuid_text(u.as_uuid())))
+        .bind(time_text(entry.at)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| crate::error::register_write_error(BACKEND, e, "user"))?;
+    Ok(())
+}
+
+pub(super) async fn create_register_entries(
+    conn: &mut SqliteConnection,
+    entries: &[mamori_core::register::RegisterEntry],
+) -> Result<(), StoreError> {
+    crate::rows::check_register_versions(entries, true)?;
+    for entry in entries {
+        let institution = uuid_text(entry.institution.as_uuid());
+        let result = sqlx::query(sql::INSERT_REGISTER_ENTRY)
+            .bind(&institution)
+            .bind(uuid_text(entry.id.as_uuid()))
+            .bind(entry.kind.as_str())
+            .bind(1_i64)
+            .bind(false)
+            .bind(entry.author.map(|u| uuid_text(u.as_uuid())))
+            .bind(time_text(entry.at)?)
+            .execute(&mut *conn)
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_foreign_key_violation(&e) => {
+                // SQLite does not say which key failed: the author, else the institution.
+                let checks = [("user", sql::USER_EXISTS, entry.author.map(|u| u.as_uuid()))];
+                return Err(match missing_reference(conn, &institution, &checks).await? {
+                    StoreError::Database { .. } => StoreError::NotFound { what: "institution" },
+                    missing => missing,
+                });
+            }
+            Err(e) => return Err(crate::error::register_write_error(BACKEND, e, "user")),
+        }
+        insert_register_version(conn, entry).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn add_register_version(
+    conn: &mut SqliteConnection,
+    entry: &mamori_core::register::RegisterEntry,
+) -> Result<bool, StoreError> {
+    crate::rows::check_register_versions(std::slice::from_ref(entry), false)?;
+    // The write lock is held from the conditional UPDATE to the end of the transaction.
+    let result = sqlx::query(sql::UPDATE_REGISTER_ENTRY)
+        .bind(uuid_text(entry.institution.as_uuid()))
+        .bind(uuid_text(entry.id.as_uuid()))
+        .bind(i64::from(entry.version))
+        .bind(entry.retired.is_some())
+        .bind(entry.kind.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(BACKEND, e))?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_register_version(conn, entry).await?;
+    Ok(true)
+}
