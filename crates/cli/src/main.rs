@@ -1,5 +1,6 @@
 //! `mamori`: the command-line entry point. Glue only: parsing, logging, exit codes.
 
+mod assessment;
 mod catalog;
 mod datadir;
 mod demo;
@@ -70,6 +71,40 @@ enum Command {
     /// mamori's own answer to each of the 99 MDS/SDS rows (はい / いいえ / 対象外), with the
     /// explanation and the tests that prove each はい.
     Disclose(DiscloseArgs),
+    /// Assessments (自己点検): write an assessment's self-inspection report as PDF, xlsx (the
+    /// checklist layout: はい/いいえ, 確認日, 目標日) or OSCAL assessment-results.
+    Assessment(AssessmentArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AssessmentArgs {
+    #[command(subcommand)]
+    command: AssessmentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AssessmentCommand {
+    /// Write the report of an assessment to a file (recorded as `compliance.report` by the
+    /// operator).
+    Report {
+        #[command(flatten)]
+        target: DataTarget,
+        /// The assessment's id.
+        #[arg(long, value_name = "ID")]
+        assessment: mamori_core::AssessmentId,
+        /// pdf, xlsx or oscal.
+        #[arg(long, value_parser = ["pdf", "xlsx", "oscal"])]
+        format: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// IPAexGothic for the PDF (default: `[reports] gothic_font`, Debian's fonts-ipaexfont).
+        #[arg(long, value_name = "FILE")]
+        gothic_font: Option<PathBuf>,
+        /// IPAexMincho for the PDF (default: `[reports] mincho_font`).
+        #[arg(long, value_name = "FILE")]
+        mincho_font: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -382,6 +417,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::command(args).await,
             Command::Catalog(args) => catalog::command(&args),
             Command::Disclose(args) => disclose::command(&args),
+            Command::Assessment(args) => assessment::command(args).await,
         }
     });
     match result {

@@ -22,6 +22,7 @@ pub mod masters;
 pub mod metrics;
 pub mod pages;
 pub mod records;
+pub mod reports;
 pub mod serve;
 pub mod state;
 pub mod syslog;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod emergency;
 pub mod patients;
 pub mod records;
+pub mod reports;
 pub mod roles;
 pub mod sealed;
 pub mod session;
@@ -222,6 +223,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(roles::set_role))
         .routes(routes!(sealed::activations))
         .routes(routes!(sealed::activate))
+        .routes(routes!(reports::pdf))
+        .routes(routes!(reports::xlsx))
+        .routes(routes!(reports::oscal))
 }
 
 /// The OpenAPI 3.1 document.
