@@ -1,5 +1,6 @@
 //! `mamori`: the command-line entry point. Glue only: parsing, logging, exit codes.
 
+mod assessment;
 mod catalog;
 mod datadir;
 mod demo;
@@ -75,6 +76,9 @@ enum Command {
     /// BYOD, IoT, contacts, BCP, third-party provision, patient notices): import a CSV or xlsx
     /// file whole, export as CSV or JSON.
     Register(RegisterArgs),
+    /// Assessments (自己点検): write an assessment's self-inspection report as PDF, xlsx (the
+    /// checklist layout: はい/いいえ, 確認日, 目標日) or OSCAL assessment-results.
+    Assessment(AssessmentArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +113,37 @@ enum RegisterCommand {
         /// csv or json.
         #[arg(long, default_value = "csv")]
         format: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct AssessmentArgs {
+    #[command(subcommand)]
+    command: AssessmentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AssessmentCommand {
+    /// Write the report of an assessment to a file (recorded as `compliance.report` by the
+    /// operator).
+    Report {
+        #[command(flatten)]
+        target: DataTarget,
+        /// The assessment's id.
+        #[arg(long, value_name = "ID")]
+        assessment: mamori_core::AssessmentId,
+        /// pdf, xlsx or oscal.
+        #[arg(long, value_parser = ["pdf", "xlsx", "oscal"])]
+        format: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// IPAexGothic for the PDF (default: `[reports] gothic_font`, Debian's fonts-ipaexfont).
+        #[arg(long, value_name = "FILE")]
+        gothic_font: Option<PathBuf>,
+        /// IPAexMincho for the PDF (default: `[reports] mincho_font`).
+        #[arg(long, value_name = "FILE")]
+        mincho_font: Option<PathBuf>,
     },
 }
 
@@ -423,6 +458,7 @@ fn main() -> ExitCode {
             Command::Catalog(args) => catalog::command(&args),
             Command::Disclose(args) => disclose::command(&args),
             Command::Register(args) => register::command(args).await,
+            Command::Assessment(args) => assessment::command(args).await,
         }
     });
     match result {

@@ -482,6 +482,29 @@ fn is_host_port(text: &str) -> bool {
     port_ok && host_ok
 }
 
+/// Debian's `fonts-ipaexfont`: IPAexGothic.
+pub const DEBIAN_IPAEX_GOTHIC: &str = "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf";
+/// Debian's `fonts-ipaexfont`: IPAexMincho.
+pub const DEBIAN_IPAEX_MINCHO: &str = "/usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf";
+
+/// `[reports]`: the font files the PDF self-inspection report is typeset with (absolute paths;
+/// Debian's `fonts-ipaexfont` by default). Read when a PDF is made; a missing file is an error
+/// naming it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// IPAexGothic (headings).
+    pub gothic_font: PathBuf,
+    /// IPAexMincho (text).
+    pub mincho_font: PathBuf,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self { gothic_font: DEBIAN_IPAEX_GOTHIC.into(), mincho_font: DEBIAN_IPAEX_MINCHO.into() }
+    }
+}
+
 /// The whole configuration, as written in `mamori.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -512,6 +535,8 @@ pub struct Config {
     pub time: TimeConfig,
     /// `[audit]`
     pub audit: AuditConfig,
+    /// `[reports]`
+    pub reports: ReportsConfig,
 }
 
 /// The kind of value an environment variable carries.
@@ -559,6 +584,8 @@ pub const ENV_VARS: &[(&str, &str, &str, EnvKind)] = &[
     ("MAMORI_SYSLOG_CLIENT_CERT", "audit", "syslog_client_cert", EnvKind::Text),
     ("MAMORI_SYSLOG_CLIENT_KEY", "audit", "syslog_client_key", EnvKind::Text),
     ("MAMORI_SYSLOG_INTERVAL", "audit", "syslog_interval", EnvKind::Text),
+    ("MAMORI_REPORT_GOTHIC_FONT", "reports", "gothic_font", EnvKind::Text),
+    ("MAMORI_REPORT_MINCHO_FONT", "reports", "mincho_font", EnvKind::Text),
 ];
 
 /// OWASP's argon2id minimums (Password Storage Cheat Sheet): memory in KiB for each iteration

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod pages;
 pub mod records;
 pub mod registers;
+pub mod reports;
 pub mod serve;
 pub mod state;
 pub mod syslog;

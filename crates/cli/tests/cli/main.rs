@@ -1708,3 +1708,169 @@ fn browser_manager_works_the_compliance_workbench() {
         b.quit().await;
     });
 }
+
+/// An assessment of the 保守委託機関編 started straight in the store (there is no CLI command
+/// to start one; the API and pages do), by the first administrator, with 9④ done (and a link
+/// as its evidence) and 9⑤ 対象外.
+fn seed_assessment(dir: &std::path::Path, institution: &str) -> String {
+    use mamori_core::assessment::{Assessment, ItemAssessment, ItemState, carry_over};
+    rt().block_on(async {
+        let store = mamori_store::SqliteStore::open(&dir.join("mamori.db"), 1).await.unwrap();
+        let store: &dyn mamori_store::Store = &store;
+        let institution: mamori_core::InstitutionId = institution.parse().unwrap();
+        let admin =
+            store.users(institution).await.unwrap().into_iter().find(|u| u.login_id.as_str() == "admin").unwrap();
+        let now = time::OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap();
+        let assessment = Assessment {
+            institution,
+            id: mamori_core::AssessmentId::generate(&mut rand_core::OsRng),
+            catalog: "hoshu-7.0".into(),
+            title: "2026年度 自己点検".into(),
+            period_start: time::macros::date!(2026 - 04 - 01),
+            period_end: time::macros::date!(2027 - 03 - 31),
+            carried_from: None,
+            created_by: admin.id,
+            created_at: now,
+        };
+        let ids: Vec<String> = mamori_compliance::catalogs()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.catalog.id == "hoshu-7.0")
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        let items = carry_over(&assessment, &ids, &[]);
+        let mut tx = store.begin().await.unwrap();
+        tx.create_assessment(&assessment, &items).await.unwrap();
+        let first = items.iter().find(|i| i.item == "hoshu-7.0/9-4").unwrap().clone();
+        let done = ItemAssessment { state: ItemState::Done, version: 2, ..first };
+        assert!(tx.update_item(&done).await.unwrap());
+        let first = items.iter().find(|i| i.item == "hoshu-7.0/9-5").unwrap().clone();
+        let na =
+            ItemAssessment {
+                state: ItemState::NotApplicable, notes: "院内にサーバはない".into(), version: 2, ..first
+            };
+        assert!(tx.update_item(&na).await.unwrap());
+        let evidence = mamori_core::assessment::Evidence {
+            institution,
+            id: mamori_core::EvidenceId::generate(&mut rand_core::OsRng),
+            revision: 1,
+            assessment: assessment.id,
+            item: "hoshu-7.0/9-4".into(),
+            title: "二要素認証の運用規程".into(),
+            kind: mamori_core::assessment::EvidenceKind::Link { url: "https://intra.example.jp/kitei/2fa.pdf".into() },
+            owner: Some(admin.id),
+            effective_on: Some(time::macros::date!(2026 - 04 - 01)),
+            expires_on: Some(time::macros::date!(2027 - 03 - 31)),
+            added_by: admin.id,
+            added_at: now,
+        };
+        tx.add_evidence(&evidence).await.unwrap();
+        tx.commit().await.unwrap();
+        assessment.id.to_string()
+    })
+}
+
+#[test]
+fn assessment_report_writes_pdf_xlsx_and_oscal_and_refuses_bad_input() {
+    let tmp = TempDir::new("report");
+    let dir = tmp.data();
+    let report = init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let id = seed_assessment(&dir, report["institution_id"].as_str().unwrap());
+    let out_file = |name: &str| tmp.root().join(name);
+    let write = |format: &str, out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["assessment", "report", "--data", d, "--assessment", &id, "--format", format, "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let pdf = out_file("report.pdf");
+    let out = write("pdf", &pdf, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-") && bytes.windows(11).any(|w| w == b"IPAexGothic"));
+    let xlsx = out_file("report.xlsx");
+    assert!(write("xlsx", &xlsx, &[]).status.success());
+    assert!(std::fs::read(&xlsx).unwrap().starts_with(b"PK"), "an xlsx is a zip");
+    let oscal = out_file("assessment-results.json");
+    assert!(write("oscal", &oscal, &[]).status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&oscal).unwrap()).unwrap();
+    let findings = doc["assessment-results"]["results"][0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 52);
+    let done = findings.iter().find(|f| f["target"]["target-id"] == "hoshu-7.0_9-4_smt").unwrap();
+    assert_eq!(done["target"]["status"]["state"], "satisfied");
+    assert_eq!(done["related-observations"].as_array().unwrap().len(), 2, "the link and the live evidence");
+    let na = findings.iter().find(|f| f["target"]["target-id"] == "hoshu-7.0_9-5_smt").unwrap();
+    assert_eq!(na["target"]["implementation-status"]["state"], "not-applicable");
+    // CI validates this export against the OSCAL models (.ci/run).
+    if let Ok(keep) = std::env::var("MAMORI_TEST_OSCAL_OUT") {
+        std::fs::copy(&oscal, keep).unwrap();
+    }
+
+    // Each report is in the audit trail as the operator's, with its format.
+    let formats = rt().block_on(async {
+        let store = mamori_store::SqliteStore::open(&dir.join("mamori.db"), 1).await.unwrap();
+        let store: &dyn mamori_store::Store = &store;
+        let q = mamori_core::audit::AuditQuery {
+            action: Some("compliance.report".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let institution = report["institution_id"].as_str().unwrap().parse().unwrap();
+        let mut formats: Vec<String> = store
+            .audit_search(institution, &q)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, leaf)| mamori_core::audit::AuditEvent::from_leaf(leaf).unwrap())
+            .inspect(|e| assert_eq!(e.actor, mamori_core::audit::Actor::Operator))
+            .map(|e| e.detail["format"].clone())
+            .collect();
+        formats.sort();
+        formats
+    });
+    assert_eq!(formats, ["oscal", "pdf", "xlsx"]);
+
+    // Refusals: exit 2 with a clear message, nothing written.
+    let missing = out_file("missing.pdf");
+    let out = write("pdf", &missing, &["--gothic-font", "/nonexistent/ipaexg.ttf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/nonexistent/ipaexg.ttf") && stderr(&out).contains("fonts-ipaexfont"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!missing.exists());
+    // The fonts come from [reports] in the configuration (here through its variable).
+    let out = harness::mamori()
+        .args(["assessment", "report", "--data", d, "--assessment", &id, "--format", "pdf", "--out"])
+        .arg(&missing)
+        .env("MAMORI_REPORT_MINCHO_FONT", "/nonexistent/env-mincho.ttf")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/env-mincho.ttf"), "{}", stderr(&out));
+    assert!(!missing.exists());
+    let unknown = "0191a3c0-1111-7000-8000-00000000abcd";
+    let out = run(&[
+        "assessment",
+        "report",
+        "--data",
+        d,
+        "--assessment",
+        unknown,
+        "--format",
+        "xlsx",
+        "--out",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no such assessment"), "{}", stderr(&out));
+    assert!(!missing.exists());
+    let out = write("docx", &missing, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!missing.exists());
+}

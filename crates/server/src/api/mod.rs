@@ -7,6 +7,7 @@ pub mod emergency;
 pub mod patients;
 pub mod records;
 pub mod registers;
+pub mod reports;
 pub mod roles;
 pub mod sealed;
 pub mod session;
@@ -233,6 +234,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(registers::history))
         .routes(routes!(registers::import))
         .routes(routes!(registers::export))
+        .routes(routes!(reports::pdf))
+        .routes(routes!(reports::xlsx))
+        .routes(routes!(reports::oscal))
 }
 
 /// The OpenAPI 3.1 document.

@@ -24,6 +24,7 @@ mod patients;
 mod record_pages;
 mod records;
 mod registers;
+mod reports;
 mod sealed;
 mod session;
 mod syslog;
@@ -178,6 +179,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/assessments/{id}",
             "GET /api/v1/assessments/{id}/evidence/{evidence}/revisions/{revision}/file",
             "GET /api/v1/assessments/{id}/items/{item}/history",
+            "GET /api/v1/assessments/{id}/oscal",
+            "GET /api/v1/assessments/{id}/report.pdf",
+            "GET /api/v1/assessments/{id}/report.xlsx",
             "GET /api/v1/audit/anomalies",
             "GET /api/v1/audit/events",
             "GET /api/v1/audit/export",
