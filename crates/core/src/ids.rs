@@ -88,6 +88,10 @@ id_type!(
     /// A piece of evidence for an assessed item (its revisions share it).
     EvidenceId
 );
+id_type!(
+    /// A vendor's MDS or SDS disclosure as recorded by an institution.
+    VendorDisclosureId
+);
 
 #[cfg(test)]
 mod tests {

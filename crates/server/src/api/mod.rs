@@ -9,6 +9,7 @@ pub mod roles;
 pub mod sealed;
 pub mod session;
 pub mod users;
+pub mod vendors;
 pub mod webauthn;
 
 use crate::error::{ApiError, ErrorEnvelope};
@@ -222,6 +223,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(roles::set_role))
         .routes(routes!(sealed::activations))
         .routes(routes!(sealed::activate))
+        .routes(routes!(vendors::list, vendors::record))
+        .routes(routes!(vendors::import))
+        .routes(routes!(vendors::template))
+        .routes(routes!(vendors::read))
+        .routes(routes!(vendors::change_risk))
 }
 
 /// The OpenAPI 3.1 document.

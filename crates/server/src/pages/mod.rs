@@ -6,6 +6,7 @@ pub mod compliance;
 pub mod login;
 pub mod patients;
 pub mod records;
+pub mod vendors;
 
 use crate::i18n::{LANG_COOKIE, Lang, Texts};
 use crate::state::AppState;
