@@ -12,6 +12,7 @@ mod master;
 mod register;
 mod serve;
 mod terminal;
+mod vendor;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -79,6 +80,9 @@ enum Command {
     /// Assessments (自己点検): write an assessment's self-inspection report as PDF, xlsx (the
     /// checklist layout: はい/いいえ, 確認日, 目標日) or OSCAL assessment-results.
     Assessment(AssessmentArgs),
+    /// Vendors' MDS/SDS disclosures (保守委託機関編 10⑨): import a vendor's filled form (a risk
+    /// record opens for every いいえ), or write the blank form.
+    Vendor(VendorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +148,59 @@ enum AssessmentCommand {
         /// IPAexMincho for the PDF (default: `[reports] mincho_font`).
         #[arg(long, value_name = "FILE")]
         mincho_font: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct VendorArgs {
+    #[command(subcommand)]
+    command: VendorCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum VendorCommand {
+    /// Record a vendor's disclosure from a file (CSV in UTF-8, or xlsx; header `id,answer,remark`
+    /// or the blank form's `id,number,text,answer,remark`). The whole file is checked first: a
+    /// bad line is refused with its number and reason and nothing is recorded.
+    Import {
+        #[command(flatten)]
+        target: DataTarget,
+        /// The filled form.
+        file: PathBuf,
+        /// The vendor (製造業者・サービス事業者).
+        #[arg(long)]
+        vendor: String,
+        /// The product or service.
+        #[arg(long)]
+        product: String,
+        /// The product's version.
+        #[arg(long, default_value = "")]
+        product_version: String,
+        /// mds-7.0 or sds-7.0.
+        #[arg(long)]
+        catalog: String,
+        /// The JAHIS version of the vendor's form (e.g. "JAHIS 24-101").
+        #[arg(long)]
+        jahis_version: String,
+        /// When it was received (YYYY-MM-DD).
+        #[arg(long)]
+        received_on: String,
+        /// Notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// Write the blank form of a catalog (every row's id, number and text): CSV to stdout or
+    /// --out, xlsx to --out.
+    Template {
+        /// mds-7.0 or sds-7.0.
+        #[arg(long)]
+        catalog: String,
+        /// csv or xlsx.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -459,6 +516,7 @@ fn main() -> ExitCode {
             Command::Disclose(args) => disclose::command(&args),
             Command::Register(args) => register::command(args).await,
             Command::Assessment(args) => assessment::command(args).await,
+            Command::Vendor(args) => vendor::command(args).await,
         }
     });
     match result {

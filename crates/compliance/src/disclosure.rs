@@ -14,31 +14,8 @@ use crate::{Catalog, DataError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// An answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Answer {
-    /// Meets the row.
-    #[serde(rename = "はい")]
-    Yes,
-    /// Does not meet it (yet).
-    #[serde(rename = "いいえ")]
-    No,
-    /// Does not apply to mamori (the explanation says why).
-    #[serde(rename = "対象外")]
-    NotApplicable,
-}
-
-impl Answer {
-    /// As printed.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Yes => "はい",
-            Self::No => "いいえ",
-            Self::NotApplicable => "対象外",
-        }
-    }
-}
+/// An answer (the type vendors' disclosures use too).
+pub use mamori_core::vendor::Answer;
 
 /// The file's header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -92,6 +92,10 @@ id_type!(
     /// An entry of a compliance register (台帳), shared by its versions.
     RegisterEntryId
 );
+id_type!(
+    /// A vendor's MDS or SDS disclosure as recorded by an institution.
+    VendorDisclosureId
+);
 
 #[cfg(test)]
 mod tests {

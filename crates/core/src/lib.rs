@@ -28,11 +28,12 @@ pub mod table;
 pub mod terminal;
 pub mod timecheck;
 pub mod user;
+pub mod vendor;
 
 pub use clock::{Clock, FixedClock};
 pub use ids::{
     AssessmentId, DeviceId, EmergencyGrantId, EvidenceId, InstitutionId, PatientId, RecordId, RegisterEntryId,
-    SealedActivationId, TerminalId, UserId,
+    SealedActivationId, TerminalId, UserId, VendorDisclosureId,
 };
 pub use institution::{Institution, InstitutionName};
 pub use message::Message;

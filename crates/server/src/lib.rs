@@ -33,6 +33,7 @@ pub mod state;
 pub mod syslog;
 pub mod timecheck;
 pub mod tls;
+pub mod vendors;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -87,6 +88,12 @@ pub fn app(state: AppState) -> Router {
         .route("/compliance/{id}/items/{item}", post(pages::compliance::change_item))
         .route("/compliance/{id}/items/{item}/evidence", post(pages::compliance::add_evidence))
         .route("/compliance/{id}/items/{item}/evidence/file", post(pages::compliance::add_evidence_file))
+        .route("/compliance/vendors", get(pages::vendors::list).post(pages::vendors::record))
+        .route("/compliance/vendors/new", get(pages::vendors::new_form))
+        .route("/compliance/vendors/import", post(pages::vendors::import))
+        .route("/compliance/vendors/template", get(pages::vendors::template))
+        .route("/compliance/vendors/{id}", get(pages::vendors::show))
+        .route("/compliance/vendors/{id}/risks/{item}", post(pages::vendors::change_risk))
         .route("/patients/{id}", get(pages::patients::show))
         .route("/patients/{id}/edit", get(pages::patients::edit_form).post(pages::patients::edit_submit))
         .route("/patients/{id}/chart", get(pages::records::chart))

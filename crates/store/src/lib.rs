@@ -190,6 +190,14 @@
 //!   change of register, ID or creation (triggers; on PostgreSQL `TRUNCATE` too), and every
 //!   read parses the fields back with [`mamori_core::register::check`] (fields it would change
 //!   are [`StoreError::Corrupt`]).
+//! - **A vendor's disclosure is recorded whole, and its risk records are versioned.**
+//!   `vendor_disclosures`, `vendor_answers`, `vendor_risks` and `vendor_risk_versions`
+//!   (migration 0013): [`StoreTx::record_vendor_disclosure`] writes the disclosure, its answers
+//!   and version 1 of one risk per いいえ (checked first) in one step; the schema refuses a risk
+//!   for any other answer, a second disclosure of the same generation of a vendor's product and
+//!   catalog, and any update or delete of disclosures, answers and risk versions;
+//!   [`StoreTx::update_vendor_risk`] is one conditional `UPDATE` from the previous version plus
+//!   the version's row. Reads parse rows back with [`mamori_core::vendor`]'s checks.
 //! - **Retired is final.** [`Store::set_user_status`] changes no retired account (it answers
 //!   [`StoreError::Conflict`]), and the schema refuses any other statement that would (trigger
 //!   `users_retired_is_final`, migration 0003).
@@ -201,7 +209,7 @@
 //!   (TOTP enrollment, recovery codes and WebAuthn credentials together),
 //!   [`Store::close_sealed_account`] and [`Store::set_role_grants`].
 //! - **An action and its audit events are one unit of work.** [`Store::begin`] opens a
-//!   transaction, a [`StoreTx`], offering the 46 mutations an audited action needs, the log's
+//!   transaction, a [`StoreTx`], offering the 48 mutations an audited action needs, the log's
 //!   append among them: others see its writes only after [`StoreTx::commit`], and a unit that
 //!   is dropped, or in which any step failed (later steps and the commit are then refused),
 //!   leaves none of them. Each of those mutations is written once, on the transaction's
@@ -235,11 +243,13 @@ mod rows;
 mod sql;
 mod sqlite;
 mod unit;
+mod vendor;
 
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use mamori_core::VendorDisclosureId;
 use mamori_core::assessment::{Assessment, Evidence, ItemAssessment};
 use mamori_core::audit::{AuditQuery, LogEntry, LogHead};
 use mamori_core::authz::{Action, Category, CategoryDef};
@@ -253,6 +263,7 @@ use mamori_core::record::{Content, Device, Record, RecordVersion, VersionState};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
+use mamori_core::vendor::{VendorAnswer, VendorDisclosure, VendorRisk};
 use mamori_core::{
     AssessmentId, DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role,
     User, UserId, UserStatus,
@@ -1013,6 +1024,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         institution: InstitutionId,
         id: mamori_core::RegisterEntryId,
     ) -> Result<Vec<mamori_core::register::RegisterEntry>, StoreError>;
+
+    // --- Vendors' disclosures (MDS/SDS) and the risk records of their いいえ (migration 0013) ---
+
+    /// The institution's vendor disclosures, newest first (by `entered_at`, then ID).
+    async fn vendor_disclosures(&self, institution: InstitutionId) -> Result<Vec<VendorDisclosure>, StoreError>;
+
+    /// One vendor disclosure of the institution.
+    async fn vendor_disclosure(
+        &self,
+        institution: InstitutionId,
+        id: VendorDisclosureId,
+    ) -> Result<Option<VendorDisclosure>, StoreError>;
+
+    /// A disclosure's answers, by item ID.
+    async fn vendor_answers(
+        &self,
+        institution: InstitutionId,
+        id: VendorDisclosureId,
+    ) -> Result<Vec<VendorAnswer>, StoreError>;
+
+    /// The current version of every risk record of the institution, by disclosure and item.
+    async fn vendor_risks(&self, institution: InstitutionId) -> Result<Vec<VendorRisk>, StoreError>;
+
+    /// Every version of one risk record, oldest first.
+    async fn vendor_risk_history(
+        &self,
+        institution: InstitutionId,
+        id: VendorDisclosureId,
+        item: &str,
+    ) -> Result<Vec<VendorRisk>, StoreError>;
 }
 
 /// One database transaction (a unit of work): an action and the audit events that record it
@@ -1368,6 +1409,32 @@ pub trait StoreTx: Send {
     /// # Errors
     /// [`StoreError::NotFound`] (`"user"`) when the author is not a user of the institution.
     async fn add_register_version(&mut self, entry: &mamori_core::register::RegisterEntry) -> Result<bool, StoreError>;
+
+    /// Records a vendor's disclosure with its answers and the risk records (version 1) its いいえ
+    /// open, all or none. `disclosure.generation` must be one more than the highest of the same
+    /// vendor, product and catalog.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"vendor disclosure"`) when the ID or the generation is taken,
+    /// (`"vendor answer"`) when an item is answered twice; [`StoreError::NotFound`] (`"user"`)
+    /// for an author that is not a user of the institution. No answers, or risks that are not
+    /// exactly version 1 of one per いいえ, are refused ([`StoreError::Database`]) before
+    /// anything is written.
+    async fn record_vendor_disclosure(
+        &mut self,
+        disclosure: &VendorDisclosure,
+        answers: &[VendorAnswer],
+        risks: &[VendorRisk],
+    ) -> Result<(), StoreError>;
+
+    /// Changes a risk record: `risk.version` must be one more than the stored one (one
+    /// conditional `UPDATE`; `false` when someone changed it first, or there is no such risk),
+    /// and the version is kept in its history.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (`"user"`) when the owner or author is not a user of the
+    /// institution.
+    async fn update_vendor_risk(&mut self, risk: &VendorRisk) -> Result<bool, StoreError>;
 
     /// Makes everything done in the transaction durable and visible.
     ///

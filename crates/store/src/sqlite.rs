@@ -16,6 +16,7 @@ use crate::rows::{
 };
 use crate::unit::{Unit, in_transaction, step};
 use crate::{Store, StoreError, StoreTx, log, sql};
+use mamori_core::VendorDisclosureId;
 use mamori_core::assessment::{Assessment, Evidence, ItemAssessment};
 use mamori_core::audit::{AuditQuery, LogEntry, LogHead, Outcome};
 use mamori_core::authz::{Action, Category, CategoryDef};
@@ -29,6 +30,7 @@ use mamori_core::record::{Content, Device, Record, RecordVersion, VersionState};
 use mamori_core::sealed::{SealedAccount, SealedActivation};
 use mamori_core::session::SessionRecord;
 use mamori_core::terminal::{Terminal, TerminalName};
+use mamori_core::vendor::{VendorAnswer, VendorDisclosure, VendorRisk};
 use mamori_core::{
     AssessmentId, DeviceId, EmergencyGrantId, Institution, InstitutionId, LoginId, NewUser, PatientId, RecordId, Role,
     User, UserId, UserStatus,
@@ -45,6 +47,7 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
+mod vendor;
 mod write;
 
 const BACKEND: Backend = Backend::Sqlite;
@@ -1547,6 +1550,39 @@ impl Store for SqliteStore {
             .map_err(|e| from_sqlx(BACKEND, e))?;
         rows.iter().map(|row| register_row(row)?.into_entry()).collect()
     }
+
+    async fn vendor_disclosures(&self, institution: InstitutionId) -> Result<Vec<VendorDisclosure>, StoreError> {
+        vendor::disclosures(&self.pool, institution).await
+    }
+
+    async fn vendor_disclosure(
+        &self,
+        institution: InstitutionId,
+        id: VendorDisclosureId,
+    ) -> Result<Option<VendorDisclosure>, StoreError> {
+        vendor::disclosure(&self.pool, institution, id).await
+    }
+
+    async fn vendor_answers(
+        &self,
+        institution: InstitutionId,
+        id: VendorDisclosureId,
+    ) -> Result<Vec<VendorAnswer>, StoreError> {
+        vendor::answers(&self.pool, institution, id).await
+    }
+
+    async fn vendor_risks(&self, institution: InstitutionId) -> Result<Vec<VendorRisk>, StoreError> {
+        vendor::risks(&self.pool, institution).await
+    }
+
+    async fn vendor_risk_history(
+        &self,
+        institution: InstitutionId,
+        id: VendorDisclosureId,
+        item: &str,
+    ) -> Result<Vec<VendorRisk>, StoreError> {
+        vendor::risk_history(&self.pool, institution, id, item).await
+    }
 }
 
 /// A register entry's version as [`sql::SELECT_REGISTER_ENTRIES`] and the others read it.
@@ -1873,6 +1909,19 @@ impl StoreTx for Unit<Sqlite> {
 
     async fn add_register_version(&mut self, entry: &mamori_core::register::RegisterEntry) -> Result<bool, StoreError> {
         step!(self, write::add_register_version(entry))
+    }
+
+    async fn record_vendor_disclosure(
+        &mut self,
+        disclosure: &VendorDisclosure,
+        answers: &[VendorAnswer],
+        risks: &[VendorRisk],
+    ) -> Result<(), StoreError> {
+        step!(self, vendor::record(disclosure, answers, risks))
+    }
+
+    async fn update_vendor_risk(&mut self, risk: &VendorRisk) -> Result<bool, StoreError> {
+        step!(self, vendor::update_risk(risk))
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

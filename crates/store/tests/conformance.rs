@@ -6610,6 +6610,267 @@ async fn register_versions_cannot_be_changed_or_deleted_outside_the_store(store:
     assert_eq!(store.register_history(two.a.id, entry.id).await.expect("history"), vec![entry]);
 }
 
+// Vendors' disclosures (MDS/SDS) and their risk records
+// ---------------------------------------------------------------------------------------------
+
+/// A disclosure of `by`'s institution: vendor, product and catalog as given, generation
+/// `generation`.
+fn vendor_disclosure(
+    rng: &mut TestRng,
+    by: &User,
+    vendor: &str,
+    catalog: &str,
+    generation: u32,
+    at: OffsetDateTime,
+) -> mamori_core::vendor::VendorDisclosure {
+    mamori_core::vendor::VendorDisclosure {
+        institution: by.institution_id,
+        id: mamori_core::VendorDisclosureId::generate(rng),
+        vendor: vendor.to_owned(),
+        product: "クラウド電子カルテ".to_owned(),
+        product_version: "3.1".to_owned(),
+        catalog: catalog.to_owned(),
+        jahis_version: "JAHIS 24-101".to_owned(),
+        received_on: date!(2026 - 04 - 01),
+        notes: "営業担当から受領\n原本は書庫".to_owned(),
+        generation,
+        entered_by: Some(by.id),
+        entered_at: at,
+    }
+}
+
+fn vendor_answers() -> Vec<mamori_core::vendor::VendorAnswer> {
+    use mamori_core::vendor::{Answer, VendorAnswer};
+    vec![
+        VendorAnswer { item: "mds-7.0/11".into(), answer: Answer::No, remark: "非常時アカウントなし".into() },
+        VendorAnswer { item: "mds-7.0/12.1".into(), answer: Answer::Yes, remark: String::new() },
+        VendorAnswer { item: "mds-7.0/3".into(), answer: Answer::No, remark: String::new() },
+        VendorAnswer { item: "mds-7.0/7".into(), answer: Answer::NotApplicable, remark: "無線LANなし".into() },
+    ]
+}
+
+async fn try_record_vendor(
+    store: &dyn Store,
+    d: &mamori_core::vendor::VendorDisclosure,
+    answers: &[mamori_core::vendor::VendorAnswer],
+    risks: &[mamori_core::vendor::VendorRisk],
+) -> Result<(), StoreError> {
+    in_unit!(store, tx => tx.record_vendor_disclosure(d, answers, risks))
+}
+
+async fn try_update_vendor_risk(store: &dyn Store, r: &mamori_core::vendor::VendorRisk) -> Result<bool, StoreError> {
+    in_unit!(store, tx => tx.update_vendor_risk(r))
+}
+
+fn filled_risk(r: &mamori_core::vendor::VendorRisk, owner: &User, version: u32) -> mamori_core::vendor::VendorRisk {
+    mamori_core::vendor::VendorRisk {
+        justification: format!("院内の運用で代替する（版{version}）"),
+        owner: Some(owner.id),
+        mitigation: "OSの画面ロックを5分に設定".into(),
+        expires_on: Some(date!(2027 - 03 - 31)),
+        version,
+        changed_by: Some(owner.id),
+        changed_at: T0 + Duration::minutes(i64::from(version)),
+        ..r.clone()
+    }
+}
+
+async fn vendor_disclosures_round_trip_and_are_recorded_with_answers_and_risks_whole(store: &dyn Store, _db: &TestDb) {
+    use mamori_core::vendor::open_risks;
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let first = vendor_disclosure(&mut rng, &two.alice, "A社", "mds-7.0", 1, T0);
+    let answers = vendor_answers();
+    let risks = open_risks(&first, &answers);
+    assert_eq!(risks.len(), 2);
+    try_record_vendor(store, &first, &answers, &risks).await.expect("record");
+    assert_eq!(store.vendor_disclosure(a, first.id).await.expect("read"), Some(first.clone()));
+    let mut by_item = answers.clone();
+    by_item.sort_by(|x, y| x.item.cmp(&y.item));
+    assert_eq!(store.vendor_answers(a, first.id).await.expect("answers"), by_item);
+    let mut stored_risks = risks.clone();
+    stored_risks.sort_by(|x, y| x.item.cmp(&y.item));
+    assert_eq!(store.vendor_risks(a).await.expect("risks"), stored_risks);
+    assert_eq!(
+        store.vendor_risk_history(a, first.id, "mds-7.0/3").await.expect("history"),
+        vec![stored_risks[1].clone()]
+    );
+
+    // A successor keeps the old one; newest first.
+    let second = vendor_disclosure(&mut rng, &two.carol, "A社", "mds-7.0", 2, T0 + Duration::days(1));
+    try_record_vendor(store, &second, &answers[1..2], &[]).await.expect("record successor");
+    assert_eq!(store.vendor_disclosures(a).await.expect("list"), vec![second.clone(), first.clone()]);
+
+    // A taken generation or ID conflicts; an item answered twice conflicts; nothing is left.
+    let twin = vendor_disclosure(&mut rng, &two.alice, "A社", "mds-7.0", 2, T0);
+    let err = try_record_vendor(store, &twin, &answers[1..2], &[]).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "vendor disclosure" })), "{err:?}");
+    let same_id = mamori_core::vendor::VendorDisclosure { generation: 9, ..first.clone() };
+    let err = try_record_vendor(store, &same_id, &answers[1..2], &[]).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "vendor disclosure" })), "{err:?}");
+    let fresh = vendor_disclosure(&mut rng, &two.alice, "B社", "sds-7.0", 1, T0);
+    let twice = [answers[1].clone(), answers[1].clone()];
+    // The disclosure row is written before the second answer fails: the whole unit is refused.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx.record_vendor_disclosure(&fresh, &twice, &[]).await;
+    assert!(matches!(err, Err(StoreError::Conflict { what: "vendor answer" })), "{err:?}");
+    assert!(tx.commit().await.is_err(), "a unit with a failed step does not commit");
+    assert_eq!(store.vendor_disclosure(a, fresh.id).await.expect("read"), None);
+    assert!(store.vendor_answers(a, fresh.id).await.expect("answers").is_empty());
+    // Risks must be exactly one version 1 per いいえ.
+    let fresh_risks = open_risks(&fresh, &answers);
+    for bad in [
+        Vec::new(),
+        fresh_risks[..1].to_vec(),
+        vec![fresh_risks[0].clone(), fresh_risks[0].clone()],
+        vec![
+            fresh_risks[0].clone(),
+            mamori_core::vendor::VendorRisk { item: "mds-7.0/12.1".into(), ..fresh_risks[1].clone() },
+        ],
+        vec![fresh_risks[0].clone(), mamori_core::vendor::VendorRisk { version: 2, ..fresh_risks[1].clone() }],
+    ] {
+        let err = try_record_vendor(store, &fresh, &answers, &bad).await;
+        assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    }
+    assert!(try_record_vendor(store, &fresh, &[], &[]).await.is_err(), "no answers");
+    // An author of another institution is not found.
+    let by_stranger = mamori_core::vendor::VendorDisclosure { entered_by: Some(two.bob.id), ..fresh.clone() };
+    let err = try_record_vendor(store, &by_stranger, &answers[1..2], &[]).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    // The schema refuses what the core rules refuse.
+    for bad in [
+        mamori_core::vendor::VendorDisclosure { vendor: String::new(), ..fresh.clone() },
+        mamori_core::vendor::VendorDisclosure { product: "あ".repeat(101), ..fresh.clone() },
+        mamori_core::vendor::VendorDisclosure { catalog: "MDS 7".into(), ..fresh.clone() },
+        mamori_core::vendor::VendorDisclosure { jahis_version: String::new(), ..fresh.clone() },
+        mamori_core::vendor::VendorDisclosure { generation: 0, ..fresh.clone() },
+    ] {
+        assert!(try_record_vendor(store, &bad, &answers[1..2], &[]).await.is_err(), "{bad:?}");
+    }
+    let long_remark = [mamori_core::vendor::VendorAnswer { remark: "あ".repeat(2001), ..answers[1].clone() }];
+    assert!(try_record_vendor(store, &fresh, &long_remark, &[]).await.is_err(), "a remark of 2001 characters");
+    assert_eq!(store.vendor_disclosure(a, fresh.id).await.expect("read"), None);
+    assert_eq!(store.vendor_disclosures(a).await.expect("list").len(), 2);
+}
+
+async fn vendor_risk_changes_are_versioned_and_a_stale_change_changes_nothing(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let d = vendor_disclosure(&mut rng, &two.alice, "A社", "mds-7.0", 1, T0);
+    let answers = vendor_answers();
+    let risks = mamori_core::vendor::open_risks(&d, &answers);
+    try_record_vendor(store, &d, &answers, &risks).await.expect("record");
+    let v1 = risks[0].clone();
+    let v2 = filled_risk(&v1, &two.carol, 2);
+    assert!(try_update_vendor_risk(store, &v2).await.expect("update"));
+    assert!(!try_update_vendor_risk(store, &v2).await.expect("stale"), "the same version twice");
+    let skip = filled_risk(&v1, &two.carol, 4);
+    assert!(!try_update_vendor_risk(store, &skip).await.expect("skip"), "a version skipped");
+    let no_risk = mamori_core::vendor::VendorRisk { item: "mds-7.0/12.1".into(), ..filled_risk(&v1, &two.carol, 2) };
+    assert!(!try_update_vendor_risk(store, &no_risk).await.expect("no such risk"), "a はい has no risk");
+    let stranger = filled_risk(&v1, &two.bob, 3);
+    let err = try_update_vendor_risk(store, &stranger).await;
+    assert!(matches!(err, Err(StoreError::NotFound { what: "user" })), "{err:?}");
+    let current = store.vendor_risks(a).await.expect("risks");
+    assert_eq!(current.iter().find(|r| r.item == v1.item), Some(&v2));
+    assert_eq!(store.vendor_risk_history(a, d.id, &v1.item).await.expect("history"), vec![v1.clone(), v2.clone()]);
+}
+
+async fn vendor_rows_cannot_be_changed_or_deleted_outside_the_store(store: &dyn Store, db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let a = two.a.id;
+    let d = vendor_disclosure(&mut rng, &two.alice, "A社", "mds-7.0", 1, T0);
+    let answers = vendor_answers();
+    let risks = mamori_core::vendor::open_risks(&d, &answers);
+    try_record_vendor(store, &d, &answers, &risks).await.expect("record");
+    let v2 = filled_risk(&risks[0], &two.alice, 2);
+    assert!(try_update_vendor_risk(store, &v2).await.expect("update"));
+    let mut refused = vec![
+        ("UPDATE vendor_disclosures SET vendor = '改ざん'", "vendor disclosures are append-only"),
+        ("DELETE FROM vendor_disclosures", "vendor disclosures are append-only"),
+        ("UPDATE vendor_answers SET answer = 'yes'", "vendor answers are append-only"),
+        ("DELETE FROM vendor_answers", "vendor answers are append-only"),
+        ("UPDATE vendor_risk_versions SET justification = '改ざん'", "vendor risk versions are append-only"),
+        ("DELETE FROM vendor_risk_versions", "vendor risk versions are append-only"),
+        ("DELETE FROM vendor_risks", "vendor risks are never deleted"),
+        ("UPDATE vendor_risks SET item = 'mds-7.0/12.1'", "vendor risks keep their key"),
+    ];
+    if db.backend() == Backend::Postgres {
+        refused.extend([
+            ("TRUNCATE vendor_risk_versions", "vendor risk versions are append-only"),
+            ("TRUNCATE vendor_answers CASCADE", "TRUNCATE on"),
+            ("TRUNCATE vendor_disclosures CASCADE", "TRUNCATE on"),
+        ]);
+    }
+    for (statement, message) in refused {
+        let result = execute_outside_the_store(db, statement).await;
+        assert!(result.as_ref().is_err_and(|e| e.to_string().contains(message)), "{statement}: {result:?}");
+    }
+    // The schema refuses a risk for an answer that is not いいえ.
+    let yes_risk = "INSERT INTO vendor_risks (institution_id, disclosure_id, item, justification, mitigation, version, \
+                    changed_by, changed_at) SELECT institution_id, disclosure_id, item, '', '', 1, \
+                    (SELECT entered_by FROM vendor_disclosures), (SELECT entered_at FROM vendor_disclosures) \
+                    FROM vendor_answers WHERE answer = 'yes'";
+    assert!(execute_outside_the_store(db, yes_risk).await.is_err(), "a risk for a はい");
+    assert_eq!(store.vendor_disclosures(a).await.expect("list"), vec![d.clone()]);
+    assert_eq!(store.vendor_answers(a, d.id).await.expect("answers").len(), answers.len());
+    assert_eq!(
+        store.vendor_risk_history(a, d.id, &v2.item).await.expect("history"),
+        vec![risks[0].clone(), v2.clone()]
+    );
+}
+
+async fn vendor_disclosures_are_invisible_through_another_institution(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let d = vendor_disclosure(&mut rng, &two.alice, "A社", "mds-7.0", 1, T0);
+    let answers = vendor_answers();
+    let risks = mamori_core::vendor::open_risks(&d, &answers);
+    try_record_vendor(store, &d, &answers, &risks).await.expect("record");
+    let b = two.b.id;
+    assert!(store.vendor_disclosures(b).await.expect("list").is_empty());
+    assert_eq!(store.vendor_disclosure(b, d.id).await.expect("read"), None);
+    assert!(store.vendor_answers(b, d.id).await.expect("answers").is_empty());
+    assert!(store.vendor_risks(b).await.expect("risks").is_empty());
+    assert!(store.vendor_risk_history(b, d.id, &risks[0].item).await.expect("history").is_empty());
+    // A change through B, by B's user, changes nothing in A.
+    let through_b = mamori_core::vendor::VendorRisk { institution: b, ..filled_risk(&risks[0], &two.bob, 2) };
+    assert!(!try_update_vendor_risk(store, &through_b).await.expect("update"));
+    // B may record the same vendor and product (its own generation 1).
+    let mine = vendor_disclosure(&mut rng, &two.bob, "A社", "mds-7.0", 1, T0);
+    try_record_vendor(store, &mine, &answers[1..2], &[]).await.expect("B records its own");
+    assert_eq!(store.vendor_disclosures(two.a.id).await.expect("list"), vec![d]);
+}
+
+async fn an_operators_disclosure_has_no_author_and_later_risk_versions_need_one(store: &dyn Store, _db: &TestDb) {
+    let mut rng = rng();
+    let two = two_institutions(store, &mut rng).await;
+    let d = mamori_core::vendor::VendorDisclosure {
+        entered_by: None,
+        ..vendor_disclosure(&mut rng, &two.alice, "A社", "sds-7.0", 1, T0)
+    };
+    let answers = vendor_answers();
+    let risks = mamori_core::vendor::open_risks(&d, &answers);
+    assert!(risks.iter().all(|r| r.changed_by.is_none()));
+    try_record_vendor(store, &d, &answers, &risks).await.expect("record by the operator");
+    assert_eq!(store.vendor_disclosure(two.a.id, d.id).await.expect("read"), Some(d.clone()));
+    let anonymous = mamori_core::vendor::VendorRisk { changed_by: None, ..filled_risk(&risks[0], &two.alice, 2) };
+    assert!(try_update_vendor_risk(store, &anonymous).await.is_err(), "a later version names its user");
+    // Risks opened by someone else than the disclosure's author are refused before writing.
+    let other = vendor_disclosure(&mut rng, &two.alice, "B社", "sds-7.0", 1, T0);
+    let wrong_author: Vec<_> = mamori_core::vendor::open_risks(&other, &answers)
+        .into_iter()
+        .map(|r| mamori_core::vendor::VendorRisk { changed_by: Some(two.carol.id), ..r })
+        .collect();
+    let err = try_record_vendor(store, &other, &answers, &wrong_author).await;
+    assert!(matches!(err, Err(StoreError::Database { .. })), "{err:?}");
+    let history = store.vendor_risk_history(two.a.id, d.id, &risks[0].item).await.expect("history");
+    assert_eq!(history, vec![risks[0].clone()]);
+}
+
 conformance!(
     migrations_apply_and_reopening_is_idempotent,
     ping_answers_and_the_backend_is_named,
@@ -6734,4 +6995,9 @@ conformance!(
     registers_are_versioned_retired_and_a_stale_change_changes_nothing,
     registers_are_invisible_through_another_institution,
     register_versions_cannot_be_changed_or_deleted_outside_the_store,
+    vendor_disclosures_round_trip_and_are_recorded_with_answers_and_risks_whole,
+    vendor_risk_changes_are_versioned_and_a_stale_change_changes_nothing,
+    vendor_rows_cannot_be_changed_or_deleted_outside_the_store,
+    vendor_disclosures_are_invisible_through_another_institution,
+    an_operators_disclosure_has_no_author_and_later_risk_versions_need_one,
 );

@@ -1874,3 +1874,110 @@ fn assessment_report_writes_pdf_xlsx_and_oscal_and_refuses_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!missing.exists());
 }
+
+/// `mamori vendor template` writes the blank form (CSV or xlsx); filled in, it imports with
+/// `mamori vendor import`, opening a risk record per いいえ; a bad file is refused with its line
+/// and nothing is recorded.
+#[test]
+fn a_vendor_form_filled_in_imports_and_a_bad_one_records_nothing() {
+    let tmp = TempDir::new("vendor");
+    let dir = tmp.data();
+    init_json(&dir, &[]);
+    let d = dir.to_str().unwrap();
+    let count = || dump(&dir, "SELECT CAST(count(*) AS TEXT) FROM vendor_disclosures")[0].clone();
+    let risks = || dump(&dir, "SELECT CAST(count(*) AS TEXT) FROM vendor_risks")[0].clone();
+
+    // CSV: the form to stdout, filled in (いいえ for the first row), imported.
+    let out = run(&["vendor", "template", "--catalog", "mds-7.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let form = String::from_utf8(out.stdout).unwrap();
+    let form = form.trim_start_matches('\u{feff}');
+    assert!(form.starts_with("id,number,text,answer,remark\n"));
+    let filled: Vec<String> = form
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => l.to_owned(),
+            1 => format!("{}いいえ,ネットワーク分離で代替", l.strip_suffix(',').unwrap()),
+            _ => format!("{}はい,", l.strip_suffix(',').unwrap()),
+        })
+        .collect();
+    assert_eq!(filled.len(), 42);
+    let file = tmp.root().join("mds.csv");
+    let import = |file: &std::path::Path, catalog: &str| {
+        run(&[
+            "vendor",
+            "import",
+            file.to_str().unwrap(),
+            "--vendor",
+            "A社",
+            "--product",
+            "電子カルテ",
+            "--catalog",
+            catalog,
+            "--jahis-version",
+            "JAHIS 24-101",
+            "--received-on",
+            "2026-10-01",
+            "--data",
+            d,
+            "--json",
+        ])
+    };
+    // A bad line first: refused with its number, nothing recorded.
+    let mut bad = filled.clone();
+    bad[7] = bad[7].replace(",はい,", ",たぶん,");
+    std::fs::write(&file, bad.join("\n")).unwrap();
+    let out = import(&file, "mds-7.0");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 8: answer:"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("たぶん"), "the value is not echoed");
+    assert_eq!((count(), risks()), ("0".to_owned(), "0".to_owned()), "nothing half-imported");
+    std::fs::write(&file, filled.join("\n")).unwrap();
+    let out = import(&file, "mds-7.0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["yes"].as_u64(), summary["no"].as_u64(), summary["risks"].as_u64()),
+        (Some(40), Some(1), Some(1))
+    );
+    assert_eq!((count(), risks()), ("1".to_owned(), "1".to_owned()));
+    // The operator recorded it: no user is named, and the event is the operator's.
+    assert_eq!(dump(&dir, "SELECT COALESCE(entered_by, 'none') FROM vendor_disclosures"), ["none"]);
+    let out = import(&file, "sds-7.0");
+    assert_eq!(out.status.code(), Some(2), "an MDS form is not an SDS form: {}", stderr(&out));
+
+    // xlsx: the form written to --out, filled in a spreadsheet, imported.
+    let xlsx = tmp.root().join("sds.xlsx");
+    let out = run(&["vendor", "template", "--catalog", "sds-7.0", "--format", "xlsx", "--out", xlsx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = mamori_core::vendor::TEMPLATE_HEADER;
+    let rows =
+        mamori_core::table::read(&std::fs::read(&xlsx).unwrap(), mamori_core::table::Format::Xlsx, &header).unwrap();
+    assert_eq!(rows.len(), 58);
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    for (r, row) in (1u32..).zip(&rows) {
+        for c in 0..3u16 {
+            sheet.write_string(r, c, row.cell(usize::from(c))).unwrap();
+        }
+        sheet.write_string(r, 3, if r <= 2 { "いいえ" } else { "対象外" }).unwrap();
+    }
+    std::fs::write(&xlsx, book.save_to_buffer().unwrap()).unwrap();
+    let out = import(&xlsx, "sds-7.0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["no"].as_u64(), summary["not_applicable"].as_u64(), summary["risks"].as_u64()),
+        (Some(2), Some(56), Some(2))
+    );
+    assert_eq!((count(), risks()), ("2".to_owned(), "3".to_owned()));
+    let out = run(&["vendor", "template", "--catalog", "hoshu-7.0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["vendor", "template", "--catalog", "mds-7.0", "--format", "xlsx"]);
+    assert_eq!(out.status.code(), Some(2), "xlsx needs --out");
+    assert!(run(&["verify", "--data", d]).status.success());
+}

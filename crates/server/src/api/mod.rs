@@ -12,6 +12,7 @@ pub mod roles;
 pub mod sealed;
 pub mod session;
 pub mod users;
+pub mod vendors;
 pub mod webauthn;
 
 use crate::error::{ApiError, ErrorEnvelope};
@@ -237,6 +238,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::pdf))
         .routes(routes!(reports::xlsx))
         .routes(routes!(reports::oscal))
+        .routes(routes!(vendors::list, vendors::record))
+        .routes(routes!(vendors::import))
+        .routes(routes!(vendors::template))
+        .routes(routes!(vendors::read))
+        .routes(routes!(vendors::change_risk))
 }
 
 /// The OpenAPI 3.1 document.

@@ -7,6 +7,7 @@ pub mod login;
 pub mod patients;
 pub mod records;
 pub mod registers;
+pub mod vendors;
 
 use crate::i18n::{LANG_COOKIE, Lang, Texts};
 use crate::state::AppState;

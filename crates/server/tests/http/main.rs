@@ -30,6 +30,7 @@ mod session;
 mod syslog;
 mod timecheck;
 mod users;
+mod vendors;
 mod webauthn;
 
 struct Fixture {
@@ -214,6 +215,9 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "GET /api/v1/roles",
             "GET /api/v1/users",
             "GET /api/v1/users/ledger.csv",
+            "GET /api/v1/vendor-disclosures",
+            "GET /api/v1/vendor-disclosures/template",
+            "GET /api/v1/vendor-disclosures/{id}",
             "GET /healthz",
             "GET /metrics",
             "GET /readyz",
@@ -253,12 +257,15 @@ async fn every_operation_in_the_openapi_document_is_routed() {
             "POST /api/v1/users/{login_id}/reenroll",
             "POST /api/v1/users/{login_id}/status",
             "POST /api/v1/users/{login_id}/unlock",
+            "POST /api/v1/vendor-disclosures",
+            "POST /api/v1/vendor-disclosures/import",
             "PUT /api/v1/applicability",
             "PUT /api/v1/assessments/{id}/items/{item}",
             "PUT /api/v1/patients/{id}",
             "PUT /api/v1/records/{id}/versions/{version}",
             "PUT /api/v1/registers/{kind}/{id}",
             "PUT /api/v1/roles/{role}",
+            "PUT /api/v1/vendor-disclosures/{id}/risks/{item}",
         ]
     );
 }
