@@ -1705,8 +1705,101 @@ fn browser_manager_works_the_compliance_workbench() {
         assert_eq!((status, bytes.len()), (200, contract_bytes.len()));
         assert_eq!(bytes, contract_bytes, "the uploaded file comes back byte for byte");
         shot(&b, "workbench-assessment.png").await;
+
+        // The reports, downloaded from the assessment's page: PDF and the checklist xlsx.
+        for (link, magic, media) in [
+            ("#report-pdf", &b"%PDF-"[..], "application/pdf"),
+            ("#report-xlsx", &b"PK\x03\x04"[..], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ] {
+            let href: String = serde_json::from_value(
+                b.execute(&format!("return document.querySelector('{link}').getAttribute('href');")).await,
+            )
+            .unwrap();
+            let (status, content_type, bytes) = b.fetch(&href).await;
+            assert_eq!((status, content_type.as_str()), (200, media), "{link}");
+            assert!(bytes.starts_with(magic) && bytes.len() > 1000, "{link}: {} bytes", bytes.len());
+            if link == "#report-xlsx" {
+                std::fs::write(tmp.root().join("checklist.xlsx"), &bytes).unwrap();
+            }
+        }
+        let checklist = std::fs::read(tmp.root().join("checklist.xlsx")).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(checklist)).unwrap();
+        let mut strings = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("xl/sharedStrings.xml").unwrap(), &mut strings).unwrap();
+        for word in ["確認日", "目標日", "はい", "いいえ", "対象外", "保守契約書（写し）"] {
+            assert!(strings.contains(word), "the checklist holds {word}");
+        }
+
+        // Vendor A (MDS) on the form: two いいえ, each opening a risk record; one is filled in.
+        b.goto(&format!("{base}compliance")).await;
+        b.click("#vendors-link").await;
+        b.wait_for_url("/compliance/vendors").await;
+        b.goto(&format!("{base}compliance/vendors/new?catalog=mds-7.0")).await;
+        b.type_into("input[name=vendor]", "株式会社カルテ工房").await;
+        b.type_into("input[name=product]", "クラウド電子カルテ").await;
+        b.type_into("input[name=jahis_version]", "JAHIS 24-101").await;
+        b.execute(
+            "document.querySelector('input[name=received_on]').value = '2026-10-01'; \
+             const s = Array.from(document.querySelectorAll('#answers select')); \
+             s.forEach((e, i) => { e.value = (i === 3 || i === 20) ? 'いいえ' : 'はい'; });",
+        )
+        .await;
+        b.click("#record").await;
+        b.wait_for_text("#vendor-title", "株式会社カルテ工房").await;
+        assert_eq!(b.execute("return document.querySelectorAll('section.risk').length;").await, 2);
+        fill_first_open_risk(&b, "遠隔保守の接続記録は院内で別途保存する").await;
+        shot(&b, "workbench-vendor-mds.png").await;
+
+        // Vendor B (SDS) by importing its filled form: the blank form from the page, answered.
+        b.goto(&format!("{base}compliance/vendors")).await;
+        let (status, _, form) = b.fetch("/compliance/vendors/template?catalog=sds-7.0&format=csv").await;
+        assert_eq!(status, 200);
+        let form = String::from_utf8(form).unwrap();
+        let ids: Vec<&str> = form.trim_start_matches('\u{FEFF}').lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+        assert_eq!(ids.len(), 58, "every SDS row");
+        let mut filled = String::from("id,answer,remark\n");
+        for (i, id) in ids.iter().enumerate() {
+            filled.push_str(&format!("{id},{},\n", if i == 7 { "いいえ" } else { "はい" }));
+        }
+        let sds = tmp.root().join("sds.csv");
+        std::fs::write(&sds, filled).unwrap();
+        b.type_into("#import-disclosure input[name=vendor]", "株式会社データ預かり").await;
+        b.type_into("#import-disclosure input[name=product]", "外部保存サービス").await;
+        b.type_into("#import-disclosure input[name=jahis_version]", "JAHIS 24-102").await;
+        b.execute(
+            "const f = document.querySelector('#import-disclosure'); f.received_on.value = '2026-10-15'; f.catalog.value = 'sds-7.0';",
+        )
+        .await;
+        b.choose_file("#import-disclosure input[type=file]", &sds).await;
+        b.click("#import").await;
+        b.wait_for_text("#vendor-title", "株式会社データ預かり").await;
+        assert_eq!(b.execute("return document.querySelectorAll('section.risk').length;").await, 1);
+        fill_first_open_risk(&b, "バックアップの復元試験を年1回、立会いで行う").await;
+        b.goto(&format!("{base}compliance/vendors")).await;
+        let list = b.text("#vendor-disclosures").await;
+        assert!(list.contains("株式会社カルテ工房") && list.contains("株式会社データ預かり"), "{list}");
+        shot(&b, "workbench-vendors.png").await;
         b.quit().await;
     });
+}
+
+/// Fills in the first risk record still open on a vendor disclosure's page (justification,
+/// owner, mitigation, review date) and waits until it shows as complete.
+async fn fill_first_open_risk(b: &browser::Browser, mitigation: &str) {
+    let key: String = serde_json::from_value(
+        b.execute("return document.querySelector('section.risk.status-open').id;").await,
+    )
+    .unwrap();
+    let risk = format!("[id='{key}']");
+    b.type_into(&format!("{risk} textarea[name=justification]"), "代替策により医療機関として許容する").await;
+    b.type_into(&format!("{risk} textarea[name=mitigation]"), mitigation).await;
+    b.execute(&format!(
+        "const f = document.querySelector(\"{risk} form\"); f.owner.selectedIndex = 1; f.expires_on.value = '2027-09-30';"
+    ))
+    .await;
+    b.click(&format!("{risk} .save-risk")).await;
+    let state = b.wait_for_text(&format!("{risk} .state"), "記入済").await;
+    assert!(state.contains("記入済"), "{state}");
 }
 
 /// An assessment of the 保守委託機関編 started straight in the store (there is no CLI command
