@@ -13,7 +13,7 @@ use mamori_core::assessment::EvidenceKind;
 use mamori_core::audit::Outcome;
 use mamori_core::audit::{Actor, AuditEvent};
 use mamori_core::{AssessmentId, InstitutionId};
-use mamori_reports::{EvidenceRef, Fonts, ReportAssessment, ReportEvidence, ReportInput, ReportItem};
+use mamori_reports::{EvidenceRef, ExtraSection, Fonts, ReportAssessment, ReportEvidence, ReportInput, ReportItem};
 use mamori_store::Store;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -122,6 +122,7 @@ pub async fn input(
         tracing::error!(catalog = %view.assessment.catalog, "an assessment of a catalog that is not shipped");
         ApiError::internal()
     })?;
+    let institution_id = institution;
     let users = store.users(institution).await?;
     let institution = store.institution(institution).await?.map(|i| i.name.as_str().to_owned()).unwrap_or_default();
     let name_of =
@@ -179,8 +180,97 @@ pub async fn input(
         },
         items,
         generated_at: now,
-        sections: Vec::new(),
+        sections: workbench_sections(store, institution_id, now, &name_of).await?,
     })
+}
+
+/// The report's further sections from the rest of the workbench: the applicability decision
+/// (図1), the risk records of the current vendor disclosures, and the registers (counts, and
+/// every entry to act on).
+async fn workbench_sections(
+    store: &dyn Store,
+    institution: InstitutionId,
+    now: OffsetDateTime,
+    name_of: &(dyn Fn(mamori_core::UserId) -> Option<String> + Sync),
+) -> Result<Vec<ExtraSection>, ApiError> {
+    let today = jst_date(now);
+    let text = |s: &str| s.to_owned();
+    let mut sections = Vec::new();
+
+    let decisions = store.applicability(institution).await?;
+    let chart = crate::applicability::flowchart()?;
+    sections.push(ExtraSection {
+        title: text("適用判断（保守委託機関編 図1）"),
+        columns: ["版", "結果", "根拠（契約書・SLA 等）", "判断日"].map(text).to_vec(),
+        rows: match decisions.last() {
+            Some(d) => vec![vec![
+                d.version.to_string(),
+                chart.node(&d.outcome).map_or_else(|| d.outcome.clone(), |n| n.text.clone()),
+                d.basis.clone(),
+                jst_date(d.decided_at).to_string(),
+            ]],
+            None => vec![vec![String::new(), text("未判断")]],
+        },
+    });
+
+    let disclosures = store.vendor_disclosures(institution).await?;
+    let current = |d: &mamori_core::vendor::VendorDisclosure| {
+        !disclosures.iter().any(|o| {
+            o.vendor == d.vendor && o.product == d.product && o.catalog == d.catalog && o.generation > d.generation
+        })
+    };
+    let risks = store.vendor_risks(institution).await?;
+    let mut rows = Vec::new();
+    for d in disclosures.iter().filter(|d| current(d)) {
+        for r in risks.iter().filter(|r| r.disclosure == d.id) {
+            rows.push(vec![
+                format!("{} {}", d.vendor, d.product),
+                r.item.clone(),
+                r.status(today).label_ja().to_owned(),
+                r.justification.clone(),
+                r.owner.and_then(name_of).unwrap_or_default(),
+                r.mitigation.clone(),
+                r.expires_on.map(|e| e.to_string()).unwrap_or_default(),
+            ]);
+        }
+    }
+    sections.push(ExtraSection {
+        title: format!(
+            "事業者の開示書（MDS/SDS）の「いいえ」とリスク記録（開示書 {} 件）",
+            disclosures.iter().filter(|d| current(d)).count()
+        ),
+        columns: ["事業者・製品", "項目", "状態", "リスク評価", "責任者", "代替策", "見直し期限"].map(text).to_vec(),
+        rows,
+    });
+
+    let mut counts = Vec::new();
+    let mut attention = Vec::new();
+    for &kind in mamori_core::register::RegisterKind::ALL {
+        let entries = store.register_entries(institution, kind).await?;
+        let live: Vec<_> = entries.iter().filter(|e| e.retired.is_none()).collect();
+        let mut marked = 0;
+        for e in &live {
+            if let Some(m) = mamori_core::register::attention(kind, &e.fields, today) {
+                marked += 1;
+                let title = e.fields.get(kind.title_field()).cloned().unwrap_or_default();
+                attention.push(vec![kind.label_ja().to_owned(), title, m.ja]);
+            }
+        }
+        counts.push(vec![kind.label_ja().to_owned(), live.len().to_string(), marked.to_string()]);
+    }
+    sections.push(ExtraSection {
+        title: text("台帳・一覧"),
+        columns: ["台帳", "件数", "要対応"].map(text).to_vec(),
+        rows: counts,
+    });
+    if !attention.is_empty() {
+        sections.push(ExtraSection {
+            title: text("台帳の要対応事項"),
+            columns: ["台帳", "名称", "要対応"].map(text).to_vec(),
+            rows: attention,
+        });
+    }
+    Ok(sections)
 }
 
 /// Makes the report of an assessment in `format` and records it (`compliance.report` with the

@@ -1786,10 +1786,9 @@ fn browser_manager_works_the_compliance_workbench() {
 /// Fills in the first risk record still open on a vendor disclosure's page (justification,
 /// owner, mitigation, review date) and waits until it shows as complete.
 async fn fill_first_open_risk(b: &browser::Browser, mitigation: &str) {
-    let key: String = serde_json::from_value(
-        b.execute("return document.querySelector('section.risk.status-open').id;").await,
-    )
-    .unwrap();
+    let key: String =
+        serde_json::from_value(b.execute("return document.querySelector('section.risk.status-open').id;").await)
+            .unwrap();
     let risk = format!("[id='{key}']");
     b.type_into(&format!("{risk} textarea[name=justification]"), "代替策により医療機関として許容する").await;
     b.type_into(&format!("{risk} textarea[name=mitigation]"), mitigation).await;

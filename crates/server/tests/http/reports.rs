@@ -146,3 +146,80 @@ async fn a_manager_downloads_the_report_as_pdf_xlsx_and_oscal() {
     let anonymous = Client::new(&fx);
     assert_eq!(download(&fx, &anonymous, &format!("/api/v1/assessments/{id}/oscal")).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// The report carries the rest of the workbench as further sections: the applicability
+/// decision with its basis, the risk records of the current vendor disclosures, and the
+/// registers with their entries to act on.
+#[tokio::test]
+async fn the_report_carries_applicability_vendor_risks_and_registers() {
+    let fx = fixture("report-sections").await;
+    let admin =
+        account_with(&fx, fx.institution, "kanri", JobType::Manager, &[Role::SystemAdministrator], true, false).await;
+    let mut a = login(&fx, &admin).await;
+    let r = a
+        .post(
+            "/api/v1/assessments",
+            json!({"catalog": "hoshu-7.0", "title": "2026年度 自己点検", "period_start": "2026-04-01", "period_end": "2027-03-31"}),
+        )
+        .await;
+    let id: mamori_core::AssessmentId = r.body["id"].as_str().unwrap().parse().unwrap();
+    let q = "all-server-security-updates-delegated";
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/applicability",
+            Some(json!({"answers": {q: true}, "basis": "保守契約書 第12条", "version": 0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rows = mamori_compliance::catalogs().unwrap().into_iter().find(|c| c.catalog.id == "mds-7.0").unwrap().items;
+    let answers: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| json!({"id": row.id, "answer": if i == 2 { "いいえ" } else { "はい" }, "remark": ""}))
+        .collect();
+    let r = a
+        .post(
+            "/api/v1/vendor-disclosures",
+            json!({"vendor": "株式会社カルテ工房", "product": "クラウド電子カルテ", "product_version": "", "catalog": "mds-7.0",
+                   "jahis_version": "JAHIS 24-101", "received_on": "2026-10-01", "notes": "", "answers": answers}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = a
+        .post(
+            "/api/v1/registers/bcp",
+            json!({"fields": {"title": "事業継続計画", "version": "第2版", "review_due": "2026-01-31"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let store = fx.state.store.as_ref();
+    let view = mamori_server::assessments::AssessmentView {
+        assessment: store.assessment(fx.institution, id).await.unwrap().unwrap(),
+        items: store.assessment_items(fx.institution, id).await.unwrap(),
+        evidence: store.evidence(fx.institution, id).await.unwrap(),
+        live: Vec::new(),
+    };
+    let now = time::macros::datetime!(2026-11-25 09:00 UTC);
+    let input = mamori_server::reports::input(store, fx.institution, &view, now).await.unwrap();
+    let section =
+        |title: &str| input.sections.iter().find(|s| s.title.contains(title)).unwrap_or_else(|| panic!("{title}"));
+    let applicability = section("適用判断");
+    assert_eq!(applicability.rows[0][2], "保守契約書 第12条");
+    assert!(applicability.rows[0][1].contains("保守委託機関"));
+    let risks = section("リスク記録");
+    assert_eq!(risks.rows.len(), 1, "one いいえ, one risk");
+    assert_eq!(
+        (risks.rows[0][0].as_str(), risks.rows[0][2].as_str()),
+        ("株式会社カルテ工房 クラウド電子カルテ", "未記入")
+    );
+    let registers = section("台帳・一覧");
+    assert!(registers.rows.iter().any(|r| r[0].contains("BCP") && r[1] == "1" && r[2] == "1"), "{:?}", registers.rows);
+    let todo = section("要対応事項");
+    assert_eq!(todo.rows[0][1], "事業継続計画");
+    // The PDF is made with them.
+    let (status, _, pdf) = download(&fx, &a, &format!("/api/v1/assessments/{id}/report.pdf")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pdf.starts_with(b"%PDF-"));
+}
