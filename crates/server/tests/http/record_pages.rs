@@ -121,44 +121,6 @@ impl<'a> Browser<'a> {
     pub(super) async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
         self.request("POST", uri, Some(form)).await
     }
-
-    /// The cookies as a `Cookie` header (for requests the helpers above do not build).
-    pub(super) fn cookie_header(&self) -> String {
-        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    /// Posts a multipart form: the text `fields`, then the file `(name, file name, bytes)`.
-    pub(super) async fn upload(&mut self, uri: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Page {
-        let boundary = "mamori-test-boundary-7d1f";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-            );
-        }
-        let (name, file_name, bytes) = file;
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let req = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header("cookie", cookies.join("; "))
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(Body::from(body))
-            .unwrap();
-        let response = mamori_server::app(self.fx.state.clone()).oneshot(req).await.unwrap();
-        let status = response.status();
-        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
-        let bytes = axum::body::to_bytes(response.into_body(), 4 << 20).await.unwrap();
-        Page { status, location, html: String::from_utf8_lossy(&bytes).into_owned() }
-    }
 }
 
 fn urlencode(s: &str) -> String {

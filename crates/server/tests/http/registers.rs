@@ -378,32 +378,19 @@ async fn the_manager_keeps_the_registers_on_the_pages() {
 
     // Import through the page (multipart): a bad file is shown with its line, a good one loads.
     let page = b.get("/compliance/registers/contact").await;
-    let import = |file: &str| {
-        let boundary = "mamoriboundary";
-        let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n",
-            page.csrf()
-        );
-        Request::post("/compliance/registers/contact/import")
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .header("cookie", b.cookie_header())
-            .body(Body::from(body))
-            .unwrap()
-    };
+    let csrf = page.csrf();
     let head = "organization,category,person,phone,email,when,reporting_duty,notes";
-    let response = mamori_server::app(fx.state.clone())
-        .oneshot(import(&format!("{head}\n警視庁 サイバー犯罪相談窓口,police,,,,,maybe,\n")))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let html =
-        String::from_utf8_lossy(&axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap()).into_owned();
-    assert!(html.contains("2行目: reporting_duty"), "{html}");
-    let response = mamori_server::app(fx.state.clone())
-        .oneshot(import(&format!("{head}\n警視庁 サイバー犯罪相談窓口,police,,,,,yes,\n")))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let bad = format!("{head}\n警視庁 サイバー犯罪相談窓口,police,,,,,maybe,\n");
+    let refused = b
+        .multipart("/compliance/registers/contact/import", &[("csrf", &csrf)], ("file", "c.csv", bad.as_bytes()))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("2行目: reporting_duty"), "{}", refused.html);
+    let good = format!("{head}\n警視庁 サイバー犯罪相談窓口,police,,,,,yes,\n");
+    let loaded = b
+        .multipart("/compliance/registers/contact/import", &[("csrf", &csrf)], ("file", "c.csv", good.as_bytes()))
+        .await;
+    assert_eq!(loaded.status, StatusCode::SEE_OTHER);
     assert!(b.get("/compliance/registers/contact").await.html.contains("警視庁 サイバー犯罪相談窓口"));
 
     let mut c = page_login(&fx, &clerk).await;

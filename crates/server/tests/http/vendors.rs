@@ -379,7 +379,7 @@ async fn the_manager_records_vendors_and_their_risks_on_the_pages() {
     ];
     let header: Vec<(&str, &str)> = header.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let bad = b
-        .upload("/compliance/vendors/import", &header, ("file", "sds.csv", b"id,answer,remark\nsds-7.0/2,maybe,\n"))
+        .multipart("/compliance/vendors/import", &header, ("file", "sds.csv", b"id,answer,remark\nsds-7.0/2,maybe,\n"))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.html);
     assert!(bad.html.contains("2行目: answer:"), "{}", bad.html);
@@ -387,13 +387,13 @@ async fn the_manager_records_vendors_and_their_risks_on_the_pages() {
     for r in rows("sds-7.0") {
         csv.push_str(&format!("{},{},\n", r.number, if r.id == "sds-7.0/2" { "no" } else { "yes" }));
     }
-    let good = b.upload("/compliance/vendors/import", &header, ("file", "sds.csv", csv.as_bytes())).await;
+    let good = b.multipart("/compliance/vendors/import", &header, ("file", "sds.csv", csv.as_bytes())).await;
     assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.html);
     let list = b.get("/compliance/vendors").await;
     assert_eq!(list.html.matches("class=\"vendor-row\"").count(), 2);
     assert!(list.html.contains("<td class=\"answer-counts\">57 / 1 / 0</td>"), "{}", list.html);
     let forged =
-        b.upload("/compliance/vendors/import", &[("csrf", "forged")], ("file", "sds.csv", csv.as_bytes())).await;
+        b.multipart("/compliance/vendors/import", &[("csrf", "forged")], ("file", "sds.csv", csv.as_bytes())).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let xlsx = b.request("GET", "/compliance/vendors/template?catalog=mds-7.0&format=xlsx", None).await;
     assert_eq!(xlsx.status, StatusCode::OK);
